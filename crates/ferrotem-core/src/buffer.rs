@@ -1,0 +1,127 @@
+//! Typed result buffers of the native UDFs, in the run's input dtype family.
+
+use crate::dtype::ScalarKind;
+use crate::error::{Error, Result};
+use num_complex::{Complex32, Complex64};
+
+/// The dtypes native UDFs compute in: the float and complex kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InputKind {
+    /// float32
+    F32,
+    /// float64
+    F64,
+    /// complex64
+    C64,
+    /// complex128
+    C128,
+}
+
+impl InputKind {
+    /// Maps a dtype kind onto an input kind, if native UDFs can compute in it.
+    pub fn from_scalar(kind: ScalarKind) -> Result<Self> {
+        Ok(match kind {
+            ScalarKind::F32 => InputKind::F32,
+            ScalarKind::F64 => InputKind::F64,
+            ScalarKind::C64 => InputKind::C64,
+            ScalarKind::C128 => InputKind::C128,
+            other => {
+                return Err(Error::param(
+                    "input_dtype",
+                    format!("{other:?}"),
+                    "float32, float64, complex64 or complex128 for native UDFs",
+                ))
+            }
+        })
+    }
+
+    /// The matching dtype kind.
+    pub fn scalar(self) -> ScalarKind {
+        match self {
+            InputKind::F32 => ScalarKind::F32,
+            InputKind::F64 => ScalarKind::F64,
+            InputKind::C64 => ScalarKind::C64,
+            InputKind::C128 => ScalarKind::C128,
+        }
+    }
+}
+
+/// A vector of one of the input kinds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TypedVec {
+    /// float32 values
+    F32(Vec<f32>),
+    /// float64 values
+    F64(Vec<f64>),
+    /// complex64 values
+    C64(Vec<Complex32>),
+    /// complex128 values
+    C128(Vec<Complex64>),
+}
+
+impl TypedVec {
+    /// `len` zeros of `kind`.
+    pub fn zeros(kind: InputKind, len: usize) -> Self {
+        match kind {
+            InputKind::F32 => TypedVec::F32(vec![0.0; len]),
+            InputKind::F64 => TypedVec::F64(vec![0.0; len]),
+            InputKind::C64 => TypedVec::C64(vec![Complex32::new(0.0, 0.0); len]),
+            InputKind::C128 => TypedVec::C128(vec![Complex64::new(0.0, 0.0); len]),
+        }
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        match self {
+            TypedVec::F32(v) => v.len(),
+            TypedVec::F64(v) => v.len(),
+            TypedVec::C64(v) => v.len(),
+            TypedVec::C128(v) => v.len(),
+        }
+    }
+
+    /// True if there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The element kind.
+    pub fn kind(&self) -> InputKind {
+        match self {
+            TypedVec::F32(_) => InputKind::F32,
+            TypedVec::F64(_) => InputKind::F64,
+            TypedVec::C64(_) => InputKind::C64,
+            TypedVec::C128(_) => InputKind::C128,
+        }
+    }
+
+    /// Adds `other` element-wise into `self` (both must have the same kind and length).
+    pub fn add_assign(&mut self, other: &TypedVec) {
+        fn add<T: Copy + std::ops::AddAssign>(a: &mut [T], b: &[T]) {
+            for (x, y) in a.iter_mut().zip(b) {
+                *x += *y;
+            }
+        }
+        match (self, other) {
+            (TypedVec::F32(a), TypedVec::F32(b)) => add(a, b),
+            (TypedVec::F64(a), TypedVec::F64(b)) => add(a, b),
+            (TypedVec::C64(a), TypedVec::C64(b)) => add(a, b),
+            (TypedVec::C128(a), TypedVec::C128(b)) => add(a, b),
+            _ => debug_assert!(false, "merging buffers of different kinds"),
+        }
+    }
+
+    /// Copies `other` into `self[at..at + other.len()]`.
+    pub fn copy_into(&mut self, at: usize, other: &TypedVec) {
+        fn copy<T: Copy>(a: &mut [T], at: usize, b: &[T]) {
+            a[at..at + b.len()].copy_from_slice(b);
+        }
+        match (self, other) {
+            (TypedVec::F32(a), TypedVec::F32(b)) => copy(a, at, b),
+            (TypedVec::F64(a), TypedVec::F64(b)) => copy(a, at, b),
+            (TypedVec::C64(a), TypedVec::C64(b)) => copy(a, at, b),
+            (TypedVec::C128(a), TypedVec::C128(b)) => copy(a, at, b),
+            _ => debug_assert!(false, "copying buffers of different kinds"),
+        }
+    }
+}

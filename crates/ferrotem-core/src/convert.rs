@@ -1,0 +1,319 @@
+//! Conversion of stored bytes (any numeric dtype, either byte order) into native-order typed
+//! buffers of the UDF input dtype. Follows numpy's `astype` (unsafe casting): integers wrap,
+//! floats truncate toward zero when cast to integers, complex values lose their imaginary part
+//! when cast to real types.
+
+use crate::dtype::{DType, ScalarKind};
+use crate::error::{Error, Result};
+use num_complex::{Complex32, Complex64};
+
+/// A native-order element type the core can produce.
+pub trait Element: Copy + Default + Send + Sync + std::fmt::Debug + 'static {
+    /// The matching dtype kind.
+    const KIND: ScalarKind;
+}
+
+/// Reading one stored element from bytes, with optional byte swap.
+trait Stored: Element {
+    fn read(bytes: &[u8], swap: bool) -> Self;
+}
+
+macro_rules! element {
+    ($t:ty, $kind:ident) => {
+        impl Element for $t {
+            const KIND: ScalarKind = ScalarKind::$kind;
+        }
+        impl Stored for $t {
+            #[inline(always)]
+            fn read(bytes: &[u8], swap: bool) -> Self {
+                let mut b = [0u8; std::mem::size_of::<$t>()];
+                b.copy_from_slice(&bytes[..std::mem::size_of::<$t>()]);
+                let v = <$t>::from_ne_bytes(b);
+                if swap {
+                    <$t>::from_bits_swapped(v)
+                } else {
+                    v
+                }
+            }
+        }
+    };
+}
+
+/// Byte-swapping for the primitive types (floats swap their bit patterns).
+trait SwapBytes {
+    fn from_bits_swapped(v: Self) -> Self;
+}
+macro_rules! swap_int {
+    ($($t:ty),*) => {$(
+        impl SwapBytes for $t {
+            #[inline(always)]
+            fn from_bits_swapped(v: Self) -> Self { v.swap_bytes() }
+        }
+    )*};
+}
+swap_int!(u8, u16, u32, u64, i8, i16, i32, i64);
+impl SwapBytes for f32 {
+    #[inline(always)]
+    fn from_bits_swapped(v: Self) -> Self {
+        f32::from_bits(v.to_bits().swap_bytes())
+    }
+}
+impl SwapBytes for f64 {
+    #[inline(always)]
+    fn from_bits_swapped(v: Self) -> Self {
+        f64::from_bits(v.to_bits().swap_bytes())
+    }
+}
+
+element!(u8, U8);
+element!(u16, U16);
+element!(u32, U32);
+element!(u64, U64);
+element!(i8, I8);
+element!(i16, I16);
+element!(i32, I32);
+element!(i64, I64);
+element!(f32, F32);
+element!(f64, F64);
+
+impl Element for Complex32 {
+    const KIND: ScalarKind = ScalarKind::C64;
+}
+impl Stored for Complex32 {
+    #[inline(always)]
+    fn read(bytes: &[u8], swap: bool) -> Self {
+        Complex32::new(f32::read(&bytes[..4], swap), f32::read(&bytes[4..8], swap))
+    }
+}
+impl Element for Complex64 {
+    const KIND: ScalarKind = ScalarKind::C128;
+}
+impl Stored for Complex64 {
+    #[inline(always)]
+    fn read(bytes: &[u8], swap: bool) -> Self {
+        Complex64::new(f64::read(&bytes[..8], swap), f64::read(&bytes[8..16], swap))
+    }
+}
+
+/// numpy-style cast between element types.
+pub trait CastTo<D> {
+    /// Converts `self` to `D` like `np.ndarray.astype` does.
+    fn cast(self) -> D;
+}
+
+macro_rules! cast_real {
+    ($($s:ty),*) => {$(
+        cast_real!(@to $s; u8, u16, u32, u64, i8, i16, i32, i64, f32, f64);
+        impl CastTo<Complex32> for $s {
+            #[inline(always)]
+            fn cast(self) -> Complex32 { Complex32::new(self as f32, 0.0) }
+        }
+        impl CastTo<Complex64> for $s {
+            #[inline(always)]
+            fn cast(self) -> Complex64 { Complex64::new(self as f64, 0.0) }
+        }
+    )*};
+    (@to $s:ty; $($d:ty),*) => {$(
+        impl CastTo<$d> for $s {
+            #[inline(always)]
+            fn cast(self) -> $d { self as $d }
+        }
+    )*};
+}
+cast_real!(u8, u16, u32, u64, i8, i16, i32, i64, f32, f64);
+
+macro_rules! cast_complex {
+    ($($s:ty),*) => {$(
+        cast_complex!(@to $s; u8, u16, u32, u64, i8, i16, i32, i64, f32, f64);
+        impl CastTo<Complex32> for $s {
+            #[inline(always)]
+            fn cast(self) -> Complex32 { Complex32::new(self.re as f32, self.im as f32) }
+        }
+        impl CastTo<Complex64> for $s {
+            #[inline(always)]
+            fn cast(self) -> Complex64 { Complex64::new(self.re as f64, self.im as f64) }
+        }
+    )*};
+    (@to $s:ty; $($d:ty),*) => {$(
+        impl CastTo<$d> for $s {
+            #[inline(always)]
+            fn cast(self) -> $d { self.re as $d }
+        }
+    )*};
+}
+cast_complex!(Complex32, Complex64);
+
+/// A destination element type that every stored type can be cast to.
+pub trait Target: Element + Copy + 'static + CastFromAll {}
+impl<T: Element + CastFromAll> Target for T {}
+
+/// Bound collecting `S: CastTo<Self>` for every stored type `S`.
+pub trait CastFromAll: Sized {}
+impl<T> CastFromAll for T
+where
+    u8: CastTo<T>,
+    u16: CastTo<T>,
+    u32: CastTo<T>,
+    u64: CastTo<T>,
+    i8: CastTo<T>,
+    i16: CastTo<T>,
+    i32: CastTo<T>,
+    i64: CastTo<T>,
+    f32: CastTo<T>,
+    f64: CastTo<T>,
+    Complex32: CastTo<T>,
+    Complex64: CastTo<T>,
+{
+}
+
+#[inline]
+fn convert_typed<S: Stored + CastTo<D>, D: Copy>(src: &[u8], swap: bool, dst: &mut [D]) {
+    let size = std::mem::size_of::<S>();
+    if !swap {
+        // Fast path: reinterpret aligned native-order bytes, so the loop vectorises.
+        // SAFETY: every bit pattern is a valid value of the primitive/complex types used here.
+        let (head, body, tail) = unsafe { src.align_to::<S>() };
+        if head.is_empty() && tail.is_empty() {
+            for (d, s) in dst.iter_mut().zip(body) {
+                *d = s.cast();
+            }
+            return;
+        }
+    }
+    for (d, s) in dst.iter_mut().zip(src.chunks_exact(size)) {
+        *d = S::read(s, swap).cast();
+    }
+}
+
+/// Converts `src` (elements of `src_dtype`) into `dst`, element for element.
+pub fn convert<D: Target>(src: &[u8], src_dtype: DType, dst: &mut [D]) -> Result<()>
+where
+    u8: CastTo<D>,
+    u16: CastTo<D>,
+    u32: CastTo<D>,
+    u64: CastTo<D>,
+    i8: CastTo<D>,
+    i16: CastTo<D>,
+    i32: CastTo<D>,
+    i64: CastTo<D>,
+    f32: CastTo<D>,
+    f64: CastTo<D>,
+    Complex32: CastTo<D>,
+    Complex64: CastTo<D>,
+{
+    if src.len() != dst.len() * src_dtype.itemsize() {
+        return Err(Error::param(
+            "out",
+            format!("{} elements", dst.len()),
+            format!("{} elements", src.len() / src_dtype.itemsize()),
+        ));
+    }
+    let swap = src_dtype.needs_swap();
+    match src_dtype.kind {
+        ScalarKind::U8 => convert_typed::<u8, D>(src, swap, dst),
+        ScalarKind::U16 => convert_typed::<u16, D>(src, swap, dst),
+        ScalarKind::U32 => convert_typed::<u32, D>(src, swap, dst),
+        ScalarKind::U64 => convert_typed::<u64, D>(src, swap, dst),
+        ScalarKind::I8 => convert_typed::<i8, D>(src, swap, dst),
+        ScalarKind::I16 => convert_typed::<i16, D>(src, swap, dst),
+        ScalarKind::I32 => convert_typed::<i32, D>(src, swap, dst),
+        ScalarKind::I64 => convert_typed::<i64, D>(src, swap, dst),
+        ScalarKind::F32 => convert_typed::<f32, D>(src, swap, dst),
+        ScalarKind::F64 => convert_typed::<f64, D>(src, swap, dst),
+        ScalarKind::C64 => convert_typed::<Complex32, D>(src, swap, dst),
+        ScalarKind::C128 => convert_typed::<Complex64, D>(src, swap, dst),
+    }
+    Ok(())
+}
+
+/// Converts into a destination given as raw native-order bytes of kind `dst_kind`
+/// (the binding layer uses this for numpy arrays of any numeric dtype).
+pub fn convert_bytes(
+    src: &[u8],
+    src_dtype: DType,
+    dst: &mut [u8],
+    dst_kind: ScalarKind,
+) -> Result<()> {
+    fn typed<D: Target>(src: &[u8], src_dtype: DType, dst: &mut [u8]) -> Result<()>
+    where
+        u8: CastTo<D>,
+        u16: CastTo<D>,
+        u32: CastTo<D>,
+        u64: CastTo<D>,
+        i8: CastTo<D>,
+        i16: CastTo<D>,
+        i32: CastTo<D>,
+        i64: CastTo<D>,
+        f32: CastTo<D>,
+        f64: CastTo<D>,
+        Complex32: CastTo<D>,
+        Complex64: CastTo<D>,
+    {
+        // SAFETY: any byte pattern is a valid value of the destination numeric types.
+        let (head, body, tail) = unsafe { dst.align_to_mut::<D>() };
+        if !head.is_empty() || !tail.is_empty() {
+            return Err(Error::param(
+                "out",
+                "a misaligned buffer",
+                "a buffer aligned for its element type",
+            ));
+        }
+        convert(src, src_dtype, body)
+    }
+    match dst_kind {
+        ScalarKind::U8 => typed::<u8>(src, src_dtype, dst),
+        ScalarKind::U16 => typed::<u16>(src, src_dtype, dst),
+        ScalarKind::U32 => typed::<u32>(src, src_dtype, dst),
+        ScalarKind::U64 => typed::<u64>(src, src_dtype, dst),
+        ScalarKind::I8 => typed::<i8>(src, src_dtype, dst),
+        ScalarKind::I16 => typed::<i16>(src, src_dtype, dst),
+        ScalarKind::I32 => typed::<i32>(src, src_dtype, dst),
+        ScalarKind::I64 => typed::<i64>(src, src_dtype, dst),
+        ScalarKind::F32 => typed::<f32>(src, src_dtype, dst),
+        ScalarKind::F64 => typed::<f64>(src, src_dtype, dst),
+        ScalarKind::C64 => typed::<Complex32>(src, src_dtype, dst),
+        ScalarKind::C128 => typed::<Complex64>(src, src_dtype, dst),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dtype::ByteOrder;
+
+    #[test]
+    fn big_endian_u16_to_f32() {
+        let src = [0x01u8, 0x02, 0xff, 0xff];
+        let mut dst = [0f32; 2];
+        convert(
+            &src,
+            DType {
+                kind: ScalarKind::U16,
+                order: ByteOrder::Big,
+            },
+            &mut dst,
+        )
+        .unwrap();
+        assert_eq!(dst, [258.0, 65535.0]);
+    }
+
+    #[test]
+    fn complex_to_real_takes_real_part() {
+        let v = [Complex32::new(1.5, -2.0), Complex32::new(-3.0, 4.0)];
+        let bytes: Vec<u8> = v
+            .iter()
+            .flat_map(|c| [c.re.to_ne_bytes(), c.im.to_ne_bytes()].concat())
+            .collect();
+        let mut dst = [0f64; 2];
+        convert(&bytes, DType::native(ScalarKind::C64), &mut dst).unwrap();
+        assert_eq!(dst, [1.5, -3.0]);
+    }
+
+    #[test]
+    fn negative_to_unsigned_wraps_like_numpy() {
+        let src = (-1i16).to_ne_bytes();
+        let mut dst = [0u16; 1];
+        convert(&src, DType::native(ScalarKind::I16), &mut dst).unwrap();
+        assert_eq!(dst, [65535]);
+    }
+}

@@ -1,0 +1,83 @@
+//! Reading frames converted to a requested dtype, in cache-sized chunks. This is how the Python
+//! path gets its tiles: straight into a numpy array, with no intermediate full-size copy.
+
+use crate::convert::convert_bytes;
+use crate::dtype::{DType, ScalarKind};
+use crate::error::{Error, Result};
+use crate::source::DataSource;
+use std::ops::Range;
+
+/// Raw bytes converted per step: small enough to stay in L2 between read and conversion.
+const CHUNK_BYTES: usize = 256 * 1024;
+
+/// Reads the frames in `runs` (each a range of logical frames), pixels `pixels` of each frame,
+/// converted to native-order `dst_kind`, into `dst` (frames one after the other).
+///
+/// `scratch` is reused between calls to avoid allocating (and page-faulting) per tile.
+pub fn read_converted(
+    source: &dyn DataSource,
+    runs: &[Range<u64>],
+    pixels: Range<usize>,
+    dst: &mut [u8],
+    dst_kind: ScalarKind,
+    scratch: &mut Vec<u64>,
+) -> Result<()> {
+    let n_frames: u64 = runs.iter().map(|r| r.end.saturating_sub(r.start)).sum();
+    let px = pixels.len();
+    let dst_item = dst_kind.itemsize();
+    let expected = (n_frames as usize)
+        .checked_mul(px)
+        .and_then(|n| n.checked_mul(dst_item));
+    if expected != Some(dst.len()) {
+        return Err(Error::param(
+            "out",
+            format!("an array of {} bytes", dst.len()),
+            format!("{n_frames} frames x {px} pixels x {dst_item} bytes"),
+        ));
+    }
+    if px == 0 || n_frames == 0 {
+        return Ok(());
+    }
+    let src_dtype = source.dtype();
+    let direct = src_dtype == DType::native(dst_kind)
+        || (src_dtype.kind == dst_kind && !src_dtype.needs_swap());
+    let mut out_at = 0usize;
+    if direct {
+        for run in runs {
+            let count = (run.end - run.start) as usize;
+            let len = count * px * dst_item;
+            source.read_raw(
+                run.start,
+                count,
+                pixels.clone(),
+                &mut dst[out_at..out_at + len],
+            )?;
+            out_at += len;
+        }
+        return Ok(());
+    }
+    let src_item = src_dtype.itemsize();
+    let frame_raw = px * src_item;
+    let frames_per_chunk = (CHUNK_BYTES / frame_raw).max(1);
+    let chunk_bytes = frames_per_chunk * frame_raw;
+    if scratch.len() * 8 < chunk_bytes {
+        scratch.resize(chunk_bytes.div_ceil(8), 0);
+    }
+    // SAFETY: viewing initialised u64 storage as bytes.
+    let raw_all = unsafe {
+        std::slice::from_raw_parts_mut(scratch.as_mut_ptr().cast::<u8>(), scratch.len() * 8)
+    };
+    for run in runs {
+        let mut frame = run.start;
+        while frame < run.end {
+            let n = ((run.end - frame) as usize).min(frames_per_chunk);
+            let raw = &mut raw_all[..n * frame_raw];
+            source.read_raw(frame, n, pixels.clone(), raw)?;
+            let len = n * px * dst_item;
+            convert_bytes(raw, src_dtype, &mut dst[out_at..out_at + len], dst_kind)?;
+            out_at += len;
+            frame += n as u64;
+        }
+    }
+    Ok(())
+}

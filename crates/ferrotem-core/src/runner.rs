@@ -1,0 +1,275 @@
+//! Running UDFs over partitions: reading, converting and tiling, in parallel. This is the only
+//! place in the core that starts threads (a rayon pool owned by [`Runner`]).
+
+use crate::buffer::InputKind;
+use crate::convert::{convert, CastTo, Target};
+use crate::error::{Error, Result};
+use crate::partition::Partition;
+use crate::roi::Roi;
+use crate::source::DataSource;
+use crate::udf::{DynUdf, PartitionInfo, RunInfo, Tile, TileData};
+use num_complex::{Complex32, Complex64};
+use rayon::prelude::*;
+use std::any::Any;
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+/// Default size of one tile in the input dtype: small enough that the raw bytes, the converted
+/// tile and a frame-sized accumulator stay in a core's L2 cache.
+pub const DEFAULT_TILE_BYTES: usize = 256 * 1024;
+
+/// Options of one run.
+#[derive(Debug, Clone, Copy)]
+pub struct RunOptions<'a> {
+    /// The dtype tiles are converted to.
+    pub input: InputKind,
+    /// Target tile size in bytes of the input dtype.
+    pub tile_bytes: usize,
+    /// Set to `true` from elsewhere to stop the run at the next tile.
+    pub cancel: Option<&'a AtomicBool>,
+}
+
+impl RunOptions<'_> {
+    /// Options with the default tile size and no cancellation.
+    pub fn new(input: InputKind) -> Self {
+        RunOptions {
+            input,
+            tile_bytes: DEFAULT_TILE_BYTES,
+            cancel: None,
+        }
+    }
+}
+
+/// Element types tiles can be delivered in.
+trait InputElement: Target {
+    fn tile_data(data: &[Self]) -> TileData<'_>;
+}
+impl InputElement for f32 {
+    fn tile_data(data: &[Self]) -> TileData<'_> {
+        TileData::F32(data)
+    }
+}
+impl InputElement for f64 {
+    fn tile_data(data: &[Self]) -> TileData<'_> {
+        TileData::F64(data)
+    }
+}
+impl InputElement for Complex32 {
+    fn tile_data(data: &[Self]) -> TileData<'_> {
+        TileData::C64(data)
+    }
+}
+impl InputElement for Complex64 {
+    fn tile_data(data: &[Self]) -> TileData<'_> {
+        TileData::C128(data)
+    }
+}
+
+/// Describes the partition for UDFs: how many of its frames take part and where they go.
+pub fn partition_info<'a>(
+    run: &RunInfo<'a>,
+    partition: &'a Partition,
+    roi: Option<&Roi>,
+) -> PartitionInfo<'a> {
+    let (n_frames, compressed_start) = match roi {
+        Some(r) => (
+            r.count_in(&partition.frames) as usize,
+            r.compressed_index(partition.frames.start),
+        ),
+        None => (
+            (partition.frames.end - partition.frames.start) as usize,
+            partition.frames.start,
+        ),
+    };
+    PartitionInfo {
+        run: run.clone(),
+        partition,
+        n_frames,
+        compressed_start,
+    }
+}
+
+/// Processes one partition with every UDF, reading each byte once. Returns one partial per UDF.
+pub fn run_partition(
+    source: &dyn DataSource,
+    part: &PartitionInfo<'_>,
+    roi: Option<&Roi>,
+    udfs: &[&dyn DynUdf],
+    opts: &RunOptions<'_>,
+) -> Result<Vec<Box<dyn Any + Send>>> {
+    match opts.input {
+        InputKind::F32 => run_partition_typed::<f32>(source, part, roi, udfs, opts),
+        InputKind::F64 => run_partition_typed::<f64>(source, part, roi, udfs, opts),
+        InputKind::C64 => run_partition_typed::<Complex32>(source, part, roi, udfs, opts),
+        InputKind::C128 => run_partition_typed::<Complex64>(source, part, roi, udfs, opts),
+    }
+}
+
+/// Tile geometry: frames per tile and pixels per tile.
+fn tile_geometry(sig_size: usize, item: usize, tile_bytes: usize) -> (usize, usize) {
+    let frame_bytes = sig_size * item;
+    if frame_bytes == 0 {
+        return (1, sig_size);
+    }
+    if frame_bytes >= tile_bytes {
+        (1, (tile_bytes / item).clamp(1, sig_size))
+    } else {
+        (tile_bytes / frame_bytes, sig_size)
+    }
+}
+
+fn run_partition_typed<T: InputElement>(
+    source: &dyn DataSource,
+    part: &PartitionInfo<'_>,
+    roi: Option<&Roi>,
+    udfs: &[&dyn DynUdf],
+    opts: &RunOptions<'_>,
+) -> Result<Vec<Box<dyn Any + Send>>>
+where
+    u8: CastTo<T>,
+    u16: CastTo<T>,
+    u32: CastTo<T>,
+    u64: CastTo<T>,
+    i8: CastTo<T>,
+    i16: CastTo<T>,
+    i32: CastTo<T>,
+    i64: CastTo<T>,
+    f32: CastTo<T>,
+    f64: CastTo<T>,
+    Complex32: CastTo<T>,
+    Complex64: CastTo<T>,
+{
+    let mut partials: Vec<Box<dyn Any + Send>> =
+        udfs.iter().map(|u| u.new_partial_dyn(part)).collect();
+    let sig_size = source.shape().sig_size();
+    let src_item = source.dtype().itemsize();
+    let (depth, px_per_tile) = tile_geometry(sig_size, std::mem::size_of::<T>(), opts.tile_bytes);
+    let tile_elems = depth * px_per_tile;
+    // u64 storage keeps the raw bytes 8-byte aligned, so conversion can reinterpret them.
+    let mut raw_store = vec![0u64; (tile_elems * src_item).div_ceil(8)];
+    let mut converted = vec![T::default(); tile_elems];
+    let runs: Vec<Range<u64>> = match roi {
+        Some(r) => r.runs_in(&part.partition.frames),
+        None => vec![part.partition.frames.clone()],
+    };
+    let mut offset = 0usize;
+    for run in runs {
+        let mut frame = run.start;
+        while frame < run.end {
+            let n = ((run.end - frame) as usize).min(depth);
+            let mut px = 0;
+            while px < sig_size {
+                if opts.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+                    return Err(Error::Cancelled);
+                }
+                let px_end = (px + px_per_tile).min(sig_size);
+                let elems = n * (px_end - px);
+                let raw = &mut bytes_of_mut(&mut raw_store)[..elems * src_item];
+                source.read_raw(frame, n, px..px_end, raw)?;
+                let tile_buf = &mut converted[..elems];
+                convert(raw, source.dtype(), tile_buf)?;
+                let tile = Tile {
+                    offset,
+                    depth: n,
+                    pixels: px..px_end,
+                    data: T::tile_data(tile_buf),
+                };
+                for (udf, partial) in udfs.iter().zip(partials.iter_mut()) {
+                    udf.process_tile_dyn(partial.as_mut(), &tile);
+                }
+                px = px_end;
+            }
+            frame += n as u64;
+            offset += n;
+        }
+    }
+    Ok(partials)
+}
+
+fn bytes_of_mut(v: &mut [u64]) -> &mut [u8] {
+    // SAFETY: u8 has no alignment or validity requirements; the length covers the same memory.
+    unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<u8>(), std::mem::size_of_val(v)) }
+}
+
+/// A pool of worker threads that runs UDFs over partitions.
+#[derive(Debug)]
+pub struct Runner {
+    pool: rayon::ThreadPool,
+}
+
+impl Runner {
+    /// A runner with `threads` worker threads (`0` means one per available core).
+    pub fn new(threads: usize) -> Result<Self> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("ferrotem-worker-{i}"))
+            .build()
+            .map_err(|e| {
+                Error::param("threads", threads, format!("a pool that can start ({e})"))
+            })?;
+        Ok(Runner { pool })
+    }
+
+    /// Number of worker threads.
+    pub fn threads(&self) -> usize {
+        self.pool.current_num_threads()
+    }
+
+    /// Runs `udfs` over `partitions` in parallel and returns one merged output per UDF.
+    ///
+    /// Partials are merged as partitions finish; `on_partition` is called after each merge.
+    pub fn run(
+        &self,
+        source: &dyn DataSource,
+        partitions: &[Partition],
+        roi: Option<&Roi>,
+        udfs: &[&dyn DynUdf],
+        opts: &RunOptions<'_>,
+        on_partition: &(dyn Fn(&Partition) + Sync),
+    ) -> Result<Vec<Box<dyn Any + Send>>> {
+        let n_frames = roi.map_or(source.shape().nav_size(), Roi::count);
+        let run = RunInfo {
+            shape: source.shape(),
+            n_frames,
+            input: opts.input,
+        };
+        let outputs: Vec<Box<dyn Any + Send>> =
+            udfs.iter().map(|u| u.new_output_dyn(&run)).collect();
+        let outputs = Mutex::new(outputs);
+        self.pool.install(|| {
+            partitions
+                .par_iter()
+                .with_max_len(1)
+                .try_for_each(|partition| {
+                    let part = partition_info(&run, partition, roi);
+                    if part.n_frames == 0 {
+                        return Ok(());
+                    }
+                    let partials = run_partition(source, &part, roi, udfs, opts)?;
+                    {
+                        let mut outs = outputs.lock().map_err(|_| Error::Cancelled)?;
+                        for ((udf, out), partial) in udfs.iter().zip(outs.iter_mut()).zip(partials)
+                        {
+                            udf.merge_dyn(out.as_mut(), &part, partial);
+                        }
+                    }
+                    on_partition(partition);
+                    Ok(())
+                })
+        })?;
+        outputs.into_inner().map_err(|_| Error::Cancelled)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn geometry_fits_budget() {
+        assert_eq!(tile_geometry(65536, 4, 256 * 1024), (1, 65536));
+        assert_eq!(tile_geometry(1024, 4, 256 * 1024), (64, 1024));
+        assert_eq!(tile_geometry(512 * 512, 4, 256 * 1024), (1, 65536));
+    }
+}

@@ -1,0 +1,95 @@
+//! Frames held in memory (the `'memory'` dataset, and arrays handed over from Python).
+
+use super::{check_request, DataSource, FrameMap};
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::shape::DatasetShape;
+use std::ops::Range;
+
+/// Frames in a contiguous C-ordered byte buffer owned by `B`.
+#[derive(Debug)]
+pub struct MemorySource<B> {
+    bytes: B,
+    dtype: DType,
+    shape: DatasetShape,
+    frames: FrameMap,
+}
+
+impl<B: AsRef<[u8]> + Send + Sync> MemorySource<B> {
+    /// Wraps `bytes`, which must hold at least `shape.nav_size()` frames of `dtype`.
+    pub fn new(bytes: B, dtype: DType, shape: DatasetShape, sync_offset: i64) -> Result<Self> {
+        let frame_bytes = shape.sig_size() * dtype.itemsize();
+        let len = bytes.as_ref().len();
+        let stored_frames = (len / frame_bytes.max(1)) as u64;
+        if stored_frames < shape.nav_size() {
+            return Err(Error::param(
+                "data",
+                format!("an array of {len} bytes"),
+                format!(
+                    "at least {} frames of {} pixels of {}",
+                    shape.nav_size(),
+                    shape.sig_size(),
+                    dtype
+                ),
+            ));
+        }
+        let frames = FrameMap::new(sync_offset, stored_frames)?;
+        Ok(MemorySource {
+            bytes,
+            dtype,
+            shape,
+            frames,
+        })
+    }
+}
+
+impl<B: AsRef<[u8]> + Send + Sync> DataSource for MemorySource<B> {
+    fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    fn shape(&self) -> &DatasetShape {
+        &self.shape
+    }
+
+    fn read_raw(
+        &self,
+        first: u64,
+        count: usize,
+        pixels: Range<usize>,
+        dst: &mut [u8],
+    ) -> Result<()> {
+        check_request(&self.shape, self.dtype, first, count, &pixels, dst.len())?;
+        if count == 0 || pixels.is_empty() {
+            return Ok(());
+        }
+        let item = self.dtype.itemsize();
+        let frame_bytes = self.shape.sig_size() * item;
+        let per_frame = pixels.len() * item;
+        let runs = self.frames.split(first, count);
+        let src = self.bytes.as_ref();
+        let (before, rest) = dst.split_at_mut(runs.zeros_before * per_frame);
+        before.fill(0);
+        let stored_len = (runs.stored.end - runs.stored.start) as usize;
+        let (stored, after) = rest.split_at_mut(stored_len * per_frame);
+        after.fill(0);
+        let base = runs.stored.start as usize * frame_bytes;
+        if per_frame == frame_bytes {
+            stored.copy_from_slice(&src[base..base + stored.len()]);
+        } else {
+            for (i, chunk) in stored.chunks_exact_mut(per_frame).enumerate() {
+                let at = base + i * frame_bytes + pixels.start * item;
+                chunk.copy_from_slice(&src[at..at + per_frame]);
+            }
+        }
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "memory ({} bytes, {})",
+            self.bytes.as_ref().len(),
+            self.dtype
+        )
+    }
+}

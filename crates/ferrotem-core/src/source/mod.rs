@@ -1,0 +1,180 @@
+//! Data sources: where the bytes of a dataset come from.
+//!
+//! A source knows the stored element type and the dataset shape, and reads the stored bytes of a
+//! run of frames (or of a range of pixels within each of those frames) into a caller-provided
+//! buffer. Conversion to the UDF input dtype happens afterwards, in [`crate::convert`].
+//!
+//! Frame indices are *logical* flat navigation indices. `sync_offset` shifts logical frames
+//! against stored ones: logical frame `f` is stored frame `f + sync_offset`; logical frames with
+//! no stored counterpart read as zeros.
+
+mod fortran;
+mod memory;
+mod npy;
+mod raw;
+
+pub use fortran::FortranFileSource;
+pub use memory::MemorySource;
+pub use npy::{open_npy, NpyHeader};
+pub use raw::RawFileSource;
+
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::shape::DatasetShape;
+use std::ops::Range;
+
+/// Something a dataset's frames can be read from.
+pub trait DataSource: Send + Sync {
+    /// The stored element type (with byte order).
+    fn dtype(&self) -> DType;
+
+    /// The logical dataset shape.
+    fn shape(&self) -> &DatasetShape;
+
+    /// Reads stored bytes of logical frames `first .. first + count`, pixels `pixels` (a range of
+    /// the flattened signal axes) of each frame, into `dst`, frame after frame.
+    ///
+    /// `dst.len()` must be `count * pixels.len() * itemsize`.
+    fn read_raw(
+        &self,
+        first: u64,
+        count: usize,
+        pixels: Range<usize>,
+        dst: &mut [u8],
+    ) -> Result<()>;
+
+    /// A short description for messages and `repr`.
+    fn describe(&self) -> String;
+}
+
+/// Maps logical frames onto stored frames, given `sync_offset` and how many frames are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameMap {
+    /// Logical frame `f` is stored frame `f + sync_offset`.
+    pub sync_offset: i64,
+    /// Number of frames present in storage.
+    pub stored_frames: u64,
+}
+
+/// A logical frame range split into the part that exists in storage and the parts that don't.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameRuns {
+    /// Logical frames before the stored part (read as zeros).
+    pub zeros_before: usize,
+    /// The stored frames to read, as stored indices.
+    pub stored: Range<u64>,
+    /// Logical frames after the stored part (read as zeros).
+    pub zeros_after: usize,
+}
+
+impl FrameMap {
+    /// Checks `sync_offset` against the number of stored frames (spec: it must lie strictly
+    /// between `-stored_frames` and `stored_frames`).
+    pub fn new(sync_offset: i64, stored_frames: u64) -> Result<Self> {
+        let limit = i64::try_from(stored_frames).unwrap_or(i64::MAX);
+        if sync_offset <= -limit || sync_offset >= limit {
+            return Err(Error::param(
+                "sync_offset",
+                sync_offset,
+                format!("a value in ({}, {})", -limit, limit),
+            ));
+        }
+        Ok(FrameMap {
+            sync_offset,
+            stored_frames,
+        })
+    }
+
+    /// Splits logical frames `first .. first + count` into zeros / stored / zeros.
+    pub fn split(&self, first: u64, count: usize) -> FrameRuns {
+        let start = first as i128 + self.sync_offset as i128;
+        let end = start + count as i128;
+        let stored_end = self.stored_frames as i128;
+        let lo = start.clamp(0, stored_end);
+        let hi = end.clamp(0, stored_end).max(lo);
+        let zeros_before = (lo - start).clamp(0, count as i128) as usize;
+        let stored_len = (hi - lo) as usize;
+        FrameRuns {
+            zeros_before,
+            stored: lo as u64..hi as u64,
+            zeros_after: count - zeros_before - stored_len,
+        }
+    }
+}
+
+/// Checks a read request against the shape and the destination buffer; shared by all sources.
+pub(crate) fn check_request(
+    shape: &DatasetShape,
+    dtype: DType,
+    first: u64,
+    count: usize,
+    pixels: &Range<usize>,
+    dst_len: usize,
+) -> Result<()> {
+    let end = first.checked_add(count as u64);
+    if end.is_none_or(|e| e > shape.nav_size()) {
+        return Err(Error::param(
+            "frames",
+            format!("{first}..{first}+{count}"),
+            format!("frames within 0..{}", shape.nav_size()),
+        ));
+    }
+    if pixels.start > pixels.end || pixels.end > shape.sig_size() {
+        return Err(Error::param(
+            "pixels",
+            format!("{pixels:?}"),
+            format!("a pixel range within 0..{}", shape.sig_size()),
+        ));
+    }
+    let needed = count
+        .checked_mul(pixels.len())
+        .and_then(|n| n.checked_mul(dtype.itemsize()));
+    if needed != Some(dst_len) {
+        return Err(Error::param(
+            "out",
+            format!("a buffer of {dst_len} bytes"),
+            format!(
+                "{count} frames x {} pixels x {} bytes",
+                pixels.len(),
+                dtype.itemsize()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_without_offset() {
+        let m = FrameMap::new(0, 10).unwrap();
+        assert_eq!(
+            m.split(2, 5),
+            FrameRuns {
+                zeros_before: 0,
+                stored: 2..7,
+                zeros_after: 0
+            }
+        );
+    }
+
+    #[test]
+    fn split_with_offsets() {
+        let m = FrameMap::new(3, 10).unwrap();
+        let r = m.split(5, 5); // stored 8..13, only 8..10 exist
+        assert_eq!(
+            (r.zeros_before, r.stored.clone(), r.zeros_after),
+            (0, 8..10, 3)
+        );
+        let m = FrameMap::new(-3, 10).unwrap();
+        let r = m.split(0, 5); // stored -3..2
+        assert_eq!(
+            (r.zeros_before, r.stored.clone(), r.zeros_after),
+            (3, 0..2, 0)
+        );
+        assert!(FrameMap::new(10, 10).is_err());
+        assert!(FrameMap::new(-10, 10).is_err());
+    }
+}

@@ -1,0 +1,25 @@
+//! `ferrotem._core`: the Python binding of `ferrotem-core`. This file only registers; each area
+//! lives in its own module. Every slow call goes through [`enter`], the one entry helper.
+
+mod enter;
+mod errors;
+mod numpy_bytes;
+mod partition;
+mod runner;
+mod source;
+
+use pyo3::prelude::*;
+
+/// The extension module.
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<source::PyDataSource>()?;
+    m.add_class::<runner::PyRunner>()?;
+    m.add_function(wrap_pyfunction!(source::npy_header, m)?)?;
+    m.add_function(wrap_pyfunction!(partition::split_frames, m)?)?;
+    m.add_function(wrap_pyfunction!(partition::default_partition_count, m)?)?;
+    m.add_function(wrap_pyfunction!(runner::run_native_partition, m)?)?;
+    m.add_function(wrap_pyfunction!(runner::native_udf_names, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,216 @@
+//! `DataSource`: a dataset's frames as seen from Python (memory, raw, npy), with converted reads.
+
+use crate::enter::enter;
+use crate::errors::to_pyerr;
+use crate::numpy_bytes::HeldBytes;
+use ferrotem_core::dtype::DType;
+use ferrotem_core::read::read_converted;
+use ferrotem_core::shape::DatasetShape;
+use ferrotem_core::source::{open_npy, DataSource, MemorySource, NpyHeader, RawFileSource};
+use numpy::{PyArray1, PyReadonlyArray1, PyReadwriteArray1};
+use pyo3::prelude::*;
+use std::cell::RefCell;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+thread_local! {
+    /// Per-thread scratch for raw bytes, reused across reads.
+    static SCRATCH: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+}
+
+/// An opened dataset source. Not picklable: Python datasets keep the parameters and reopen.
+#[pyclass(name = "DataSource", module = "ferrotem._core", frozen)]
+pub struct PyDataSource {
+    pub(crate) inner: Arc<dyn DataSource>,
+}
+
+fn shape(nav_shape: &[usize], sig_shape: &[usize]) -> PyResult<DatasetShape> {
+    DatasetShape::new(nav_shape, sig_shape).map_err(to_pyerr)
+}
+
+#[pymethods]
+impl PyDataSource {
+    /// Frames in a numpy array, passed as its flat uint8 view.
+    #[staticmethod]
+    #[pyo3(signature = (data, dtype, nav_shape, sig_shape, sync_offset=0))]
+    fn memory(
+        data: &Bound<'_, PyArray1<u8>>,
+        dtype: &str,
+        nav_shape: Vec<usize>,
+        sig_shape: Vec<usize>,
+        sync_offset: i64,
+    ) -> PyResult<Self> {
+        let dtype = DType::parse(dtype, "dtype").map_err(to_pyerr)?;
+        let bytes = HeldBytes::new(data)?;
+        let source = MemorySource::new(bytes, dtype, shape(&nav_shape, &sig_shape)?, sync_offset)
+            .map_err(to_pyerr)?;
+        Ok(PyDataSource {
+            inner: Arc::new(source),
+        })
+    }
+
+    /// A headerless file of C-ordered frames.
+    #[staticmethod]
+    #[pyo3(signature = (path, dtype, nav_shape, sig_shape, sync_offset=0, header_bytes=0))]
+    fn raw(
+        py: Python<'_>,
+        path: PathBuf,
+        dtype: &str,
+        nav_shape: Vec<usize>,
+        sig_shape: Vec<usize>,
+        sync_offset: i64,
+        header_bytes: u64,
+    ) -> PyResult<Self> {
+        let dtype = DType::parse(dtype, "dtype").map_err(to_pyerr)?;
+        let shape = shape(&nav_shape, &sig_shape)?;
+        let source = enter(py, || {
+            RawFileSource::open(&path, dtype, shape, header_bytes, sync_offset)
+        })?;
+        Ok(PyDataSource {
+            inner: Arc::new(source),
+        })
+    }
+
+    /// An `.npy` file (C or Fortran order).
+    #[staticmethod]
+    #[pyo3(signature = (path, sig_dims=2, nav_shape=None, sig_shape=None, sync_offset=0))]
+    fn npy(
+        py: Python<'_>,
+        path: PathBuf,
+        sig_dims: usize,
+        nav_shape: Option<Vec<usize>>,
+        sig_shape: Option<Vec<usize>>,
+        sync_offset: i64,
+    ) -> PyResult<Self> {
+        let (_, source) = enter(py, || {
+            open_npy(
+                &path,
+                sig_dims,
+                nav_shape.as_deref(),
+                sig_shape.as_deref(),
+                sync_offset,
+            )
+        })?;
+        Ok(PyDataSource {
+            inner: Arc::from(source),
+        })
+    }
+
+    /// Stored dtype as numpy's `dtype.str`.
+    #[getter]
+    fn dtype(&self) -> String {
+        self.inner.dtype().to_numpy_str()
+    }
+
+    /// Navigation shape.
+    #[getter]
+    fn nav_shape(&self) -> Vec<usize> {
+        self.inner.shape().nav().to_vec()
+    }
+
+    /// Signal shape.
+    #[getter]
+    fn sig_shape(&self) -> Vec<usize> {
+        self.inner.shape().sig().to_vec()
+    }
+
+    /// Reads frames `first .. first + count` (pixels `pixel_start .. pixel_stop` of the flat
+    /// frame) into `out` (the flat uint8 view of a native-order array of `out_dtype`).
+    #[pyo3(signature = (first, count, out, out_dtype, pixel_start=0, pixel_stop=None))]
+    #[allow(clippy::too_many_arguments)] // mirrors the Python signature
+    fn read(
+        &self,
+        py: Python<'_>,
+        first: u64,
+        count: u64,
+        out: PyReadwriteArray1<'_, u8>,
+        out_dtype: &str,
+        pixel_start: usize,
+        pixel_stop: Option<usize>,
+    ) -> PyResult<()> {
+        let end = first.checked_add(count).ok_or_else(|| {
+            pyo3::exceptions::PyValueError::new_err(format!("frames: {first}+{count} overflows"))
+        })?;
+        self.read_runs(
+            py,
+            std::slice::from_ref(&(first..end)),
+            out,
+            out_dtype,
+            pixel_start,
+            pixel_stop,
+        )
+    }
+
+    /// Reads the frames listed in `frames` (sorted flat indices), like `read`.
+    #[pyo3(signature = (frames, out, out_dtype, pixel_start=0, pixel_stop=None))]
+    fn read_selected(
+        &self,
+        py: Python<'_>,
+        frames: PyReadonlyArray1<'_, u64>,
+        out: PyReadwriteArray1<'_, u8>,
+        out_dtype: &str,
+        pixel_start: usize,
+        pixel_stop: Option<usize>,
+    ) -> PyResult<()> {
+        let frames = frames.as_slice()?;
+        let mut runs: Vec<Range<u64>> = Vec::new();
+        for &f in frames {
+            match runs.last_mut() {
+                Some(r) if r.end == f => r.end += 1,
+                _ => runs.push(f..f + 1),
+            }
+        }
+        self.read_runs(py, &runs, out, out_dtype, pixel_start, pixel_stop)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<DataSource {} nav={:?} sig={:?}>",
+            self.inner.describe(),
+            self.inner.shape().nav(),
+            self.inner.shape().sig()
+        )
+    }
+}
+
+impl PyDataSource {
+    fn read_runs(
+        &self,
+        py: Python<'_>,
+        runs: &[Range<u64>],
+        mut out: PyReadwriteArray1<'_, u8>,
+        out_dtype: &str,
+        pixel_start: usize,
+        pixel_stop: Option<usize>,
+    ) -> PyResult<()> {
+        let dst_kind = DType::parse(out_dtype, "out_dtype").map_err(to_pyerr)?.kind;
+        let stop = pixel_stop.unwrap_or(self.inner.shape().sig_size());
+        let dst = out.as_slice_mut()?;
+        let source = self.inner.as_ref();
+        enter(py, || {
+            SCRATCH.with(|s| {
+                read_converted(
+                    source,
+                    runs,
+                    pixel_start..stop,
+                    dst,
+                    dst_kind,
+                    &mut s.borrow_mut(),
+                )
+            })
+        })
+    }
+}
+
+/// Reads an `.npy` header: `(dtype_str, fortran_order, shape, data_offset)`.
+#[pyfunction]
+pub fn npy_header(py: Python<'_>, path: PathBuf) -> PyResult<(String, bool, Vec<usize>, u64)> {
+    let h = enter(py, || NpyHeader::read(&path))?;
+    Ok((
+        h.dtype.to_numpy_str(),
+        h.fortran_order,
+        h.shape,
+        h.data_offset,
+    ))
+}

@@ -1,0 +1,260 @@
+"""``Context``: the entry point of the API (load datasets, run UDFs), as in LiberTEM."""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import weakref
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from ferrotem.common.exceptions import ExecutorSpecException
+from ferrotem.executor.base import JobExecutor
+from ferrotem.io.dataset import get_dataset_cls
+from ferrotem.io.dataset.base import DataSet
+from ferrotem.udf.base import UDF
+from ferrotem.udf.runner import UDFResultDict, UDFResults
+
+__all__ = ["Context"]
+
+
+def _threads_from_cpus(cpus: Any) -> int | None:
+    if cpus is None:
+        return None
+    if isinstance(cpus, bool):
+        raise ExecutorSpecException(f"cpus: got {cpus!r}, expected an int or an iterable of ids")
+    if isinstance(cpus, int):
+        if cpus < 1:
+            raise ExecutorSpecException(f"cpus: got {cpus}, expected at least 1")
+        return cpus
+    try:
+        n = len(list(cpus))
+    except TypeError:
+        raise ExecutorSpecException(
+            f"cpus: got {cpus!r}, expected an int or an iterable of ids"
+        ) from None
+    if n < 1:
+        raise ExecutorSpecException(f"cpus: got {cpus!r}, expected at least one id")
+    return n
+
+
+class Context:
+    """Loads datasets and runs UDFs on an executor.
+
+    ``Context()`` uses the embedded default: a :class:`ConcurrentJobExecutor`, in-process, on a
+    Rust thread pool; it opens no ports and starts no cluster.
+    """
+
+    def __init__(self, executor: JobExecutor | None = None, plot_class: Any = None):
+        if executor is None:
+            from ferrotem.executor.concurrent import ConcurrentJobExecutor
+
+            executor = ConcurrentJobExecutor.make_local()
+        if not isinstance(executor, JobExecutor):
+            raise TypeError(
+                f"executor: got {type(executor).__name__}, expected a ferrotem JobExecutor "
+                "(e.g. InlineJobExecutor())"
+            )
+        self.executor = executor
+        self._plot_class = plot_class
+        ref = weakref.ref(self)
+        self._atexit = lambda: (ctx := ref()) is not None and ctx.close()
+        atexit.register(self._atexit)
+
+    @classmethod
+    def make_with(
+        cls,
+        executor_spec: str = "threads",
+        *,
+        cpus: Any = None,
+        gpus: Any = None,
+        plot_class: Any = None,
+    ) -> Context:
+        """A Context with the executor named by ``executor_spec``.
+
+        ``'inline'``/``'synchronous'``: the calling thread. ``'threads'`` (default): the
+        embedded thread-pool executor, ``cpus`` threads (an int, or an iterable whose length
+        counts).
+        """
+        if not isinstance(executor_spec, str):
+            raise ExecutorSpecException(
+                f"executor_spec: got {executor_spec!r}, expected a string such as 'threads'"
+            )
+        spec = executor_spec.lower()
+        if spec in ("inline", "synchronous"):
+            _forbid(spec, cpus=cpus, gpus=gpus)
+            from ferrotem.executor.inline import InlineJobExecutor
+
+            return cls(executor=InlineJobExecutor(), plot_class=plot_class)
+        if spec == "threads":
+            _forbid(spec, gpus=gpus)
+            from ferrotem.executor.concurrent import ConcurrentJobExecutor
+
+            executor = ConcurrentJobExecutor.make_local(n_threads=_threads_from_cpus(cpus))
+            return cls(executor=executor, plot_class=plot_class)
+        raise ExecutorSpecException(
+            f"executor_spec: got {executor_spec!r}, expected one of 'inline', 'synchronous', "
+            "'threads'"
+        )
+
+    # -- datasets ----------------------------------------------------------------------------
+    def load(self, filetype: Any, *args: Any, io_backend: Any = None, **kwargs: Any) -> DataSet:
+        """Loads a dataset: ``ctx.load('raw', path=..., nav_shape=..., sig_shape=..., dtype=...)``.
+
+        Everything a user can get wrong is checked here, before any data is read.
+        """
+        if isinstance(filetype, type) and issubclass(filetype, DataSet):
+            cls = filetype
+        else:
+            cls = get_dataset_cls(filetype)
+        if io_backend is not None:
+            kwargs["io_backend"] = io_backend
+        ds = cls(*args, **kwargs)
+        ds = ds.initialize(self.executor)
+        ds.set_num_cores(self.executor.effective_worker_count())
+        self.executor.run_function(ds.check_valid)
+        return ds
+
+    # -- running UDFs --------------------------------------------------------------------------
+    def _udf_list(self, udf: Any) -> tuple[list[UDF], bool]:
+        if isinstance(udf, UDF):
+            return [udf], True
+        if isinstance(udf, str | bytes) or not isinstance(udf, Iterable):
+            raise TypeError(f"udf: got {type(udf).__name__}, expected a UDF or a list of UDFs")
+        udfs = list(udf)
+        if not udfs:
+            raise ValueError("empty list of UDFs - nothing to do!")
+        for u in udfs:
+            if not isinstance(u, UDF):
+                raise TypeError(f"udf: got {type(u).__name__} in the list, expected UDF instances")
+        return udfs, False
+
+    def _check_dataset(self, dataset: Any) -> None:
+        if not isinstance(dataset, DataSet):
+            raise TypeError(
+                f"dataset: got {type(dataset).__name__}, expected a dataset from ctx.load(...)"
+            )
+
+    def run_udf(
+        self,
+        dataset: DataSet,
+        udf: UDF | Iterable[UDF],
+        roi: Any = None,
+        corrections: Any = None,
+        progress: Any = False,
+        backends: Any = None,
+        plots: Any = None,
+        sync: bool = True,
+    ) -> Any:
+        """Runs one UDF (returns its result dict) or several in one pass over the data
+        (returns a tuple of result dicts, in order)."""
+        self._check_dataset(dataset)
+        udfs, single = self._udf_list(udf)
+        _check_plots(plots)
+        if not sync:
+            return self._run_async(dataset, udfs, single, roi, corrections, progress, backends)
+        runner_cls = self.executor.get_udf_runner()
+        results = runner_cls(udfs).run_for_dataset(
+            dataset,
+            self.executor,
+            roi=roi,
+            progress=progress,
+            corrections=corrections,
+            backends=backends,
+        )
+        return results[0] if single else tuple(results)
+
+    async def _run_async(self, dataset: DataSet, udfs: list[UDF], single: bool, *args: Any) -> Any:
+        runner_cls = self.executor.get_udf_runner()
+        results = await asyncio.to_thread(
+            runner_cls(udfs).run_for_dataset, dataset, self.executor, *args
+        )
+        return results[0] if single else tuple(results)
+
+    def run_udf_iter(
+        self,
+        dataset: DataSet,
+        udf: UDF | Iterable[UDF],
+        roi: Any = None,
+        corrections: Any = None,
+        progress: Any = False,
+        backends: Any = None,
+        plots: Any = None,
+        sync: bool = True,
+    ) -> Iterator[UDFResults]:
+        """Runs like :meth:`run_udf`, yielding the merged state after every partition
+        (``.buffers``: one result dict per UDF; ``.damage``: where frames were merged)."""
+        self._check_dataset(dataset)
+        udfs, _ = self._udf_list(udf)
+        _check_plots(plots)
+        if not sync:
+            raise NotImplementedError("run_udf_iter(sync=False) is not supported yet")
+        runner_cls = self.executor.get_udf_runner()
+        return runner_cls(udfs).run_for_dataset_sync(
+            dataset,
+            self.executor,
+            roi=roi,
+            progress=progress,
+            corrections=corrections,
+            backends=backends,
+            iterate=True,
+        )
+
+    def map(
+        self,
+        dataset: DataSet,
+        f: Any,
+        roi: Any = None,
+        progress: Any = False,
+        corrections: Any = None,
+        backends: Any = None,
+    ) -> Any:
+        """Applies ``f`` to every frame; returns the nav-kind result buffer."""
+        from ferrotem.udf.auto import AutoUDF
+
+        return self.run_udf(
+            dataset,
+            AutoUDF(f=f),
+            roi=roi,
+            progress=progress,
+            corrections=corrections,
+            backends=backends,
+        )["result"]
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    @property
+    def plot_class(self) -> Any:
+        """Plot class for live plots (not supported yet; kept for compatibility)."""
+        return self._plot_class
+
+    @plot_class.setter
+    def plot_class(self, value: Any) -> None:
+        self._plot_class = value
+
+    def close(self) -> None:
+        """Shuts down what this Context's executor created."""
+        self.executor.close()
+        atexit.unregister(self._atexit)
+
+    def __enter__(self) -> Context:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _forbid(spec: str, **kwargs: Any) -> None:
+    for name, value in kwargs.items():
+        if value is not None:
+            raise ExecutorSpecException(
+                f"{name}: got {value!r}, but the {spec!r} executor does not take {name}"
+            )
+
+
+def _check_plots(plots: Any) -> None:
+    if plots not in (None, False):
+        raise NotImplementedError("plots: live plotting is not supported by ferrotem yet")
+
+
+# keep the type alias importable from here, as in LiberTEM
+__all__ += ["UDFResultDict"]

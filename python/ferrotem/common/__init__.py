@@ -1,0 +1,6 @@
+"""Shared building blocks: ``Shape``, ``Slice``, buffers, exceptions."""
+
+from ferrotem.common.shape import Shape
+from ferrotem.common.slice import Slice
+
+__all__ = ["Shape", "Slice"]

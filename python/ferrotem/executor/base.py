@@ -1,0 +1,163 @@
+"""The executor interface: where partition tasks run. Executors run tasks and hand their
+results back in completion order; the UDF runner merges them on the main node."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import psutil
+
+if TYPE_CHECKING:
+    from ferrotem.io.dataset.base import DataSet, Partition
+    from ferrotem.udf.task import PartitionResult, UDFTask
+
+__all__ = ["JobExecutor", "ResourceError", "Worker", "WorkerSet", "physical_cores"]
+
+
+class ResourceError(RuntimeError):
+    """The tasks need resources (e.g. a CUDA device) the executor does not have."""
+
+
+def physical_cores() -> int:
+    """Number of physical CPU cores (at least 1)."""
+    return psutil.cpu_count(logical=False) or psutil.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class Worker:
+    """One place tasks can run."""
+
+    name: str
+    host: str
+    resources: dict[str, float] = field(default_factory=dict)
+    nthreads: int = 1
+
+
+class WorkerSet:
+    """A set of workers."""
+
+    def __init__(self, workers: Iterable[Worker]):
+        self._workers = list(workers)
+
+    def names(self) -> list[str]:
+        """Worker names."""
+        return [w.name for w in self._workers]
+
+    def hosts(self) -> set[str]:
+        """Host names."""
+        return {w.host for w in self._workers}
+
+    def has_cpu(self) -> bool:
+        """True if some worker has a CPU resource."""
+        return any("CPU" in w.resources for w in self._workers)
+
+    def has_cuda(self) -> bool:
+        """True if some worker has a CUDA resource."""
+        return any("CUDA" in w.resources for w in self._workers)
+
+    def concurrency(self) -> int:
+        """Total threads."""
+        return sum(w.nthreads for w in self._workers)
+
+    def filter(self, fn: Callable[[Worker], bool]) -> WorkerSet:
+        """Workers for which ``fn`` is true."""
+        return WorkerSet(w for w in self._workers if fn(w))
+
+    def group_by_host(self) -> list[WorkerSet]:
+        """One set per host."""
+        hosts: dict[str, list[Worker]] = {}
+        for w in self._workers:
+            hosts.setdefault(w.host, []).append(w)
+        return [WorkerSet(ws) for ws in hosts.values()]
+
+    def __len__(self) -> int:
+        return len(self._workers)
+
+    def __iter__(self) -> Iterator[Worker]:
+        return iter(self._workers)
+
+    def __repr__(self) -> str:
+        return f"<WorkerSet {self.names()}>"
+
+
+class JobExecutor:
+    """Base class of executors."""
+
+    #: threads a UDF may use inside one task (``meta.threads_per_worker``)
+    threads_per_worker: int | None = 1
+
+    def run_tasks(self, tasks: Sequence[UDFTask]) -> Iterator[PartitionResult]:
+        """Runs every task; yields results in completion order."""
+        raise NotImplementedError
+
+    def run_native(
+        self,
+        dataset: DataSet,
+        partitions: list[Partition],
+        roi: np.ndarray | None,
+        input_dtype: np.dtype,
+        names: list[str],
+        on_partition: Callable[[int], None],
+    ) -> list[np.ndarray] | None:
+        """Runs native UDFs over all partitions in one call, or returns None when this executor
+        schedules partitions itself (the runner then uses ``run_tasks``)."""
+        return None
+
+    def get_available_workers(self) -> WorkerSet:
+        """The workers of this executor."""
+        return WorkerSet([Worker("local", "localhost", {"compute": 1, "CPU": 1}, 1)])
+
+    def effective_worker_count(self) -> int:
+        """How many tasks run at once (drives default partition counts)."""
+        return max(1, self.get_available_workers().concurrency())
+
+    def run_function(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Runs ``fn`` once, somewhere, and returns its result."""
+        return fn(*args, **kwargs)
+
+    def map(self, fn: Callable[[Any], Any], iterable: Iterable[Any]) -> list[Any]:
+        """``[fn(x) for x in iterable]``, executed by the executor."""
+        return [fn(x) for x in iterable]
+
+    def run_each_host(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """Runs ``fn`` once per host."""
+        return {"localhost": fn(*args, **kwargs)}
+
+    def run_each_worker(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """Runs ``fn`` once per worker."""
+        return {w.name: fn(*args, **kwargs) for w in self.get_available_workers()}
+
+    @contextlib.contextmanager
+    def scatter(self, obj: Any) -> Iterator[Any]:
+        """Makes ``obj`` available to tasks; in-process executors share it by reference."""
+        yield obj
+
+    def modify_buffer_type(self, buf: Any) -> Any:
+        """Hook for executors that use their own buffer types."""
+        return buf
+
+    def get_udf_runner(self) -> type:
+        """The runner class for this executor."""
+        from ferrotem.udf.runner import UDFRunner
+
+        return UDFRunner
+
+    def ensure_sync(self) -> JobExecutor:
+        """This executor, usable from synchronous code."""
+        return self
+
+    def cancel(self, cancel_id: Any) -> None:
+        """Cancels the run with ``cancel_id`` (no-op for synchronous executors)."""
+
+    def close(self) -> None:
+        """Releases what this executor created."""
+
+    def __enter__(self) -> JobExecutor:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

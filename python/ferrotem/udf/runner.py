@@ -1,0 +1,298 @@
+"""Main-node orchestration of a UDF run: prepare the UDFs, build one task per partition, let the
+executor run them, merge partial results as they arrive, and wrap the final results."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ferrotem.common.buffers import BufferWrapper, PreallocBufferWrapper
+from ferrotem.common.exceptions import UDFException
+from ferrotem.common.progress import ProgressManager, make_reporter
+from ferrotem.common.roi import normalize_roi
+from ferrotem.executor.base import ResourceError
+from ferrotem.udf.base import UDF, ArrayWithMask, MergeAttrMapping, UDFData, UDFMeta
+from ferrotem.udf.native import native_names
+from ferrotem.udf.task import PartitionResult, UDFTask
+
+if TYPE_CHECKING:
+    from ferrotem.executor.base import JobExecutor
+    from ferrotem.io.dataset.base import DataSet
+
+UDFResultDict = dict[str, BufferWrapper]
+
+__all__ = ["UDFResultDict", "UDFResults", "UDFRunner", "get_input_dtype"]
+
+
+def get_input_dtype(udfs: Sequence[UDF], dataset_dtype: np.dtype) -> np.dtype:
+    """The dtype all UDFs of a run receive: numpy promotion of every UDF's preference with the
+    dataset dtype (``UDF.USE_NATIVE_DTYPE`` is ``bool``, neutral in promotion)."""
+    prefs = [udf.get_preferred_input_dtype() for udf in udfs]
+    try:
+        dtype = np.result_type(*prefs, np.dtype(dataset_dtype))
+    except TypeError as e:
+        raise TypeError(f"get_preferred_input_dtype: cannot combine {prefs!r} ({e})") from None
+    return dtype.newbyteorder("=") if dtype.byteorder not in "=|" else dtype
+
+
+def choose_backend(udfs: Sequence[UDF], user_backends: Any) -> str:
+    """The array backend for this run on a CPU executor."""
+    if user_backends is not None:
+        if isinstance(user_backends, str):
+            user_backends = (user_backends,)
+        user_backends = set(user_backends)
+    common = None
+    for udf in udfs:
+        b = udf.get_backends()
+        b = {b} if isinstance(b, str) else set(b)
+        if user_backends is not None:
+            b &= user_backends
+        if not b:
+            raise ValueError(
+                f"backends: {type(udf).__name__} supports {udf.get_backends()!r}, none of which"
+                f" is in backends={sorted(user_backends or [])!r}"
+            )
+        common = b if common is None else common & b
+    if common is None or "numpy" in common:
+        return "numpy"
+    if common & {"cupy", "cuda"}:
+        raise ResourceError("these UDFs can only run on a CUDA device, and this executor has none")
+    raise ValueError(
+        f"backends: no backend common to all UDFs that ferrotem can deliver: {sorted(common)}"
+    )
+
+
+class UDFResults:
+    """One step of ``run_udf_iter``: ``.buffers`` (one result dict per UDF) and ``.damage``
+    (a nav-kind bool buffer, True where frames have been merged)."""
+
+    def __init__(
+        self, make_buffers: Callable[[], tuple[UDFResultDict, ...]], damage: BufferWrapper
+    ):
+        self._make_buffers = make_buffers
+        self._buffers: tuple[UDFResultDict, ...] | None = None
+        self.damage = damage
+
+    @property
+    def buffers(self) -> tuple[UDFResultDict, ...]:
+        """One ``{name: BufferWrapper}`` per UDF, computed on first access."""
+        if self._buffers is None:
+            self._buffers = self._make_buffers()
+        return self._buffers
+
+
+class UDFRunner:
+    """Runs a list of UDFs over a dataset on an executor."""
+
+    def __init__(self, udfs: Sequence[UDF], progress_reporter: Any = None):
+        self._udfs = list(udfs)
+
+    def run_for_dataset(
+        self,
+        dataset: DataSet,
+        executor: JobExecutor,
+        roi: Any = None,
+        progress: Any = False,
+        corrections: Any = None,
+        backends: Any = None,
+    ) -> tuple[UDFResultDict, ...]:
+        """Runs to completion; one result dict per UDF."""
+        steps = list(
+            self.run_for_dataset_sync(
+                dataset, executor, roi, progress, corrections, backends, iterate=False
+            )
+        )
+        return steps[-1].buffers
+
+    def run_for_dataset_sync(
+        self,
+        dataset: DataSet,
+        executor: JobExecutor,
+        roi: Any = None,
+        progress: Any = False,
+        corrections: Any = None,
+        backends: Any = None,
+        iterate: bool = True,
+    ) -> Iterator[UDFResults]:
+        """Runs, yielding after every merged partition (``iterate=True``) or only at the end."""
+        if corrections is not None:
+            raise NotImplementedError("corrections: not supported by ferrotem yet (pass None)")
+        udfs = self._udfs
+        shape = dataset.shape
+        nav = tuple(shape.nav)
+        roi_flat = normalize_roi(roi, nav)
+        roi_nav = None if roi_flat is None else roi_flat.reshape(nav)
+        input_dtype = get_input_dtype(udfs, dataset.dtype)
+        backend = choose_backend(udfs, backends)
+        for udf in udfs:
+            udf.set_meta(
+                UDFMeta(
+                    partition_slice=None,
+                    dataset_shape=shape,
+                    roi=roi_nav,
+                    dataset_dtype=dataset.dtype,
+                    input_dtype=input_dtype,
+                    threads_per_worker=None,
+                    array_backend=backend,
+                )
+            )
+            udf.set_backend(backend)
+            udf.init_result_buffers()
+            udf.get_method()  # raises UDFException early if no process_* method exists
+            for buf in udf._buffers.values():
+                buf.set_shape_ds(shape, roi_flat)
+                buf.allocate()
+                executor.modify_buffer_type(buf)
+            udf.results = UDFData(udf._buffers)
+            if hasattr(udf, "preprocess"):
+                udf.preprocess()
+        n_total = int(np.count_nonzero(roi_flat)) if roi_flat is not None else int(np.prod(nav))
+        damage = np.zeros(n_total, dtype=bool)
+        partitions = [
+            p
+            for p in dataset.get_partitions()
+            if roi_flat is None or roi_flat[p.start : p.stop].any()
+        ]
+        native = native_names(udfs, input_dtype)
+        reporter = make_reporter(progress)
+        manager = ProgressManager(reporter, n_total, len(partitions))
+
+        def results() -> tuple[UDFResultDict, ...]:
+            return tuple(self._wrap_results(udf, damage, roi_flat, dataset) for udf in udfs)
+
+        try:
+            outputs = None
+            if native is not None and not iterate:
+                outputs = executor.run_native(
+                    dataset, partitions, roi_flat, input_dtype, native, manager.partition_done
+                )
+            if outputs is not None:
+                sig = tuple(shape.sig)
+                for udf, name, out in zip(udfs, native or [], outputs, strict=True):
+                    buf = udf._buffers["intensity"]
+                    buf.replace_array(out.reshape(sig) if name == "sum" else out)
+                    udf.results = UDFData(udf._buffers)
+                damage[:] = True
+            else:
+                specs = [(type(u), u._kwargs) for u in udfs]
+                tasks = [
+                    UDFTask(
+                        p,
+                        specs,
+                        roi_flat,
+                        input_dtype,
+                        backend=backend,
+                        threads_per_worker=executor.threads_per_worker,
+                        native=native,
+                    )
+                    for p in partitions
+                ]
+                for result in executor.run_tasks(tasks):
+                    self._merge(udfs, result, damage)
+                    manager.partition_done(result.n_frames)
+                    if iterate:
+                        yield UDFResults(results, _damage_buffer(damage, dataset, roi_flat))
+                if iterate and tasks:
+                    return
+        finally:
+            manager.close()
+        yield UDFResults(results, _damage_buffer(damage, dataset, roi_flat))
+
+    @staticmethod
+    def _merge(udfs: Sequence[UDF], result: PartitionResult, damage: np.ndarray) -> None:
+        start = result.slice.origin[0]
+        n = result.n_frames
+        for udf, partial in zip(udfs, result.buffers, strict=True):
+            dest = {}
+            for name, buf in udf._buffers.items():
+                if buf.use == "result_only":
+                    continue
+                data = buf._data
+                dest[name] = data[start : start + n] if buf.kind == "nav" else data
+            assert udf.meta is not None
+            udf.meta._valid_nav_mask = damage.copy()
+            udf.meta.slice = result.slice
+            udf.merge(MergeAttrMapping(dest), MergeAttrMapping(partial))
+            udf.meta.slice = None
+        damage[start : start + n] = True
+
+    @staticmethod
+    def _wrap_results(
+        udf: UDF, damage: np.ndarray, roi_flat: np.ndarray | None, dataset: DataSet
+    ) -> UDFResultDict:
+        assert udf.meta is not None
+        udf.meta._valid_nav_mask = damage.copy()
+        udf.results = UDFData(udf._buffers)
+        returned = udf.get_results()
+        if not isinstance(returned, dict):
+            raise UDFException(
+                f"{type(udf).__name__}.get_results() returned {type(returned).__name__}, "
+                "expected a dict"
+            )
+        full_damage = damage
+        if roi_flat is not None:
+            full_damage = np.zeros(roi_flat.size, dtype=bool)
+            full_damage[roi_flat] = damage
+        out: UDFResultDict = {}
+        for name, value in returned.items():
+            if name not in udf._buffers:
+                raise UDFException(
+                    f"{type(udf).__name__}.get_results() returned {name!r}, which is not declared"
+                    " in get_result_buffers() (declare it with use='result_only')"
+                )
+            decl = udf._buffers[name]
+            if decl.use == "private":
+                raise UDFException(
+                    f"{type(udf).__name__}.get_results() returned the private buffer {name!r}"
+                )
+            mask = None
+            if isinstance(value, ArrayWithMask):
+                value, mask = value.arr, value.mask
+            arr = np.asarray(value)
+            if arr.dtype.kind != decl.dtype.kind:
+                raise UDFException(
+                    f"{type(udf).__name__}.get_results(): {name!r} has dtype {arr.dtype}, but "
+                    f"the buffer is declared with dtype {decl.dtype} (kinds must match)"
+                )
+            out[name] = _result_buffer(decl, arr, dataset, roi_flat, full_damage, mask)
+        for name, decl in udf._buffers.items():
+            if name not in out and decl.use is None:
+                out[name] = _result_buffer(decl, decl._data, dataset, roi_flat, full_damage, None)
+        return out
+
+
+def _result_buffer(
+    decl: BufferWrapper,
+    arr: np.ndarray,
+    dataset: DataSet,
+    roi_flat: np.ndarray | None,
+    full_damage: np.ndarray,
+    mask: np.ndarray | None,
+) -> BufferWrapper:
+    if decl.kind == "nav":
+        extra = arr.shape[1:]
+    elif decl.kind == "sig":
+        extra = arr.shape[len(tuple(dataset.shape.sig)) :]
+    else:
+        extra = arr.shape if arr.shape != (1,) or decl.extra_shape else ()
+    wrapper = PreallocBufferWrapper(
+        arr, kind=decl.kind, extra_shape=extra, dtype=arr.dtype, where=decl.where, use=decl.use
+    )
+    wrapper.set_shape_ds(dataset.shape, roi_flat)
+    wrapper._valid_mask_flat = full_damage.copy()
+    wrapper._custom_mask = mask
+    return wrapper
+
+
+def _damage_buffer(
+    damage: np.ndarray, dataset: DataSet, roi_flat: np.ndarray | None
+) -> BufferWrapper:
+    full = damage
+    if roi_flat is not None:
+        full = np.zeros(roi_flat.size, dtype=bool)
+        full[roi_flat] = damage
+    wrapper = PreallocBufferWrapper(full.copy(), kind="nav", dtype=bool)
+    wrapper.set_shape_ds(dataset.shape, None)
+    return wrapper

@@ -1,0 +1,32 @@
+"""``SumSigUDF``: the sum of each frame (one value per scan position), computed in Rust."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ferrotem.common.buffers import BufferWrapper
+from ferrotem.udf.base import UDF
+
+
+class SumSigUDF(UDF):
+    """Sum over the signal axes of each frame.
+
+    Result ``intensity``: ``kind='nav'``, dtype ``result_type(input_dtype, float32)``. Runs
+    natively in the Rust core unless a subclass overrides one of its methods.
+    """
+
+    _native_name = "sumsig"
+
+    def get_result_buffers(self) -> dict[str, BufferWrapper]:
+        assert self.meta is not None
+        dtype = np.result_type(self.meta.input_dtype, np.float32)
+        return {"intensity": self.buffer(kind="nav", dtype=dtype, where="device")}
+
+    def process_tile(self, tile: np.ndarray) -> None:
+        flat = tile.reshape(tile.shape[0], -1)
+        self.results.intensity[:] += np.sum(flat, axis=1)  # type: ignore[union-attr]
+
+    def get_backends(self) -> Any:
+        return self.BACKEND_ALL

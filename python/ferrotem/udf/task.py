@@ -1,0 +1,332 @@
+"""Worker-side execution of one partition: rebuild the UDFs, read the partition tile by tile
+through the Rust core (GIL released while reading and converting), call ``process_*`` with the
+right views of ``self.results``, and return the partial result buffers.
+
+A ``UDFTask`` is picklable, so any executor (threads, Dask workers, ``dask.delayed``) can run it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ferrotem import _core
+from ferrotem.common.math import prod
+from ferrotem.common.shape import Shape
+from ferrotem.common.slice import Slice
+from ferrotem.io.dataset.base import Partition
+from ferrotem.udf.base import UDF, UDFMeta, UDFMethod
+from ferrotem.udf.native import partial_to_buffers
+
+#: upper bound on one block of frames read at once for Python UDFs
+MAX_BLOCK_BYTES = 8 * 2**20
+#: block size for frame-by-frame UDFs: a few MiB amortises the read call, stays cache-friendly
+FRAME_BLOCK_BYTES = 2 * 2**20
+#: LiberTEM's TILE_SIZE_BEST_FIT
+BEST_FIT_BYTES = 2**20
+DEFAULT_TILE_DEPTH = 32
+
+
+@dataclass
+class PartitionResult:
+    """What a task returns: per-UDF partial buffers of one partition."""
+
+    partition_index: int
+    #: flat-navigation slice of the partition, ROI-compressed
+    slice: Slice
+    n_frames: int
+    buffers: list[dict[str, np.ndarray]]
+
+
+@dataclass
+class TilePlan:
+    """How a partition is cut into tiles."""
+
+    depth: int
+    #: signal boxes (None: whole frames)
+    boxes: list[Slice] | None
+
+
+def plan_tiles(
+    udfs: list[UDF],
+    methods: list[UDFMethod],
+    n_frames: int,
+    sig_shape: tuple[int, ...],
+    itemsize: int,
+    forced: tuple[int, ...] | None,
+) -> TilePlan:
+    """Chooses tile depth and signal boxes from the UDFs' preferences and the dataset."""
+    n = max(1, n_frames)
+    sig_dims = len(sig_shape)
+    full = Slice((0,) * sig_dims, Shape(sig_shape, sig_dims))
+    frame_bytes = max(1, prod(sig_shape) * itemsize)
+    if forced is not None:
+        depth = min(forced[0], n)
+        boxes = list(full.subslices(tuple(forced[1:])))
+        if UDFMethod.PARTITION in methods:
+            depth = n
+        if UDFMethod.PARTITION in methods or UDFMethod.FRAME in methods:
+            boxes = None
+        elif len(boxes) == 1:
+            boxes = None
+        return TilePlan(depth, boxes)
+    if UDFMethod.PARTITION in methods:
+        return TilePlan(n, None)
+    tile_udfs = [u for u, m in zip(udfs, methods, strict=True) if m is UDFMethod.TILE]
+    depth = n
+    budget = MAX_BLOCK_BYTES
+    for u in tile_udfs:
+        prefs = u.get_tiling_preferences()
+        d = prefs.get("depth", UDF.TILE_DEPTH_DEFAULT)
+        if d is UDF.TILE_DEPTH_DEFAULT:
+            d = DEFAULT_TILE_DEPTH
+        depth = min(depth, n if d == np.inf else max(1, int(d)))
+        size = prefs.get("total_size", UDF.TILE_SIZE_MAX)
+        if size is UDF.TILE_SIZE_BEST_FIT:
+            size = BEST_FIT_BYTES
+        if size != np.inf:
+            budget = min(budget, max(itemsize, int(size)))
+    if UDFMethod.FRAME in methods:
+        if not tile_udfs:
+            depth = n
+        budget = min(budget, FRAME_BLOCK_BYTES)
+    depth = max(1, min(depth, budget // frame_bytes)) if frame_bytes <= budget else 1
+    boxes = None
+    if frame_bytes > budget and UDFMethod.FRAME not in methods and sig_dims >= 1:
+        # Only tile UDFs, and a frame exceeds the budget: cut frames into row bands.
+        row_bytes = frame_bytes // sig_shape[0]
+        rows = max(1, budget // max(1, row_bytes))
+        if rows < sig_shape[0]:
+            boxes = list(full.subslices((rows,) + tuple(sig_shape[1:])))
+    return TilePlan(depth, boxes)
+
+
+class UDFTask:
+    """Run a list of UDFs over one partition."""
+
+    def __init__(
+        self,
+        partition: Partition,
+        udf_specs: list[tuple[type, dict[str, Any]]],
+        roi: np.ndarray | None,
+        input_dtype: np.dtype,
+        backend: str = "numpy",
+        threads_per_worker: int | None = 1,
+        native: list[str] | None = None,
+        device_class: str = "cpu",
+    ):
+        self.partition = partition
+        self.udf_specs = udf_specs
+        self.roi = roi
+        self.input_dtype = np.dtype(input_dtype)
+        self.backend = backend
+        self.threads_per_worker = threads_per_worker
+        self.native = native
+        self.device_class = device_class
+
+    def frame_indices(self) -> np.ndarray:
+        """Flat indices of the frames of this partition that take part."""
+        p = self.partition
+        if self.roi is None:
+            return np.arange(p.start, p.stop, dtype=np.uint64)
+        return (np.flatnonzero(self.roi[p.start : p.stop]) + p.start).astype(np.uint64)
+
+    def compressed_slice(self, n_frames: int) -> Slice:
+        """The partition's slice in the ROI-compressed flat navigation order."""
+        p = self.partition
+        start = p.start if self.roi is None else int(np.count_nonzero(self.roi[: p.start]))
+        sig = tuple(p.dataset.shape.sig)
+        return Slice((start,) + (0,) * len(sig), Shape((n_frames,) + sig, len(sig)))
+
+    def __call__(self) -> PartitionResult:
+        if self.native is not None:
+            return self._run_native()
+        return self._run_python()
+
+    def _run_native(self) -> PartitionResult:
+        p = self.partition
+        sig = tuple(p.dataset.shape.sig)
+        outs = _core.run_native_partition(
+            p.source(), p.start, p.stop, self.roi, self.input_dtype.str, list(self.native or [])
+        )
+        n = (
+            p.stop - p.start
+            if self.roi is None
+            else int(np.count_nonzero(self.roi[p.start : p.stop]))
+        )
+        buffers = [
+            partial_to_buffers(name, arr, sig)
+            for name, arr in zip(self.native or [], outs, strict=True)
+        ]
+        return PartitionResult(p.index, self.compressed_slice(n), n, buffers)
+
+    def _run_python(self) -> PartitionResult:
+        p = self.partition
+        ds = p.dataset
+        shape = ds.shape
+        sig = tuple(shape.sig)
+        frames = self.frame_indices()
+        n = len(frames)
+        pslice = self.compressed_slice(n)
+        roi_nav = None if self.roi is None else self.roi.reshape(tuple(shape.nav))
+        udfs: list[UDF] = [cls(**kwargs) for cls, kwargs in self.udf_specs]
+        methods = []
+        for udf in udfs:
+            meta = UDFMeta(
+                partition_slice=pslice,
+                dataset_shape=shape,
+                roi=roi_nav,
+                dataset_dtype=ds.dtype,
+                input_dtype=self.input_dtype,
+                threads_per_worker=self.threads_per_worker,
+                array_backend=self.backend,
+                frame_indices=frames,
+                device_class=self.device_class,
+            )
+            udf.set_meta(meta)
+            udf.set_backend(self.backend)
+            udf.init_result_buffers()
+            _allocate_partition(udf, shape, self.roi, n)
+            _slice_aux(udf, frames)
+            udf.init_task_data()
+            methods.append(udf.get_method())
+            if hasattr(udf, "preprocess"):
+                udf.preprocess()
+        plan = plan_tiles(
+            udfs, methods, n, sig, self.input_dtype.itemsize, getattr(ds, "_tileshape", None)
+        )
+        tiling_scheme = plan.boxes or [Slice((0,) * len(sig), Shape(sig, len(sig)))]
+        for udf in udfs:
+            udf.meta._tiling_scheme = tiling_scheme
+        if n > 0:
+            self._process(udfs, methods, frames, plan, p.source())
+        out = []
+        for udf in udfs:
+            udf.meta._unit = None
+            udf.meta._sig_slice = None
+            _set_views(udf, None, None, None)
+            if hasattr(udf, "postprocess"):
+                udf.postprocess()
+            udf.cleanup()
+            out.append({k: b._data for k, b in udf._buffers.items() if b.use != "result_only"})
+        return PartitionResult(p.index, pslice, n, out)
+
+    def _process(
+        self,
+        udfs: list[UDF],
+        methods: list[UDFMethod],
+        frames: np.ndarray,
+        plan: TilePlan,
+        source: _core.DataSource,
+    ) -> None:
+        n = len(frames)
+        sig = tuple(self.partition.dataset.shape.sig)
+        depth = plan.depth
+        block_buf = np.empty((depth,) + sig, dtype=self.input_dtype)
+        dtype_str = self.input_dtype.str
+        contiguous = self.roi is None
+        delay = getattr(self.partition.dataset, "_tiledelay", None)
+        tile_udfs = [u for u, m in zip(udfs, methods, strict=True) if m is UDFMethod.TILE]
+        frame_udfs = [u for u, m in zip(udfs, methods, strict=True) if m is UDFMethod.FRAME]
+        part_udfs = [u for u, m in zip(udfs, methods, strict=True) if m is UDFMethod.PARTITION]
+        for offset in range(0, n, depth):
+            d = min(depth, n - offset)
+            block = block_buf[:d]
+            out = block.reshape(-1).view(np.uint8)
+            if contiguous:
+                source.read(int(frames[offset]), d, out, dtype_str)
+            else:
+                source.read_selected(frames[offset : offset + d], out, dtype_str)
+            if tile_udfs:
+                if plan.boxes is None:
+                    for udf in tile_udfs:
+                        udf.meta._unit = (offset, d)
+                        udf.meta._tiling_scheme_idx = 0
+                        _set_views(udf, offset, d, None)
+                        udf.process_tile(block)  # type: ignore[attr-defined]
+                else:
+                    for idx, box in enumerate(plan.boxes):
+                        tile = np.ascontiguousarray(block[(slice(None),) + box.get()])
+                        for udf in tile_udfs:
+                            udf.meta._unit = (offset, d)
+                            udf.meta._sig_slice = box
+                            udf.meta._tiling_scheme_idx = idx
+                            _set_views(udf, offset, d, box)
+                            udf.process_tile(tile)  # type: ignore[attr-defined]
+            for udf in frame_udfs:
+                nav_views = _frame_view_sources(udf)
+                meta = udf.meta
+                process = udf.process_frame  # type: ignore[attr-defined]
+                for j in range(d):
+                    i = offset + j
+                    for views, name, storage, scalar in nav_views:
+                        views[name] = storage[i : i + 1] if scalar else storage[i]
+                    meta._unit = (i, 1)
+                    process(block[j])
+            for udf in part_udfs:
+                udf.meta._unit = (offset, d)
+                _set_views(udf, offset, d, None)
+                udf.process_partition(block)  # type: ignore[attr-defined]
+            if delay:
+                time.sleep(delay)
+
+
+def _allocate_partition(udf: UDF, shape: Shape, roi: np.ndarray | None, n: int) -> None:
+    from ferrotem.udf.base import UDFData
+
+    for buf in udf._buffers.values():
+        buf.set_shape_ds(shape, roi)
+        if buf.use != "result_only":
+            buf.allocate(n_nav=n)
+    udf.results = UDFData(udf._buffers)
+
+
+def _slice_aux(udf: UDF, frames: np.ndarray) -> None:
+    """Restricts auxiliary data parameters to this partition's frames."""
+    from ferrotem.common.buffers import AuxBufferWrapper
+
+    aux = {}
+    for name, value in object.__getattribute__(udf.params, "_kwargs").items():
+        if isinstance(value, AuxBufferWrapper):
+            aux[name] = (value.get_view_for_frames(frames.astype(np.intp)), not value.extra_shape)
+    udf._aux_partition = aux  # type: ignore[attr-defined]
+    object.__getattribute__(udf.params, "_views").update({k: v[0] for k, v in aux.items()})
+
+
+def _frame_view_sources(udf: UDF) -> list[tuple[dict, str, np.ndarray, bool]]:
+    """(views dict, name, partition storage, extra_shape is empty) of every nav buffer and aux
+    parameter, for per-frame views. Signal and single buffers keep their whole-buffer view."""
+    views = udf.results._views  # type: ignore[union-attr]
+    out = [
+        (views, name, buf._data, not buf.extra_shape)
+        for name, buf in udf._buffers.items()
+        if buf.kind == "nav" and buf.use != "result_only"
+    ]
+    params_views = object.__getattribute__(udf.params, "_views")
+    for name, (arr, scalar) in getattr(udf, "_aux_partition", {}).items():
+        out.append((params_views, name, arr, scalar))
+    return out
+
+
+def _set_views(udf: UDF, offset: int | None, depth: int | None, box: Slice | None) -> None:
+    """Points ``udf.results`` at the views for ``depth`` frames from ``offset`` (signal box
+    ``box``), or at whole partition buffers when ``offset`` is None."""
+    views = udf.results._views  # type: ignore[union-attr]
+    for name, buf in udf._buffers.items():
+        if buf.use == "result_only":
+            continue
+        data = buf._data
+        if buf.kind == "nav":
+            views[name] = data if offset is None else data[offset : offset + depth]
+        elif buf.kind == "sig":
+            views[name] = data if box is None else data[box.get()]
+        else:
+            views[name] = data
+    aux = getattr(udf, "_aux_partition", None)
+    if aux:
+        params_views = object.__getattribute__(udf.params, "_views")
+        for name, (arr, _) in aux.items():
+            params_views[name] = arr if offset is None else arr[offset : offset + depth]
