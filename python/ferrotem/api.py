@@ -92,9 +92,26 @@ class Context:
 
             executor = ConcurrentJobExecutor.make_local(n_threads=_threads_from_cpus(cpus))
             return cls(executor=executor, plot_class=plot_class)
+        if spec == "dask-integration":
+            _forbid(spec, cpus=cpus, gpus=gpus)
+            from ferrotem.executor.integration import get_dask_integration_executor
+
+            return cls(executor=get_dask_integration_executor(), plot_class=plot_class)
+        if spec in ("dask", "dask-make-default"):
+            from ferrotem.executor.dask import DaskJobExecutor
+
+            spec_dict = _worker_spec(cpus, gpus)
+            client_kwargs = {"set_as_default": True} if spec == "dask-make-default" else None
+            executor = DaskJobExecutor.make_local(spec=spec_dict, client_kwargs=client_kwargs)
+            return cls(executor=executor, plot_class=plot_class)
+        if spec == "delayed":
+            _forbid(spec, cpus=cpus, gpus=gpus)
+            from ferrotem.executor.delayed import DelayedJobExecutor
+
+            return cls(executor=DelayedJobExecutor(), plot_class=plot_class)
         raise ExecutorSpecException(
             f"executor_spec: got {executor_spec!r}, expected one of 'inline', 'synchronous', "
-            "'threads'"
+            "'threads', 'dask', 'dask-integration', 'dask-make-default', 'delayed'"
         )
 
     # -- datasets ----------------------------------------------------------------------------
@@ -152,7 +169,7 @@ class Context:
         udfs, single = self._udf_list(udf)
         _check_plots(plots)
         if not sync:
-            return self._run_async(dataset, udfs, single, roi, corrections, progress, backends)
+            return self._run_async(dataset, udfs, single, roi, progress, corrections, backends)
         runner_cls = self.executor.get_udf_runner()
         results = runner_cls(udfs).run_for_dataset(
             dataset,
@@ -249,6 +266,33 @@ def _forbid(spec: str, **kwargs: Any) -> None:
             raise ExecutorSpecException(
                 f"{name}: got {value!r}, but the {spec!r} executor does not take {name}"
             )
+
+
+def _worker_spec(cpus: Any, gpus: Any) -> dict[str, Any] | None:
+    """The cluster spec for ``make_with('dask', cpus=..., gpus=...)``."""
+    from ferrotem.executor.base import physical_cores
+    from ferrotem.executor.dask import cluster_spec
+
+    if gpus not in (None, 0) and not (isinstance(gpus, list | tuple) and not gpus):
+        raise ExecutorSpecException(
+            f"gpus: got {gpus!r}, but no CUDA device was detected on this machine"
+        )
+    if cpus is None:
+        cpu_ids: Any = range(physical_cores())
+    elif isinstance(cpus, bool):
+        raise ExecutorSpecException(f"cpus: got {cpus!r}, expected an int or an iterable of ids")
+    elif isinstance(cpus, int):
+        if cpus < 0:
+            raise ExecutorSpecException(f"cpus: got {cpus}, expected a count >= 0")
+        cpu_ids = range(cpus)
+    else:
+        try:
+            cpu_ids = [int(c) for c in cpus]
+        except (TypeError, ValueError):
+            raise ExecutorSpecException(
+                f"cpus: got {cpus!r}, expected an int or an iterable of ids"
+            ) from None
+    return cluster_spec(cpus=cpu_ids, cudas=[], has_cupy=False)
 
 
 def _check_plots(plots: Any) -> None:

@@ -98,6 +98,8 @@ class ConcurrentJobExecutor(JobExecutor):
         names: list[str],
         on_partition: Callable[[int], None],
     ) -> list[np.ndarray] | None:
+        if not dataset.whole_source:
+            return None
         if self._runner is None:
             self._runner = _core.Runner(self._n_threads)
         return self._runner.run(

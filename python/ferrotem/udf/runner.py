@@ -4,14 +4,17 @@ executor run them, merge partial results as they arrive, and wrap the final resu
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ferrotem.common.buffers import BufferWrapper, PreallocBufferWrapper
 from ferrotem.common.exceptions import UDFException
+from ferrotem.common.math import prod
 from ferrotem.common.progress import ProgressManager, make_reporter
 from ferrotem.common.roi import normalize_roi
+from ferrotem.common.shape import Shape
 from ferrotem.executor.base import ResourceError
 from ferrotem.udf.base import UDF, ArrayWithMask, MergeAttrMapping, UDFData, UDFMeta
 from ferrotem.udf.native import native_names
@@ -19,7 +22,7 @@ from ferrotem.udf.task import PartitionResult, UDFTask
 
 if TYPE_CHECKING:
     from ferrotem.executor.base import JobExecutor
-    from ferrotem.io.dataset.base import DataSet
+    from ferrotem.io.dataset.base import DataSet, Partition
 
 UDFResultDict = dict[str, BufferWrapper]
 
@@ -62,6 +65,22 @@ def choose_backend(udfs: Sequence[UDF], user_backends: Any) -> str:
     raise ValueError(
         f"backends: no backend common to all UDFs that ferrotem can deliver: {sorted(common)}"
     )
+
+
+@dataclass
+class RunPlan:
+    """What the main node decided before running: see :meth:`UDFRunner.prepare`."""
+
+    udfs: list[UDF]
+    dataset: DataSet
+    shape: Shape
+    roi_flat: np.ndarray | None
+    input_dtype: np.dtype
+    backend: str
+    partitions: list[Partition]
+    n_total: int
+    native: list[str] | None
+    backends: Any = None
 
 
 class UDFResults:
@@ -117,6 +136,54 @@ class UDFRunner:
         iterate: bool = True,
     ) -> Iterator[UDFResults]:
         """Runs, yielding after every merged partition (``iterate=True``) or only at the end."""
+        plan = self.prepare(dataset, executor, roi, corrections, backends)
+        udfs, shape, roi_flat = plan.udfs, plan.shape, plan.roi_flat
+        input_dtype, partitions = plan.input_dtype, plan.partitions
+        damage = np.zeros(plan.n_total, dtype=bool)
+        n_total = plan.n_total
+        native = plan.native
+        reporter = make_reporter(progress)
+        manager = ProgressManager(reporter, n_total, len(partitions))
+
+        def results() -> tuple[UDFResultDict, ...]:
+            return tuple(self._wrap_results(udf, damage, roi_flat, dataset) for udf in udfs)
+
+        try:
+            outputs = None
+            if native is not None and not iterate:
+                outputs = executor.run_native(
+                    dataset, partitions, roi_flat, input_dtype, native, manager.partition_done
+                )
+            if outputs is not None:
+                sig = tuple(shape.sig)
+                for udf, name, out in zip(udfs, native or [], outputs, strict=True):
+                    buf = udf._buffers["intensity"]
+                    buf.replace_array(out.reshape(sig) if name == "sum" else out)
+                    udf.results = UDFData(udf._buffers)
+                damage[:] = True
+            else:
+                tasks = self.make_tasks(plan, executor)
+                for result in executor.run_tasks(tasks):
+                    self._merge(udfs, result, damage)
+                    manager.partition_done(result.n_frames)
+                    if iterate:
+                        yield UDFResults(results, _damage_buffer(damage, dataset, roi_flat))
+                if iterate and tasks:
+                    return
+        finally:
+            manager.close()
+        yield UDFResults(results, _damage_buffer(damage, dataset, roi_flat))
+
+    def prepare(
+        self,
+        dataset: DataSet,
+        executor: JobExecutor,
+        roi: Any = None,
+        corrections: Any = None,
+        backends: Any = None,
+    ) -> RunPlan:
+        """Main-node set-up shared by every executor: ROI, input dtype, backend, UDF meta and
+        dataset-sized result buffers, ``preprocess``, and the partitions that have work."""
         if corrections is not None:
             raise NotImplementedError("corrections: not supported by ferrotem yet (pass None)")
         udfs = self._udfs
@@ -148,57 +215,40 @@ class UDFRunner:
             udf.results = UDFData(udf._buffers)
             if hasattr(udf, "preprocess"):
                 udf.preprocess()
-        n_total = int(np.count_nonzero(roi_flat)) if roi_flat is not None else int(np.prod(nav))
-        damage = np.zeros(n_total, dtype=bool)
+        n_total = int(np.count_nonzero(roi_flat)) if roi_flat is not None else prod(nav)
         partitions = [
             p
             for p in dataset.get_partitions()
             if roi_flat is None or roi_flat[p.start : p.stop].any()
         ]
-        native = native_names(udfs, input_dtype)
-        reporter = make_reporter(progress)
-        manager = ProgressManager(reporter, n_total, len(partitions))
+        return RunPlan(
+            udfs=udfs,
+            dataset=dataset,
+            shape=shape,
+            roi_flat=roi_flat,
+            input_dtype=input_dtype,
+            backend=backend,
+            partitions=partitions,
+            n_total=n_total,
+            native=native_names(udfs, input_dtype),
+            backends=backends,
+        )
 
-        def results() -> tuple[UDFResultDict, ...]:
-            return tuple(self._wrap_results(udf, damage, roi_flat, dataset) for udf in udfs)
-
-        try:
-            outputs = None
-            if native is not None and not iterate:
-                outputs = executor.run_native(
-                    dataset, partitions, roi_flat, input_dtype, native, manager.partition_done
-                )
-            if outputs is not None:
-                sig = tuple(shape.sig)
-                for udf, name, out in zip(udfs, native or [], outputs, strict=True):
-                    buf = udf._buffers["intensity"]
-                    buf.replace_array(out.reshape(sig) if name == "sum" else out)
-                    udf.results = UDFData(udf._buffers)
-                damage[:] = True
-            else:
-                specs = [(type(u), u._kwargs) for u in udfs]
-                tasks = [
-                    UDFTask(
-                        p,
-                        specs,
-                        roi_flat,
-                        input_dtype,
-                        backend=backend,
-                        threads_per_worker=executor.threads_per_worker,
-                        native=native,
-                    )
-                    for p in partitions
-                ]
-                for result in executor.run_tasks(tasks):
-                    self._merge(udfs, result, damage)
-                    manager.partition_done(result.n_frames)
-                    if iterate:
-                        yield UDFResults(results, _damage_buffer(damage, dataset, roi_flat))
-                if iterate and tasks:
-                    return
-        finally:
-            manager.close()
-        yield UDFResults(results, _damage_buffer(damage, dataset, roi_flat))
+    def make_tasks(self, plan: RunPlan, executor: JobExecutor) -> list[UDFTask]:
+        """One task per partition with work."""
+        specs = [(type(u), u._kwargs) for u in plan.udfs]
+        return [
+            UDFTask(
+                p,
+                specs,
+                plan.roi_flat,
+                plan.input_dtype,
+                backend=plan.backend,
+                threads_per_worker=executor.threads_per_worker,
+                native=plan.native,
+            )
+            for p in plan.partitions
+        ]
 
     @staticmethod
     def _merge(udfs: Sequence[UDF], result: PartitionResult, damage: np.ndarray) -> None:
@@ -220,8 +270,15 @@ class UDFRunner:
 
     @staticmethod
     def _wrap_results(
-        udf: UDF, damage: np.ndarray, roi_flat: np.ndarray | None, dataset: DataSet
+        udf: UDF,
+        damage: np.ndarray,
+        roi_flat: np.ndarray | None,
+        dataset: DataSet,
+        make: Callable[..., BufferWrapper] | None = None,
     ) -> UDFResultDict:
+        """Calls ``get_results`` on the main node, checks what it returns, and wraps every
+        result (with ``make``, default :func:`_result_buffer`)."""
+        make = make or _result_buffer
         assert udf.meta is not None
         udf.meta._valid_nav_mask = damage.copy()
         udf.results = UDFData(udf._buffers)
@@ -250,13 +307,13 @@ class UDFRunner:
             mask = None
             if isinstance(value, ArrayWithMask):
                 value, mask = value.arr, value.mask
-            arr = np.asarray(value)
+            arr = value if hasattr(value, "dask") else np.asarray(value)
             if arr.dtype.kind != decl.dtype.kind:
                 raise UDFException(
                     f"{type(udf).__name__}.get_results(): {name!r} has dtype {arr.dtype}, but "
                     f"the buffer is declared with dtype {decl.dtype} (kinds must match)"
                 )
-            out[name] = _result_buffer(decl, arr, dataset, roi_flat, full_damage, mask)
+            out[name] = make(decl, arr, dataset, roi_flat, full_damage, mask)
         for name, decl in udf._buffers.items():
             if name not in out and decl.use is None:
                 out[name] = _result_buffer(decl, decl._data, dataset, roi_flat, full_damage, None)

@@ -141,16 +141,29 @@ class UDFTask:
         sig = tuple(p.dataset.shape.sig)
         return Slice((start,) + (0,) * len(sig), Shape((n_frames,) + sig, len(sig)))
 
-    def __call__(self) -> PartitionResult:
+    def __call__(self, chunk: np.ndarray | None = None) -> PartitionResult:
+        """Runs the task. ``chunk`` is the partition's data when the executor delivers it as
+        an array (Dask chunks as graph dependencies); otherwise the partition reads itself."""
+        source, offset = self.partition.open_local(chunk)
         if self.native is not None:
-            return self._run_native()
-        return self._run_python()
+            return self._run_native(source, offset)
+        return self._run_python(source, offset)
 
-    def _run_native(self) -> PartitionResult:
+    def _local_roi(self, source: _core.DataSource, offset: int) -> np.ndarray | None:
+        if self.roi is None:
+            return None
+        return self.roi[offset : offset + prod(source.nav_shape)]
+
+    def _run_native(self, source: _core.DataSource, offset: int) -> PartitionResult:
         p = self.partition
         sig = tuple(p.dataset.shape.sig)
         outs = _core.run_native_partition(
-            p.source(), p.start, p.stop, self.roi, self.input_dtype.str, list(self.native or [])
+            source,
+            p.start - offset,
+            p.stop - offset,
+            self._local_roi(source, offset),
+            self.input_dtype.str,
+            list(self.native or []),
         )
         n = (
             p.stop - p.start
@@ -163,7 +176,7 @@ class UDFTask:
         ]
         return PartitionResult(p.index, self.compressed_slice(n), n, buffers)
 
-    def _run_python(self) -> PartitionResult:
+    def _run_python(self, source: _core.DataSource, offset: int) -> PartitionResult:
         p = self.partition
         ds = p.dataset
         shape = ds.shape
@@ -202,7 +215,7 @@ class UDFTask:
         for udf in udfs:
             udf.meta._tiling_scheme = tiling_scheme
         if n > 0:
-            self._process(udfs, methods, frames, plan, p.source())
+            self._process(udfs, methods, frames - np.uint64(offset), plan, source)
         out = []
         for udf in udfs:
             udf.meta._unit = None

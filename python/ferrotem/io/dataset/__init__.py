@@ -10,6 +10,7 @@ _DATASETS: dict[str, str] = {
     "memory": "ferrotem.io.dataset.memory.MemoryDataSet",
     "raw": "ferrotem.io.dataset.raw.RawFileDataSet",
     "npy": "ferrotem.io.dataset.npy.NPYDataSet",
+    "dask": "ferrotem.io.dataset.dask.DaskDataSet",
 }
 
 

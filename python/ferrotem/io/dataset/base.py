@@ -150,6 +150,11 @@ class Partition:
         """``(n_frames, *sig)``."""
         return self.slice.shape
 
+    def graph_descriptor(self) -> Partition:
+        """The form of this partition to embed in a Dask graph: small, picklable, and free of
+        references to other graphs (see ``DaskPartition``)."""
+        return self
+
     def get_locations(self) -> list[str] | None:
         """Hosts that hold this partition locally, or None when it can be read anywhere."""
         return None
@@ -157,6 +162,12 @@ class Partition:
     def source(self) -> _core.DataSource:
         """The opened Rust data source."""
         return self.dataset.get_source()
+
+    def open_local(self, chunk: np.ndarray | None = None) -> tuple[_core.DataSource, int]:
+        """The source to read this partition from, and the flat index of that source's first
+        frame. File and memory datasets read from the whole dataset (offset 0); datasets whose
+        partitions arrive as arrays (Dask chunks) wrap ``chunk`` instead."""
+        return self.dataset.get_source(), 0
 
     def __repr__(self) -> str:
         return f"<Partition {self.index} frames {self.start}..{self.stop}>"
@@ -169,6 +180,9 @@ class DataSet:
     _tileshape: tuple[int, ...] | None = None
     #: seconds to sleep after each tile (memory datasets; for tests of cancellation)
     _tiledelay: float | None = None
+    #: True when one Rust source covers the whole dataset (so a native run can read any
+    #: partition from it in one call); False for datasets whose partitions arrive as arrays
+    whole_source: bool = True
 
     def __init__(self, io_backend: Any = None):
         if io_backend is not None:
@@ -200,7 +214,14 @@ class DataSet:
         if self._source is None:
             with self._source_lock:
                 if self._source is None:
-                    self._source = self._open()
+                    try:
+                        self._source = self._open()
+                    except DataSetException:
+                        raise
+                    except TypeError as e:  # LiberTEM code catches DataSetException
+                        raise DataSetTypeError(str(e)) from e
+                    except ValueError as e:
+                        raise InvalidDataSetParameter(str(e)) from e
         return self._source
 
     # -- LiberTEM interface --------------------------------------------------------------------

@@ -1,0 +1,292 @@
+"""``DaskJobExecutor``: partition tasks on a Dask ``distributed`` cluster.
+
+``make_local()`` starts a cluster on this machine (scheduler, workers and dashboard bound to
+127.0.0.1); ``connect(uri)`` attaches to any running scheduler (local, SSH, jobqueue/SLURM,
+Kubernetes). ``close()`` shuts down exactly what the executor created: the client it made and,
+for ``make_local``, the cluster — never a cluster or client the caller passed in.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ferrotem.executor.base import JobExecutor, ResourceError, Worker, WorkerSet, physical_cores
+from ferrotem.executor.resources import get_resources_from_udfs
+
+if TYPE_CHECKING:
+    from ferrotem.udf.task import PartitionResult, UDFTask
+
+__all__ = ["DaskJobExecutor", "cluster_spec"]
+
+#: environment of worker processes: one thread per numeric library per worker
+_THREAD_ENV = {
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "NUMBA_NUM_THREADS": "1",
+    "FERROTEM_NUM_THREADS": "1",
+}
+
+
+def _ids(value: Any, name: str) -> list[int]:
+    if value is None:
+        return []
+    if isinstance(value, bool):
+        raise TypeError(f"{name}: got {value!r}, expected an int or an iterable of ids")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError(f"{name}: got {value}, expected a count >= 0")
+        return list(range(value))
+    return [int(v) for v in value]
+
+
+def cluster_spec(
+    cpus: Any,
+    cudas: Any,
+    has_cupy: bool,
+    name: str = "default",
+    num_service: int = 1,
+    options: dict[str, Any] | None = None,
+    preload: Iterable[str] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """A ``distributed.SpecCluster`` worker spec with LiberTEM's worker names and resources.
+
+    ``{name}-cpu-{id}`` workers get ``CPU``, ``compute`` and ``ndarray``; ``{name}-cuda-{id}``
+    workers get ``CUDA`` and ``compute`` (and ``ndarray`` with CuPy); ``{name}-service-{i}``
+    workers get none (they never run partition tasks). Every worker binds to 127.0.0.1 unless
+    ``options`` says otherwise.
+    """
+    from distributed import Nanny
+
+    base = {"nthreads": 1, "silence_logs": logging.WARN, "host": "127.0.0.1"}
+    base.update(options or {})
+    preload = list(preload or [])
+    spec: dict[str, dict[str, Any]] = {}
+
+    def worker(resources: dict[str, int], env: dict[str, str]) -> dict[str, Any]:
+        opts = dict(base)
+        opts["resources"] = resources
+        opts["env"] = {**_THREAD_ENV, **env, **dict(base.get("env", {}))}
+        if preload:
+            opts["preload"] = list(preload)
+        return {"cls": Nanny, "options": opts}
+
+    for cpu in _ids(cpus, "cpus"):
+        spec[f"{name}-cpu-{cpu}"] = worker(
+            {"CPU": 1, "compute": 1, "ndarray": 1}, {"FERROTEM_DEVICE_CLASS": "cpu"}
+        )
+    for i in range(num_service):
+        spec[f"{name}-service-{i}"] = worker({}, {"FERROTEM_DEVICE_CLASS": "cpu"})
+    seen: dict[int, int] = {}
+    for cuda in _ids(cudas, "cudas"):
+        count = seen.get(cuda, 0)
+        seen[cuda] = count + 1
+        wname = f"{name}-cuda-{cuda}" + (f"-{count}" if count else "")
+        res = {"CUDA": 1, "compute": 1}
+        if has_cupy:
+            res["ndarray"] = 1
+        spec[wname] = worker(
+            res, {"FERROTEM_DEVICE_CLASS": "cuda", "CUDA_VISIBLE_DEVICES": str(cuda)}
+        )
+    return spec
+
+
+def _run_task(task: UDFTask, chunk: Any = None) -> PartitionResult:
+    return task(chunk)
+
+
+class DaskJobExecutor(JobExecutor):
+    """Runs partition tasks through a ``distributed.Client``."""
+
+    threads_per_worker = 1
+
+    def __init__(
+        self,
+        client: Any,
+        is_local: bool = False,
+        lt_resources: bool | None = None,
+        main_process_gpu: Any = None,
+        _cluster: Any = None,
+    ):
+        from distributed import Client
+
+        if not isinstance(client, Client):
+            raise TypeError(f"client: got {type(client).__name__}, expected a distributed.Client")
+        self.client = client
+        self.is_local = is_local
+        self._cluster = _cluster
+        self._closed = False
+        if lt_resources is None:
+            lt_resources = self._detect_resources()
+        self.lt_resources = lt_resources
+
+    # -- construction --------------------------------------------------------------------------
+    @classmethod
+    def connect(
+        cls, scheduler_uri: str, *args: Any, client_kwargs: dict | None = None, **kwargs: Any
+    ) -> DaskJobExecutor:
+        """Attaches to the scheduler at ``scheduler_uri``. ``close()`` closes only the client
+        made here, never the cluster."""
+        from distributed import Client
+
+        ck = dict(client_kwargs or {})
+        set_as_default = bool(ck.pop("set_as_default", False))
+        client = Client(address=scheduler_uri, set_as_default=set_as_default, **ck)
+        executor = cls(client=client, is_local=False, **kwargs)
+        executor._owns_client = True
+        return executor
+
+    @classmethod
+    def make_local(
+        cls,
+        spec: dict | None = None,
+        cluster_kwargs: dict | None = None,
+        client_kwargs: dict | None = None,
+        preload: Iterable[str] | None = None,
+        snooze_timeout: float | None = None,
+        main_process_gpu: Any = None,
+    ) -> DaskJobExecutor:
+        """Starts a cluster on this machine (one single-threaded worker per physical core plus
+        a service worker, all on 127.0.0.1) and a client for it."""
+        import distributed
+
+        if spec is not None and preload is not None:
+            raise ValueError("spec and preload: pass preload inside the spec, not both")
+        if spec is None:
+            spec = cluster_spec(
+                cpus=range(physical_cores()), cudas=[], has_cupy=False, preload=preload
+            )
+        ck = dict(cluster_kwargs or {})
+        ck.setdefault("silence_logs", logging.WARN)
+        scheduler = ck.pop(
+            "scheduler",
+            {
+                "cls": distributed.Scheduler,
+                "options": {"host": "127.0.0.1", "dashboard_address": "127.0.0.1:0"},
+            },
+        )
+        cluster = distributed.SpecCluster(workers=spec, scheduler=scheduler, **ck)
+        try:
+            client_kw = dict(client_kwargs or {})
+            set_as_default = bool(client_kw.pop("set_as_default", False))
+            client = distributed.Client(cluster, set_as_default=set_as_default, **client_kw)
+            client.wait_for_workers(len(spec))
+        except BaseException:
+            cluster.close()
+            raise
+        executor = cls(client=client, is_local=True, lt_resources=True, _cluster=cluster)
+        executor._owns_client = True
+        return executor
+
+    _owns_client = False
+
+    # -- workers and resources -----------------------------------------------------------------
+    def _worker_info(self) -> dict[str, Any]:
+        try:
+            return self.client.scheduler_info(n_workers=-1)["workers"]
+        except TypeError:  # older distributed
+            return self.client.scheduler_info()["workers"]
+
+    def _detect_resources(self) -> bool:
+        for info in self._worker_info().values():
+            res = info.get("resources", {})
+            if "compute" in res and (("CPU" in res and "ndarray" in res) or "CUDA" in res):
+                return True
+        return False
+
+    def get_available_workers(self) -> WorkerSet:
+        workers = []
+        for addr, info in self._worker_info().items():
+            host = info.get("host") or addr.split("://")[-1].rsplit(":", 1)[0]
+            workers.append(
+                Worker(
+                    name=str(info.get("name", addr)),
+                    host=host,
+                    resources=dict(info.get("resources", {})),
+                    nthreads=int(info.get("nthreads", 1)),
+                )
+            )
+        return WorkerSet(workers)
+
+    def effective_worker_count(self) -> int:
+        workers = self.get_available_workers()
+        cpu = workers.filter(lambda w: "CPU" in w.resources).concurrency()
+        cuda = workers.filter(lambda w: "CUDA" in w.resources).concurrency()
+        if cpu or cuda:
+            return max(cpu, cuda)
+        return max(1, workers.concurrency())
+
+    def _check_resources(self, resources: dict[str, int]) -> None:
+        if not self.lt_resources:
+            if "CUDA" in resources:
+                raise ResourceError(
+                    "Requesting CUDA resource on a cluster without resource management."
+                )
+            return
+        for w in self.get_available_workers():
+            if all(w.resources.get(k, 0) >= v for k, v in resources.items()):
+                return
+        raise ResourceError(f"Requested resources not available in cluster: {resources}")
+
+    # -- running -------------------------------------------------------------------------------
+    def run_tasks(self, tasks: Sequence[UDFTask]) -> Iterator[PartitionResult]:
+        import dask
+        from distributed import as_completed
+
+        if not tasks:
+            return
+        udfs = [cls(**kwargs) for cls, kwargs in tasks[0].udf_specs]
+        resources = get_resources_from_udfs(udfs)
+        self._check_resources(resources)
+        run_id = uuid.uuid4().hex[:16]
+        annotations = {"resources": resources} if self.lt_resources else {}
+        nodes = []
+        with dask.annotate(**annotations):
+            for task in tasks:
+                p = task.partition
+                chunk = p.chunk_delayed() if hasattr(p, "chunk_delayed") else None
+                task.partition = p.graph_descriptor()
+                nodes.append(
+                    dask.delayed(_run_task, pure=False)(
+                        task, chunk, dask_key_name=f"ferrotem-task-{run_id}-{p.index}"
+                    )
+                )
+        futures = self.client.compute(nodes, optimize_graph=False)
+        try:
+            for fut in as_completed(futures):
+                result = fut.result()
+                fut.release()
+                yield result
+        finally:
+            self.client.cancel(futures)
+
+    def run_function(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return self.client.submit(fn, *args, pure=False, priority=1, **kwargs).result()
+
+    def map(self, fn: Callable[[Any], Any], iterable: Iterable[Any]) -> list[Any]:
+        return self.client.gather(self.client.map(fn, list(iterable), pure=False))
+
+    def run_each_worker(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return self.client.run(fn, *args, **kwargs)
+
+    def run_each_host(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+        by_host: dict[str, str] = {}
+        for addr, info in self._worker_info().items():
+            by_host.setdefault(info.get("host", addr), addr)
+        out = self.client.run(fn, *args, workers=list(by_host.values()), **kwargs)
+        return {host: out[addr] for host, addr in by_host.items()}
+
+    def close(self) -> None:
+        """Closes the client this executor made and the cluster ``make_local`` started."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.is_local or self._owns_client:
+            self.client.close()
+        if self._cluster is not None:
+            self._cluster.close(timeout=30)
+        elif self.is_local and getattr(self.client, "cluster", None) is not None:
+            self.client.cluster.close(timeout=30)
