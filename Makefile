@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 DEPS_STAMP := $(VENV)/.deps-stamp
 PYTEST_ARGS ?= -q -m "not slow"
 
-.PHONY: all venv develop demo test lint rust-test py-test bench bench-libertem clean
+.PHONY: all venv develop demo test lint rust-test py-test bench bench-libertem clean system-deps
 
 all: test
 
@@ -39,10 +39,24 @@ rust-test:
 py-test: develop
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
-test: develop lint rust-test py-test
+# graphviz's `dot` renders dask's .visualize() (the seed page calls it); Debian package.
+system-deps:
+	@command -v dot >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing graphviz (for dask's visualize())"; \
+	    apt-get update -qq && apt-get install -y -qq graphviz >/dev/null; \
+	  else echo "warning: graphviz 'dot' is missing; the visualize() test will be skipped"; fi; }
+
+test: system-deps develop lint rust-test py-test
 
 bench: develop
 	$(PY) benchmarks/run.py
+
+# Optional: LiberTEM in its own venv, so that `make bench` can compare against it side by side.
+bench-libertem:
+	$(PYTHON) -m venv .venv-libertem
+	.venv-libertem/bin/python -m pip install --quiet --upgrade pip
+	.venv-libertem/bin/python -m pip install --quiet libertem==0.16.0
 
 clean:
 	rm -rf $(VENV) target

@@ -92,6 +92,8 @@ class BufferWrapper:
         self._roi: np.ndarray | None = None  # flat bool or None
         self._valid_mask_flat: np.ndarray | None = None  # flat nav bool (full nav) or None
         self._custom_mask: np.ndarray | None = None
+        # the caller's navigation axes in dataset order, when the dataset reordered them
+        self._nav_order: tuple[int, ...] | None = None
 
     # -- declaration -----------------------------------------------------------------------------
     @property
@@ -183,6 +185,9 @@ class BufferWrapper:
     @property
     def data(self) -> np.ndarray:
         """User layout: ``nav + extra`` (ROI positions filled in), ``sig + extra`` or ``extra``."""
+        return self._to_user_order(self._nav_layout())
+
+    def _nav_layout(self) -> np.ndarray:
         raw = self.raw_data
         if self._kind != "nav" or self._ds_shape is None:
             return raw
@@ -193,6 +198,18 @@ class BufferWrapper:
         full[self._roi] = raw
         return full.reshape(nav + self._extra_shape)
 
+    def _user_axes(self) -> tuple[int, ...] | None:
+        """Transpose that restores the caller's navigation axis order, or None."""
+        order = self._nav_order
+        if self._kind != "nav" or order is None:
+            return None
+        nav_axes = tuple(order.index(j) for j in range(len(order)))
+        return nav_axes + tuple(range(len(order), len(order) + len(self._extra_shape)))
+
+    def _to_user_order(self, arr: Any) -> Any:
+        axes = self._user_axes()
+        return arr if axes is None else arr.transpose(axes)
+
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         arr = np.array(self.data)
         if dtype is not None:
@@ -202,9 +219,18 @@ class BufferWrapper:
     @property
     def valid_mask(self) -> np.ndarray:
         """Boolean mask shaped like ``data``: True where the result holds computed values."""
-        shape = self.data.shape
+        return self._to_user_order(self._valid_mask_nav_layout())
+
+    def _valid_mask_nav_layout(self) -> np.ndarray:
+        shape = self._nav_layout().shape
         if self._custom_mask is not None:
-            return np.broadcast_to(self._custom_mask, shape).copy()
+            # the mask accompanies the returned array, i.e. it is in storage layout
+            mask = np.broadcast_to(self._custom_mask, self.raw_data.shape)
+            if self._kind == "nav" and self._ds_shape is not None and self._roi is not None:
+                full = np.zeros((self._roi.size,) + self._extra_shape, dtype=bool)
+                full[self._roi] = mask
+                return full.reshape(shape)
+            return mask.reshape(shape).copy()
         if self._kind == "nav" and self._ds_shape is not None:
             nav = tuple(self._ds_shape.nav)
             if self._valid_mask_flat is not None:

@@ -382,6 +382,7 @@ def _dask_result(
     )
     wrapper.set_shape_ds(dataset.shape, roi_flat)
     wrapper._custom_mask = mask
+    wrapper._nav_order = getattr(dataset, "nav_order", None)
     return wrapper
 
 

@@ -365,7 +365,9 @@ class UDFMeta:
 
     @property
     def sig_slice(self) -> Slice | None:
-        """The signal part of the current tile."""
+        """The signal part of the current tile (the whole frame unless tiles are partial)."""
+        if self._sig_slice is None and self._unit is not None and self._partition_slice:
+            return self._partition_slice.sig
         return self._sig_slice
 
     @property

@@ -340,6 +340,7 @@ def _result_buffer(
     wrapper.set_shape_ds(dataset.shape, roi_flat)
     wrapper._valid_mask_flat = full_damage.copy()
     wrapper._custom_mask = mask
+    wrapper._nav_order = getattr(dataset, "nav_order", None)
     return wrapper
 
 

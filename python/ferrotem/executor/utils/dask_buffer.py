@@ -78,8 +78,8 @@ class DaskResultBufferWrapper(BufferWrapper):
         nav = tuple(self._ds_shape.nav)
         extra = self._extra_shape
         if self._roi is None:
-            return raw.reshape(nav + extra)
-        return self._expand_roi(raw).reshape(nav + extra)
+            return self._to_user_order(raw.reshape(nav + extra))
+        return self._to_user_order(self._expand_roi(raw).reshape(nav + extra))
 
     def _expand_roi(self, raw: Any) -> Any:
         import dask.array as da
