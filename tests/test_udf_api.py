@@ -608,11 +608,6 @@ class AuxMergeUDF(UDF):
         dest.x[:] = src.x * self.params.aux
 
 
-@pytest.mark.xfail(
-    reason="spec §2.1: in merge, self.params.<aux> should be the merged partition's view; "
-    "the runner does not slice aux data on the main node yet",
-    raises=ValueError,
-)
 def test_aux_data_view_in_merge(ctx, ds, arr):
     aux = np.arange(np.prod(NAV), dtype=np.float32).reshape(NAV)
     res = ctx.run_udf(ds, AuxMergeUDF(aux=UDF.aux_data(aux, kind="nav", dtype="float32")))

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ferrotem.executor.base import JobExecutor, ResourceError, Worker, WorkerSet, physical_cores
+from ferrotem.executor.graph import task_nodes
 from ferrotem.executor.resources import get_resources_from_udfs
 
 if TYPE_CHECKING:
@@ -94,8 +95,15 @@ def cluster_spec(
     return spec
 
 
-def _run_task(task: UDFTask, chunk: Any = None) -> PartitionResult:
-    return task(chunk)
+class _Payload:
+    """Wraps an object so that ``Client.scatter`` sends it whole."""
+
+    def __init__(self, value: Any):
+        self.value = value
+
+
+def _unwrap(payload: _Payload) -> Any:
+    return payload.value
 
 
 class DaskJobExecutor(JobExecutor):
@@ -243,17 +251,14 @@ class DaskJobExecutor(JobExecutor):
         self._check_resources(resources)
         run_id = uuid.uuid4().hex[:16]
         annotations = {"resources": resources} if self.lt_resources else {}
-        nodes = []
+        # Dataset description, UDF parameters and ROI travel once per run: scattered to the
+        # cluster, then referenced by every task.
+        shared = tasks[0].shared()
+        shared.dataset = tasks[0].partition.graph_descriptor().dataset
+        shared_future = self.client.scatter(_Payload(shared), hash=False)
+        shared_ref = dask.delayed(_unwrap, pure=True)(shared_future)
         with dask.annotate(**annotations):
-            for task in tasks:
-                p = task.partition
-                chunk = p.chunk_delayed() if hasattr(p, "chunk_delayed") else None
-                task.partition = p.graph_descriptor()
-                nodes.append(
-                    dask.delayed(_run_task, pure=False)(
-                        task, chunk, dask_key_name=f"ferrotem-task-{run_id}-{p.index}"
-                    )
-                )
+            nodes = task_nodes(tasks, shared_ref, run_id, prefix="ferrotem-task")
         futures = self.client.compute(nodes, optimize_graph=False)
         try:
             for fut in as_completed(futures):
@@ -262,6 +267,7 @@ class DaskJobExecutor(JobExecutor):
                 yield result
         finally:
             self.client.cancel(futures)
+            self.client.cancel([shared_future])
 
     def run_function(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return self.client.submit(fn, *args, pure=False, priority=1, **kwargs).result()

@@ -27,6 +27,7 @@ from ferrotem.common.exceptions import UDFException
 from ferrotem.common.math import prod
 from ferrotem.common.progress import ProgressManager, make_reporter
 from ferrotem.executor.base import JobExecutor, Worker, WorkerSet, physical_cores
+from ferrotem.executor.graph import PROGRESS, shared_node, task_nodes
 from ferrotem.executor.resources import get_resources_from_udfs
 from ferrotem.executor.utils.dask_buffer import ComputeGroup, DaskResultBufferWrapper
 from ferrotem.udf.base import UDF, MergeAttrMapping, UDFData, UDFMeta
@@ -37,17 +38,6 @@ if TYPE_CHECKING:
     from ferrotem.udf.task import PartitionResult, UDFTask
 
 __all__ = ["DelayedJobExecutor", "DelayedUDFRunner"]
-
-# Progress of delayed runs computed in this process, by run id (see `_run_task`).
-_PROGRESS: dict[str, ProgressManager] = {}
-
-
-def _run_task(task: UDFTask, chunk: Any = None, run_id: str | None = None) -> PartitionResult:
-    result = task(chunk)
-    manager = _PROGRESS.get(run_id) if run_id else None
-    if manager is not None:
-        manager.partition_done(result.n_frames)
-    return result
 
 
 def _extract(result: PartitionResult, udf_index: int, name: str) -> np.ndarray:
@@ -184,25 +174,19 @@ class DelayedUDFRunner(UDFRunner):
         run_id = uuid.uuid4().hex[:16]
         reporter = make_reporter(progress)
         if reporter is not None:
-            _PROGRESS[run_id] = _ClosingProgress(reporter, plan.n_total, len(tasks), run_id)
+            PROGRESS[run_id] = _ClosingProgress(reporter, plan.n_total, len(tasks), run_id)
         resources = get_resources_from_udfs(plan.udfs, backends)
         annotations: dict[str, Any] = {"ferrotem_resources": resources}
         if "CUDA" in resources:
             # CUDA-only work must land on CUDA workers. CPU-capable work stays unrestricted so
             # that it runs on any cluster, tagged or not (the seed's fallback).
             annotations["resources"] = resources
-        nodes = []
-        with dask.annotate(**annotations):
-            for task in tasks:
-                p = task.partition
-                chunk = p.chunk_delayed() if hasattr(p, "chunk_delayed") else None
-                task.partition = p.graph_descriptor()
-                nodes.append(
-                    dask.delayed(_run_task, pure=False)(
-                        task, chunk, run_id, dask_key_name=f"ferrotem-partition-{run_id}-{p.index}"
-                    )
-                )
         slices = [t.compressed_slice(_n_selected(t)) for t in tasks]
+        nodes = []
+        if tasks:
+            shared = shared_node(tasks, run_id)
+            with dask.annotate(**annotations):
+                nodes = task_nodes(tasks, shared, run_id)
         group = ComputeGroup()
         sizes = _partition_sizes(dataset, plan.roi_flat)
         results = []
@@ -329,7 +313,7 @@ class _ClosingProgress(ProgressManager):
 
     def _finish(self) -> None:
         self.close()
-        _PROGRESS.pop(self._run_id, None)
+        PROGRESS.pop(self._run_id, None)
 
 
 def _n_selected(task: UDFTask) -> int:

@@ -24,10 +24,6 @@ if TYPE_CHECKING:
 __all__ = ["DaskSchedulerExecutor", "get_dask_integration_executor"]
 
 
-def _run_task(task: UDFTask, chunk: Any = None) -> PartitionResult:
-    return task(chunk)
-
-
 class DaskSchedulerExecutor(JobExecutor):
     """Runs partition tasks through a Dask scheduler ``get`` function (e.g. processes)."""
 
@@ -37,14 +33,16 @@ class DaskSchedulerExecutor(JobExecutor):
         self._get = get
 
     def run_tasks(self, tasks: Sequence[UDFTask]) -> Iterator[PartitionResult]:
+        import uuid
+
         import dask
 
-        nodes = []
-        for task in tasks:
-            p = task.partition
-            chunk = p.chunk_delayed() if hasattr(p, "chunk_delayed") else None
-            task.partition = p.graph_descriptor()
-            nodes.append(dask.delayed(_run_task, pure=False)(task, chunk))
+        from ferrotem.executor.graph import shared_node, task_nodes
+
+        if not tasks:
+            return
+        run_id = uuid.uuid4().hex[:16]
+        nodes = task_nodes(tasks, shared_node(tasks, run_id), run_id)
         yield from dask.compute(*nodes, scheduler=self._get)
 
 

@@ -164,7 +164,7 @@ class UDFRunner:
             else:
                 tasks = self.make_tasks(plan, executor)
                 for result in executor.run_tasks(tasks):
-                    self._merge(udfs, result, damage)
+                    self._merge(udfs, result, damage, plan)
                     manager.partition_done(result.n_frames)
                     if iterate:
                         yield UDFResults(results, _damage_buffer(damage, dataset, roi_flat))
@@ -251,10 +251,25 @@ class UDFRunner:
         ]
 
     @staticmethod
-    def _merge(udfs: Sequence[UDF], result: PartitionResult, damage: np.ndarray) -> None:
+    def _merge(
+        udfs: Sequence[UDF], result: PartitionResult, damage: np.ndarray, plan: RunPlan
+    ) -> None:
         start = result.slice.origin[0]
         n = result.n_frames
+        frames = None
         for udf, partial in zip(udfs, result.buffers, strict=True):
+            aux = udf.params._aux_names()
+            if aux:
+                if frames is None:
+                    p = next(q for q in plan.partitions if q.index == result.partition_index)
+                    frames = np.arange(p.start, p.stop)
+                    if plan.roi_flat is not None:
+                        frames = frames[plan.roi_flat[p.start : p.stop]]
+                # spec §2.1: in merge, aux parameters are the merged partition's view
+                views = object.__getattribute__(udf.params, "_views")
+                kwargs = object.__getattribute__(udf.params, "_kwargs")
+                for name in aux:
+                    views[name] = kwargs[name].get_view_for_frames(frames)
             dest = {}
             for name, buf in udf._buffers.items():
                 if buf.use == "result_only":
@@ -266,6 +281,8 @@ class UDFRunner:
             udf.meta.slice = result.slice
             udf.merge(MergeAttrMapping(dest), MergeAttrMapping(partial))
             udf.meta.slice = None
+            if aux:
+                object.__getattribute__(udf.params, "_views").clear()
         damage[start : start + n] = True
 
     @staticmethod

@@ -104,6 +104,15 @@ def plan_tiles(
     return TilePlan(depth, boxes)
 
 
+@dataclass
+class SharedTaskData:
+    """The parts of a task shared by every partition of a run."""
+
+    dataset: Any
+    udf_specs: list[tuple[type, dict[str, Any]]]
+    roi: np.ndarray | None
+
+
 class UDFTask:
     """Run a list of UDFs over one partition."""
 
@@ -126,6 +135,29 @@ class UDFTask:
         self.threads_per_worker = threads_per_worker
         self.native = native
         self.device_class = device_class
+
+    def shared(self) -> SharedTaskData:
+        """What all tasks of a run have in common (sent once per run, not once per task)."""
+        return SharedTaskData(self.partition.dataset, self.udf_specs, self.roi)
+
+    def detach(self) -> UDFTask:
+        """A copy without the shared parts (dataset, UDF parameters, ROI), for a task graph;
+        :meth:`attach` puts them back where the task runs."""
+        import copy
+
+        task = copy.copy(self)
+        task.partition = copy.copy(self.partition.graph_descriptor())
+        task.partition.dataset = None  # type: ignore[assignment]
+        task.udf_specs = None  # type: ignore[assignment]
+        task.roi = None
+        return task
+
+    def attach(self, shared: SharedTaskData) -> UDFTask:
+        """Restores the shared parts removed by :meth:`detach`."""
+        self.partition.dataset = shared.dataset
+        self.udf_specs = shared.udf_specs
+        self.roi = shared.roi
+        return self
 
     def frame_indices(self) -> np.ndarray:
         """Flat indices of the frames of this partition that take part."""
