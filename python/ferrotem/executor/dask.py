@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ferrotem.executor.base import JobExecutor, ResourceError, Worker, WorkerSet, physical_cores
-from ferrotem.executor.graph import task_nodes
+from ferrotem.executor.graph import run_task
 from ferrotem.executor.resources import get_resources_from_udfs
 
 if TYPE_CHECKING:
@@ -93,17 +93,6 @@ def cluster_spec(
             res, {"FERROTEM_DEVICE_CLASS": "cuda", "CUDA_VISIBLE_DEVICES": str(cuda)}
         )
     return spec
-
-
-class _Payload:
-    """Wraps an object so that ``Client.scatter`` sends it whole."""
-
-    def __init__(self, value: Any):
-        self.value = value
-
-
-def _unwrap(payload: _Payload) -> Any:
-    return payload.value
 
 
 class DaskJobExecutor(JobExecutor):
@@ -241,7 +230,6 @@ class DaskJobExecutor(JobExecutor):
 
     # -- running -------------------------------------------------------------------------------
     def run_tasks(self, tasks: Sequence[UDFTask]) -> Iterator[PartitionResult]:
-        import dask
         from distributed import as_completed
 
         if not tasks:
@@ -250,24 +238,47 @@ class DaskJobExecutor(JobExecutor):
         resources = get_resources_from_udfs(udfs)
         self._check_resources(resources)
         run_id = uuid.uuid4().hex[:16]
-        annotations = {"resources": resources} if self.lt_resources else {}
         # Dataset description, UDF parameters and ROI travel once per run: scattered to the
         # cluster, then referenced by every task.
         shared = tasks[0].shared()
         shared.dataset = tasks[0].partition.graph_descriptor().dataset
-        shared_future = self.client.scatter(_Payload(shared), hash=False)
-        shared_ref = dask.delayed(_unwrap, pure=True)(shared_future)
-        with dask.annotate(**annotations):
-            nodes = task_nodes(tasks, shared_ref, run_id, prefix="ferrotem-task")
-        futures = self.client.compute(nodes, optimize_graph=False)
+        (shared_future,) = self.client.scatter([shared], hash=False)
+        # Dask-array chunks are computed where they live (persisted arrays are used as they
+        # are) and passed to the tasks as futures: real dependencies, no nested compute.
+        chunks = [
+            t.partition.chunk_delayed() if hasattr(t.partition, "chunk_delayed") else None
+            for t in tasks
+        ]
+        chunk_futures: list[Any] = [None] * len(tasks)
+        with_chunks = [i for i, c in enumerate(chunks) if c is not None]
+        if with_chunks:
+            computed = self.client.compute([chunks[i] for i in with_chunks], optimize_graph=False)
+            for i, fut in zip(with_chunks, computed, strict=True):
+                chunk_futures[i] = fut
+        submit_kwargs = {"resources": resources} if self.lt_resources else {}
+        futures = [
+            self.client.submit(
+                run_task,
+                task.detach(),
+                chunk,
+                shared_future,
+                key=f"ferrotem-task-{run_id}-{task.partition.index}",
+                pure=False,
+                **submit_kwargs,
+            )
+            for task, chunk in zip(tasks, chunk_futures, strict=True)
+        ]
         try:
-            for fut in as_completed(futures):
+            for fut in as_completed(futures, loop=self.client.loop):
                 result = fut.result()
                 fut.release()
                 yield result
         finally:
             self.client.cancel(futures)
+            # Chunk futures are only released, never cancelled: for a persisted input array they
+            # share their keys with the user's data.
             self.client.cancel([shared_future])
+            chunk_futures.clear()
 
     def run_function(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return self.client.submit(fn, *args, pure=False, priority=1, **kwargs).result()

@@ -40,8 +40,9 @@ def get_input_dtype(udfs: Sequence[UDF], dataset_dtype: np.dtype) -> np.dtype:
     return dtype.newbyteorder("=") if dtype.byteorder not in "=|" else dtype
 
 
-def choose_backend(udfs: Sequence[UDF], user_backends: Any) -> str:
-    """The array backend for this run on a CPU executor."""
+def choose_backend(udfs: Sequence[UDF], user_backends: Any, has_cuda: bool = False) -> str:
+    """The array backend of the main node (tasks on CUDA workers choose their own, see
+    ``resolve_worker_backend``). Without CUDA workers, CUDA-only UDFs are an error."""
     if user_backends is not None:
         if isinstance(user_backends, str):
             user_backends = (user_backends,)
@@ -59,6 +60,8 @@ def choose_backend(udfs: Sequence[UDF], user_backends: Any) -> str:
             )
         common = b if common is None else common & b
     if common is None or "numpy" in common:
+        return "numpy"
+    if common & {"cupy", "cuda"} and has_cuda:
         return "numpy"
     if common & {"cupy", "cuda"}:
         raise ResourceError("these UDFs can only run on a CUDA device, and this executor has none")
@@ -192,7 +195,7 @@ class UDFRunner:
         roi_flat = normalize_roi(roi, nav)
         roi_nav = None if roi_flat is None else roi_flat.reshape(nav)
         input_dtype = get_input_dtype(udfs, dataset.dtype)
-        backend = choose_backend(udfs, backends)
+        backend = choose_backend(udfs, backends, executor.get_available_workers().has_cuda())
         for udf in udfs:
             udf.set_meta(
                 UDFMeta(
@@ -246,6 +249,7 @@ class UDFRunner:
                 backend=plan.backend,
                 threads_per_worker=executor.threads_per_worker,
                 native=plan.native,
+                user_backends=plan.backends,
             )
             for p in plan.partitions
         ]

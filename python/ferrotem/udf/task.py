@@ -7,6 +7,7 @@ A ``UDFTask`` is picklable, so any executor (threads, Dask workers, ``dask.delay
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -126,6 +127,7 @@ class UDFTask:
         threads_per_worker: int | None = 1,
         native: list[str] | None = None,
         device_class: str = "cpu",
+        user_backends: Any = None,
     ):
         self.partition = partition
         self.udf_specs = udf_specs
@@ -135,6 +137,7 @@ class UDFTask:
         self.threads_per_worker = threads_per_worker
         self.native = native
         self.device_class = device_class
+        self.user_backends = user_backends
 
     def shared(self) -> SharedTaskData:
         """What all tasks of a run have in common (sent once per run, not once per task)."""
@@ -218,6 +221,9 @@ class UDFTask:
         pslice = self.compressed_slice(n)
         roi_nav = None if self.roi is None else self.roi.reshape(tuple(shape.nav))
         udfs: list[UDF] = [cls(**kwargs) for cls, kwargs in self.udf_specs]
+        device_class, backend = resolve_worker_backend(
+            udfs, self.user_backends, self.device_class, self.backend
+        )
         methods = []
         for udf in udfs:
             meta = UDFMeta(
@@ -227,14 +233,14 @@ class UDFTask:
                 dataset_dtype=ds.dtype,
                 input_dtype=self.input_dtype,
                 threads_per_worker=self.threads_per_worker,
-                array_backend=self.backend,
+                array_backend=backend,
                 frame_indices=frames,
-                device_class=self.device_class,
+                device_class=device_class,
             )
             udf.set_meta(meta)
-            udf.set_backend(self.backend)
+            udf.set_backend(backend)
             udf.init_result_buffers()
-            _allocate_partition(udf, shape, self.roi, n)
+            _allocate_partition(udf, shape, self.roi, n, backend)
             _slice_aux(udf, frames)
             udf.init_task_data()
             methods.append(udf.get_method())
@@ -247,7 +253,7 @@ class UDFTask:
         for udf in udfs:
             udf.meta._tiling_scheme = tiling_scheme
         if n > 0:
-            self._process(udfs, methods, frames - np.uint64(offset), plan, source)
+            self._process(udfs, methods, frames - np.uint64(offset), plan, source, backend)
         out = []
         for udf in udfs:
             udf.meta._unit = None
@@ -256,7 +262,9 @@ class UDFTask:
             if hasattr(udf, "postprocess"):
                 udf.postprocess()
             udf.cleanup()
-            out.append({k: b._data for k, b in udf._buffers.items() if b.use != "result_only"})
+            out.append(
+                {k: _to_numpy(b._data) for k, b in udf._buffers.items() if b.use != "result_only"}
+            )
         return PartitionResult(p.index, pslice, n, out)
 
     def _process(
@@ -266,6 +274,7 @@ class UDFTask:
         frames: np.ndarray,
         plan: TilePlan,
         source: _core.DataSource,
+        backend: str = "numpy",
     ) -> None:
         n = len(frames)
         sig = tuple(self.partition.dataset.shape.sig)
@@ -285,6 +294,10 @@ class UDFTask:
                 source.read(int(frames[offset]), d, out, dtype_str)
             else:
                 source.read_selected(frames[offset : offset + d], out, dtype_str)
+            if backend == "cupy":
+                import cupy
+
+                block = cupy.asarray(block)
             if tile_udfs:
                 if plan.boxes is None:
                     for udf in tile_udfs:
@@ -294,7 +307,7 @@ class UDFTask:
                         udf.process_tile(block)  # type: ignore[attr-defined]
                 else:
                     for idx, box in enumerate(plan.boxes):
-                        tile = np.ascontiguousarray(block[(slice(None),) + box.get()])
+                        tile = block[(slice(None),) + box.get()].copy()
                         for udf in tile_udfs:
                             udf.meta._unit = (offset, d)
                             udf.meta._sig_slice = box
@@ -319,14 +332,61 @@ class UDFTask:
                 time.sleep(delay)
 
 
-def _allocate_partition(udf: UDF, shape: Shape, roi: np.ndarray | None, n: int) -> None:
+def _allocate_partition(
+    udf: UDF, shape: Shape, roi: np.ndarray | None, n: int, backend: str = "numpy"
+) -> None:
     from ferrotem.udf.base import UDFData
 
     for buf in udf._buffers.values():
         buf.set_shape_ds(shape, roi)
         if buf.use != "result_only":
             buf.allocate(n_nav=n)
+            if backend == "cupy" and buf.where == "device":
+                import cupy
+
+                buf._data = cupy.asarray(buf._data)
     udf.results = UDFData(udf._buffers)
+
+
+def _to_numpy(arr: Any) -> np.ndarray:
+    """Partial results travel as numpy arrays (CuPy buffers are copied off the device)."""
+    get = getattr(arr, "get", None)
+    return get() if callable(get) and not isinstance(arr, np.ndarray) else arr
+
+
+def _has_cupy() -> bool:
+    try:
+        import cupy  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def resolve_worker_backend(
+    udfs: list[UDF], user_backends: Any, default_class: str, default_backend: str
+) -> tuple[str, str]:
+    """Device class and array backend for this task, decided where the task runs.
+
+    A Dask worker started by ferrotem announces its device class in ``FERROTEM_DEVICE_CLASS``
+    (``cluster_spec`` sets it); on a CUDA worker, CuPy is used when every UDF supports it and it
+    is installed, then plain ``'cuda'`` (numpy arrays on a CUDA worker), else numpy.
+    """
+    device_class = os.environ.get("FERROTEM_DEVICE_CLASS", default_class)
+    if device_class != "cuda":
+        return device_class, default_backend
+    common: set[str] | None = None
+    for udf in udfs:
+        b = udf.get_backends()
+        b = {b} if isinstance(b, str) else set(b)
+        if user_backends is not None:
+            b &= {user_backends} if isinstance(user_backends, str) else set(user_backends)
+        common = b if common is None else common & b
+    common = common or {"numpy"}
+    if "cupy" in common and _has_cupy():
+        return "cuda", "cupy"
+    if "cuda" in common:
+        return "cuda", "cuda"
+    return "cuda", "numpy"
 
 
 def _slice_aux(udf: UDF, frames: np.ndarray) -> None:
