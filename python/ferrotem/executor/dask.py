@@ -230,8 +230,6 @@ class DaskJobExecutor(JobExecutor):
 
     # -- running -------------------------------------------------------------------------------
     def run_tasks(self, tasks: Sequence[UDFTask]) -> Iterator[PartitionResult]:
-        from distributed import as_completed
-
         if not tasks:
             return
         udfs = [cls(**kwargs) for cls, kwargs in tasks[0].udf_specs]
@@ -269,16 +267,47 @@ class DaskJobExecutor(JobExecutor):
             for task, chunk in zip(tasks, chunk_futures, strict=True)
         ]
         try:
-            for fut in as_completed(futures, loop=self.client.loop):
-                result = fut.result()
-                fut.release()
-                yield result
+            yield from self._results_as_completed(futures)
         finally:
             self.client.cancel(futures)
             # Chunk futures are only released, never cancelled: for a persisted input array they
             # share their keys with the user's data.
             self.client.cancel([shared_future])
             chunk_futures.clear()
+
+    def _results_as_completed(self, futures: list[Any]) -> Iterator[PartitionResult]:
+        """Results in completion order. Dask reschedules the tasks of a lost worker; if the
+        cluster has had no worker at all for ``no_worker_timeout`` seconds, the run fails
+        instead of waiting forever."""
+        import time
+
+        from distributed import wait
+
+        pending = set(futures)
+        no_worker_since: float | None = None
+        while pending:
+            try:
+                done, pending = wait(pending, timeout=1.0, return_when="FIRST_COMPLETED")
+            except TimeoutError:
+                done = set()
+            if not done:
+                if self._worker_info():
+                    no_worker_since = None
+                elif no_worker_since is None:
+                    no_worker_since = time.monotonic()
+                elif time.monotonic() - no_worker_since > self.no_worker_timeout:
+                    raise RuntimeError(
+                        f"the cluster has had no workers for {self.no_worker_timeout:g} s; "
+                        f"{len(pending)} partition tasks could not run"
+                    )
+                continue
+            for fut in done:
+                result = fut.result()
+                fut.release()
+                yield result
+
+    #: seconds without any worker after which a run gives up (see ``_results_as_completed``)
+    no_worker_timeout: float = 60.0
 
     def run_function(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return self.client.submit(fn, *args, pure=False, priority=1, **kwargs).result()
