@@ -69,13 +69,33 @@ class Context:
         cpus: Any = None,
         gpus: Any = None,
         plot_class: Any = None,
+        snooze_timeout: float | None = None,
+        main_process_gpu: Any = None,
     ) -> Context:
         """A Context with the executor named by ``executor_spec``.
 
-        ``'inline'``/``'synchronous'``: the calling thread. ``'threads'`` (default): the
-        embedded thread-pool executor, ``cpus`` threads (an int, or an iterable whose length
-        counts).
+        ``'inline'``/``'synchronous'``: the calling thread. ``'threads'`` (default, like
+        ``Context()``): the embedded thread-pool executor, ``cpus`` threads (an int, or an
+        iterable whose length counts). ``'dask'``: a local Dask cluster with ``cpus`` workers.
+        ``'dask-make-default'``: the same, set as Dask's default scheduler until ``close()``.
+        ``'dask-integration'``: whatever Dask scheduler is current. ``'delayed'``: results as
+        Dask arrays. Arguments an executor cannot use raise ``ExecutorSpecException``.
         """
+        if snooze_timeout is not None:
+            raise ExecutorSpecException(
+                f"snooze_timeout: got {snooze_timeout!r}, but ferrotem clusters do not snooze "
+                "(pass None)"
+            )
+        if main_process_gpu not in (None, False):
+            raise ExecutorSpecException(
+                f"main_process_gpu: got {main_process_gpu!r}, but no CUDA device is used on "
+                "the main node (pass None or False)"
+            )
+        return cls._make_with(executor_spec, cpus=cpus, gpus=gpus, plot_class=plot_class)
+
+    @classmethod
+    def _make_with(cls, executor_spec: str, *, cpus: Any, gpus: Any, plot_class: Any) -> Context:
+        """See :meth:`make_with`."""
         if not isinstance(executor_spec, str):
             raise ExecutorSpecException(
                 f"executor_spec: got {executor_spec!r}, expected a string such as 'threads'"

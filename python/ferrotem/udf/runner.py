@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ferrotem.common.buffers import BufferWrapper, PreallocBufferWrapper
-from ferrotem.common.exceptions import UDFException
+from ferrotem.common.exceptions import JobCancelledError, UDFException, UDFRunCancelled
 from ferrotem.common.math import prod
 from ferrotem.common.progress import ProgressManager, make_reporter
 from ferrotem.common.roi import normalize_roi
@@ -166,11 +166,16 @@ class UDFRunner:
                 damage[:] = True
             else:
                 tasks = self.make_tasks(plan, executor)
-                for result in executor.run_tasks(tasks):
-                    self._merge(udfs, result, damage, plan)
-                    manager.partition_done(result.n_frames)
-                    if iterate:
-                        yield UDFResults(results, _damage_buffer(damage, dataset, roi_flat))
+                merged = 0
+                try:
+                    for result in executor.run_tasks(tasks):
+                        self._merge(udfs, result, damage, plan)
+                        merged += 1
+                        manager.partition_done(result.n_frames)
+                        if iterate:
+                            yield UDFResults(results, _damage_buffer(damage, dataset, roi_flat))
+                except JobCancelledError as e:
+                    raise UDFRunCancelled(f"UDF run cancelled after {merged} partitions") from e
                 if iterate and tasks:
                     return
         finally:
