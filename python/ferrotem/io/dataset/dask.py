@@ -68,7 +68,8 @@ def adapt_chunks(
         new[ax] = (shape[ax],)
     if all(len(new[ax]) == 1 for ax in range(nav_dims)):
         return tuple(new)
-    first = next(ax for ax in range(nav_dims) if any(c != 1 for c in new[ax]))
+    # every nav axis chunked to single frames: blocks are already contiguous
+    first = next((ax for ax in range(nav_dims) if any(c != 1 for c in new[ax])), nav_dims - 1)
     for ax in range(first + 1, nav_dims):
         new[ax] = (shape[ax],)
     itemsize = max(1, itemsize)
