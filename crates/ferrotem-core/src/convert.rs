@@ -5,6 +5,7 @@
 
 use crate::dtype::{DType, ScalarKind};
 use crate::error::{Error, Result};
+use crate::simd::{dispatch, Kernel};
 use num_complex::{Complex32, Complex64};
 
 /// A native-order element type the core can produce.
@@ -166,6 +167,23 @@ where
 {
 }
 
+/// `dst[i] = src[i] as D`, element for element.
+struct CastSlice<'a, S, D> {
+    src: &'a [S],
+    dst: &'a mut [D],
+}
+
+impl<S: CastTo<D> + Copy, D> Kernel for CastSlice<'_, S, D> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        for (d, &s) in self.dst.iter_mut().zip(self.src) {
+            *d = s.cast();
+        }
+    }
+}
+
 #[inline]
 fn convert_typed<S: Stored + CastTo<D>, D: Copy>(src: &[u8], swap: bool, dst: &mut [D]) {
     let size = std::mem::size_of::<S>();
@@ -174,9 +192,7 @@ fn convert_typed<S: Stored + CastTo<D>, D: Copy>(src: &[u8], swap: bool, dst: &m
         // SAFETY: every bit pattern is a valid value of the primitive/complex types used here.
         let (head, body, tail) = unsafe { src.align_to::<S>() };
         if head.is_empty() && tail.is_empty() {
-            for (d, s) in dst.iter_mut().zip(body) {
-                *d = s.cast();
-            }
+            dispatch(CastSlice { src: body, dst });
             return;
         }
     }

@@ -35,6 +35,7 @@ pub mod read;
 pub mod roi;
 pub mod runner;
 pub mod shape;
+mod simd;
 pub mod source;
 pub mod udf;
 

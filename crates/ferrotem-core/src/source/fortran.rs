@@ -42,8 +42,23 @@ impl FortranFileSource {
         sync_offset: i64,
     ) -> Result<Self> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        let stored_elems: u64 = stored_shape.iter().map(|&d| d as u64).product();
-        let needed_len = data_offset + stored_elems * dtype.itemsize() as u64;
+        // Checked: a corrupt header can describe an array whose byte size overflows `u64`; a
+        // wrapped size would pass the length check below and index out of bounds later.
+        let too_big = || {
+            Error::param(
+                "shape",
+                format!("{stored_shape:?} of {dtype}"),
+                "an array whose size in bytes fits in 64 bits",
+            )
+        };
+        let stored_elems = stored_shape
+            .iter()
+            .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64))
+            .ok_or_else(too_big)?;
+        let needed_len = stored_elems
+            .checked_mul(dtype.itemsize() as u64)
+            .and_then(|n| n.checked_add(data_offset))
+            .ok_or_else(too_big)?;
         let actual = file.metadata().map_err(|e| Error::io(path, e))?.len();
         if actual < needed_len {
             return Err(Error::Truncated {

@@ -11,6 +11,7 @@ pub use sum::SumUdf;
 pub use sumsig::SumSigUdf;
 
 use crate::buffer::InputKind;
+use crate::dtype::{DType, ScalarKind};
 use crate::partition::Partition;
 use crate::shape::DatasetShape;
 use num_complex::{Complex32, Complex64};
@@ -41,6 +42,83 @@ pub struct Tile<'a> {
     pub pixels: Range<usize>,
     /// `depth * pixels.len()` values, frame after frame.
     pub data: TileData<'a>,
+}
+
+/// Tile values as stored, before conversion: native byte order, one variant per stored kind.
+///
+/// The runner offers these to [`Udf::process_stored_tile`] when the stored bytes need no byte
+/// swap, so that a UDF can fuse conversion into its own loop and skip a pass over the tile.
+#[derive(Debug, Clone, Copy)]
+pub enum StoredData<'a> {
+    /// uint8
+    U8(&'a [u8]),
+    /// uint16
+    U16(&'a [u16]),
+    /// uint32
+    U32(&'a [u32]),
+    /// uint64
+    U64(&'a [u64]),
+    /// int8
+    I8(&'a [i8]),
+    /// int16
+    I16(&'a [i16]),
+    /// int32
+    I32(&'a [i32]),
+    /// int64
+    I64(&'a [i64]),
+    /// float32
+    F32(&'a [f32]),
+    /// float64
+    F64(&'a [f64]),
+    /// complex64
+    C64(&'a [Complex32]),
+    /// complex128
+    C128(&'a [Complex64]),
+}
+
+impl<'a> StoredData<'a> {
+    /// Views `bytes` (elements of `dtype`) as typed values, if that needs no copy: the dtype must
+    /// be in native byte order and `bytes` aligned for it. `None` otherwise.
+    pub fn from_bytes(bytes: &'a [u8], dtype: DType) -> Option<Self> {
+        fn view<T: Copy>(bytes: &[u8]) -> Option<&[T]> {
+            // SAFETY: only used with primitive numeric types (and complex pairs of them), for
+            // which every bit pattern is a valid value.
+            let (head, body, tail) = unsafe { bytes.align_to::<T>() };
+            (head.is_empty() && tail.is_empty()).then_some(body)
+        }
+        if dtype.needs_swap() {
+            return None;
+        }
+        Some(match dtype.kind {
+            ScalarKind::U8 => StoredData::U8(bytes),
+            ScalarKind::U16 => StoredData::U16(view(bytes)?),
+            ScalarKind::U32 => StoredData::U32(view(bytes)?),
+            ScalarKind::U64 => StoredData::U64(view(bytes)?),
+            ScalarKind::I8 => StoredData::I8(view(bytes)?),
+            ScalarKind::I16 => StoredData::I16(view(bytes)?),
+            ScalarKind::I32 => StoredData::I32(view(bytes)?),
+            ScalarKind::I64 => StoredData::I64(view(bytes)?),
+            ScalarKind::F32 => StoredData::F32(view(bytes)?),
+            ScalarKind::F64 => StoredData::F64(view(bytes)?),
+            ScalarKind::C64 => StoredData::C64(view(bytes)?),
+            ScalarKind::C128 => StoredData::C128(view(bytes)?),
+        })
+    }
+}
+
+/// A block of frames in their stored dtype, offered to [`Udf::process_stored_tile`].
+///
+/// Same geometry as [`Tile`]; only the values differ (not yet converted to the input dtype).
+#[derive(Debug, Clone)]
+pub struct StoredTile<'a> {
+    /// Position of the first frame in the partition's ROI-compressed frame order.
+    pub offset: usize,
+    /// Number of frames in the tile.
+    pub depth: usize,
+    /// The flattened signal pixels covered (a frame is `0..sig_size`).
+    pub pixels: Range<usize>,
+    /// `depth * pixels.len()` stored values, frame after frame.
+    pub data: StoredData<'a>,
 }
 
 /// What a UDF knows about the run.
@@ -80,6 +158,16 @@ pub trait Udf: Send + Sync {
     fn new_partial(&self, part: &PartitionInfo<'_>) -> Self::Partial;
     /// Accumulates one tile.
     fn process_tile(&self, partial: &mut Self::Partial, tile: &Tile<'_>);
+    /// Optional fast path: accumulates one tile straight from its stored values, converting
+    /// each value to the run's input dtype itself (exactly as [`crate::convert`] would).
+    ///
+    /// Return `true` if the tile was processed; return `false` without touching `partial` to
+    /// receive the same tile, converted, through [`Udf::process_tile`] instead. The default
+    /// returns `false`, so a UDF only implements `process_tile`.
+    fn process_stored_tile(&self, partial: &mut Self::Partial, tile: &StoredTile<'_>) -> bool {
+        let _ = (partial, tile);
+        false
+    }
     /// The empty result of a run.
     fn new_output(&self, run: &RunInfo<'_>) -> Self::Output;
     /// Folds a finished partition into the result. Partitions arrive in completion order.
@@ -92,6 +180,12 @@ pub trait DynUdf: Send + Sync {
     fn new_partial_dyn(&self, part: &PartitionInfo<'_>) -> Box<dyn Any + Send>;
     /// See [`Udf::process_tile`].
     fn process_tile_dyn(&self, partial: &mut (dyn Any + Send), tile: &Tile<'_>);
+    /// See [`Udf::process_stored_tile`].
+    fn process_stored_tile_dyn(
+        &self,
+        partial: &mut (dyn Any + Send),
+        tile: &StoredTile<'_>,
+    ) -> bool;
     /// See [`Udf::new_output`].
     fn new_output_dyn(&self, run: &RunInfo<'_>) -> Box<dyn Any + Send>;
     /// See [`Udf::merge`].
@@ -111,6 +205,18 @@ impl<U: Udf> DynUdf for U {
     fn process_tile_dyn(&self, partial: &mut (dyn Any + Send), tile: &Tile<'_>) {
         if let Some(p) = partial.downcast_mut::<U::Partial>() {
             self.process_tile(p, tile);
+        }
+    }
+
+    fn process_stored_tile_dyn(
+        &self,
+        partial: &mut (dyn Any + Send),
+        tile: &StoredTile<'_>,
+    ) -> bool {
+        match partial.downcast_mut::<U::Partial>() {
+            Some(p) => self.process_stored_tile(p, tile),
+            // A foreign partial: claim the tile so that `process_tile_dyn` is not asked either.
+            None => true,
         }
     }
 
