@@ -50,7 +50,9 @@ def normalize_roi(roi: Any, nav_shape: tuple[int, ...]) -> np.ndarray | None:
             stacklevel=3,
         )
         arr = arr.astype(bool)
-    if arr.size != n_nav:
+    # Any array of the right size is accepted (flat masks included), except one with as many
+    # axes as the scan but another shape: that is a transposed or wrong mask, not a reshape.
+    if arr.size != n_nav or (arr.ndim == len(nav_shape) > 1 and arr.shape != tuple(nav_shape)):
         raise ValueError(
             f"roi: incompatible shapes: roi has shape {arr.shape}, expected the navigation "
             f"shape {nav_shape}"
