@@ -1,0 +1,140 @@
+"""Type stubs for ``ferrotem._core``, the PyO3 binding of ``ferrotem-core``.
+
+Checked against the built module with ``python -m mypy.stubtest ferrotem._core``.
+"""
+
+import os
+from collections.abc import Callable, Sequence
+from typing import final
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "DataSource",
+    "Runner",
+    "__version__",
+    "default_partition_count",
+    "native_udf_names",
+    "npy_header",
+    "run_native_partition",
+    "split_frames",
+]
+
+__version__: str
+
+_Path = str | os.PathLike[str]
+
+@final
+class DataSource:
+    """An opened dataset source. Not picklable: Python datasets keep the parameters and reopen."""
+
+    @staticmethod
+    def memory(
+        data: npt.NDArray[np.uint8],
+        dtype: str,
+        nav_shape: Sequence[int],
+        sig_shape: Sequence[int],
+        sync_offset: int = 0,
+    ) -> DataSource:
+        """Frames in a numpy array, passed as its flat uint8 view."""
+
+    @staticmethod
+    def raw(
+        path: _Path,
+        dtype: str,
+        nav_shape: Sequence[int],
+        sig_shape: Sequence[int],
+        sync_offset: int = 0,
+        header_bytes: int = 0,
+    ) -> DataSource:
+        """A headerless file of C-ordered frames."""
+
+    @staticmethod
+    def npy(
+        path: _Path,
+        sig_dims: int = 2,
+        nav_shape: Sequence[int] | None = None,
+        sig_shape: Sequence[int] | None = None,
+        sync_offset: int = 0,
+    ) -> DataSource:
+        """An ``.npy`` file (C or Fortran order)."""
+
+    @property
+    def dtype(self) -> str:
+        """Stored dtype as numpy's ``dtype.str``."""
+
+    @property
+    def nav_shape(self) -> list[int]:
+        """Navigation shape."""
+
+    @property
+    def sig_shape(self) -> list[int]:
+        """Signal shape."""
+
+    def read(
+        self,
+        first: int,
+        count: int,
+        out: npt.NDArray[np.uint8],
+        out_dtype: str,
+        pixel_start: int = 0,
+        pixel_stop: int | None = None,
+    ) -> None:
+        """Reads frames ``first .. first + count`` (pixels ``pixel_start .. pixel_stop`` of the
+        flat frame) into ``out`` (the flat uint8 view of a native-order array of ``out_dtype``)."""
+
+    def read_selected(
+        self,
+        frames: npt.NDArray[np.uint64],
+        out: npt.NDArray[np.uint8],
+        out_dtype: str,
+        pixel_start: int = 0,
+        pixel_stop: int | None = None,
+    ) -> None:
+        """Reads the frames listed in ``frames`` (sorted flat indices), like ``read``."""
+
+@final
+class Runner:
+    """A pool of Rust worker threads for native runs."""
+
+    def __new__(cls, threads: int = 0) -> Runner:
+        """A pool of ``threads`` threads (0: one per core)."""
+
+    @property
+    def threads(self) -> int:
+        """Number of threads in the pool."""
+
+    def run(
+        self,
+        source: DataSource,
+        partitions: Sequence[tuple[int, int]],
+        roi: npt.NDArray[np.bool_] | None,
+        input_dtype: str,
+        udfs: Sequence[str],
+        progress: Callable[[int], object] | None = None,
+    ) -> list[npt.NDArray[np.generic]]:
+        """Runs the native UDFs ``udfs`` over all ``partitions`` (``[(start, stop)]``) and
+        returns one merged flat array per UDF."""
+
+def npy_header(path: _Path) -> tuple[str, bool, list[int], int]:
+    """Reads an ``.npy`` header: ``(dtype_str, fortran_order, shape, data_offset)``."""
+
+def split_frames(n_frames: int, n_parts: int, row_len: int) -> list[tuple[int, int]]:
+    """Splits ``n_frames`` into ``n_parts`` contiguous partitions; returns ``[(start, stop)]``."""
+
+def default_partition_count(n_pixels: int, cores: int) -> int:
+    """LiberTEM's default partition count for a dataset of ``n_pixels`` elements."""
+
+def run_native_partition(
+    source: DataSource,
+    start: int,
+    stop: int,
+    roi: npt.NDArray[np.bool_] | None,
+    input_dtype: str,
+    udfs: Sequence[str],
+) -> list[npt.NDArray[np.generic]]:
+    """Runs the native UDFs over one partition in the calling thread; one partial per UDF."""
+
+def native_udf_names() -> list[str]:
+    """Names of the UDFs implemented natively."""
