@@ -79,15 +79,21 @@ class ConcurrentJobExecutor(JobExecutor):
     def run_tasks(self, tasks: Sequence[UDFTask]) -> Iterator[PartitionResult]:
         if not tasks:
             return
+        from threadpoolctl import threadpool_limits
+
         pool = self._pool()
-        futures = [pool.submit(task) for task in tasks]
-        try:
-            for fut in concurrent.futures.as_completed(futures):
-                yield fut.result()
-        finally:
-            # On error, Ctrl-C or an abandoned generator: drop what has not started.
-            for fut in futures:
-                fut.cancel()
+        # Every task thread is one worker: BLAS/OpenMP pools inside UDF code would otherwise
+        # start one thread per core per task and oversubscribe the machine (10-20x slower
+        # matrix products measured). The limit is process-wide and restored after the run.
+        with threadpool_limits(limits=self.threads_per_worker):
+            futures = [pool.submit(task) for task in tasks]
+            try:
+                for fut in concurrent.futures.as_completed(futures):
+                    yield fut.result()
+            finally:
+                # On error, Ctrl-C or an abandoned generator: drop what has not started.
+                for fut in futures:
+                    fut.cancel()
 
     def run_native(
         self,
