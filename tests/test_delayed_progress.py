@@ -32,7 +32,7 @@ def test_progress_counts_partitions_when_computed():
         rec = Recorder()
         res = ctx.run_udf(ds, [SumUDF(), SumSigUDF()], roi=roi, progress=rec)
         assert rec.updates == []  # nothing computed yet
-        assert np.allclose(res[1]["intensity"].data[roi], data[roi].sum(axis=(2, 3)), rtol=1e-5)
+        assert np.allclose(res[1]["intensity"].data[roi], data[roi].sum(axis=(1, 2)), rtol=1e-5)
     assert len(rec.updates) == 4
     assert sorted(rec.updates)[-1] == (int(roi.sum()), 4)
     assert rec.ended
