@@ -237,10 +237,11 @@ class DaskJobExecutor(JobExecutor):
         self._check_resources(resources)
         run_id = uuid.uuid4().hex[:16]
         # Dataset description, UDF parameters and ROI travel once per run: scattered to the
-        # cluster, then referenced by every task.
+        # cluster, then referenced by every task. Broadcast, so that losing one worker does not
+        # lose the only copy (scattered data cannot be recomputed; its dependents would fail).
         shared = tasks[0].shared()
         shared.dataset = tasks[0].partition.graph_descriptor().dataset
-        (shared_future,) = self.client.scatter([shared], hash=False)
+        (shared_future,) = self.client.scatter([shared], hash=False, broadcast=True)
         # Dask-array chunks are computed where they live (persisted arrays are used as they
         # are) and passed to the tasks as futures: real dependencies, no nested compute.
         chunks = [
@@ -281,13 +282,17 @@ class DaskJobExecutor(JobExecutor):
         instead of waiting forever."""
         import time
 
-        from distributed import wait
+        from distributed.client import _wait
 
         pending = set(futures)
         no_worker_since: float | None = None
         while pending:
             try:
-                done, pending = wait(pending, timeout=1.0, return_when="FIRST_COMPLETED")
+                # on this executor's client: ``distributed.wait`` would use the default client,
+                # which may be another cluster's, or none (``connect()``, a passed-in client)
+                done, pending = self.client.sync(
+                    _wait, pending, timeout=1.0, return_when="FIRST_COMPLETED"
+                )
             except TimeoutError:
                 done = set()
             if not done:
