@@ -4,7 +4,6 @@ graph construction)."""
 from __future__ import annotations
 
 import numpy as np
-
 from ferrotem.api import Context
 from ferrotem.common.progress import ProgressReporter
 from ferrotem.udf.sum import SumUDF
