@@ -282,28 +282,29 @@ class DaskJobExecutor(JobExecutor):
         instead of waiting forever."""
         import time
 
-        from distributed.client import _wait
+        from distributed import as_completed
 
-        pending = set(futures)
+        # Bound to this executor's client loop: the default client may be another cluster's,
+        # or absent (``connect()``, a client passed in).
+        pending = as_completed(futures, loop=self.client.loop)
         no_worker_since: float | None = None
-        while pending:
-            try:
-                # on this executor's client: ``distributed.wait`` would use the default client,
-                # which may be another cluster's, or none (``connect()``, a passed-in client)
-                done, pending = self.client.sync(
-                    _wait, pending, timeout=1.0, return_when="FIRST_COMPLETED"
-                )
-            except TimeoutError:
-                done = set()
+        last_check = time.monotonic()
+        while not pending.is_empty():
+            done = pending.next_batch(block=False)
             if not done:
+                time.sleep(0.01)
+                now = time.monotonic()
+                if now - last_check < 1.0:
+                    continue
+                last_check = now
                 if self._worker_info():
                     no_worker_since = None
                 elif no_worker_since is None:
-                    no_worker_since = time.monotonic()
-                elif time.monotonic() - no_worker_since > self.no_worker_timeout:
+                    no_worker_since = now
+                elif now - no_worker_since > self.no_worker_timeout:
                     raise RuntimeError(
                         f"the cluster has had no workers for {self.no_worker_timeout:g} s; "
-                        f"{len(pending)} partition tasks could not run"
+                        f"{pending.count()} partition tasks could not run"
                     )
                 continue
             for fut in done:
