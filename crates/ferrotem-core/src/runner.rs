@@ -201,8 +201,15 @@ where
                 }
                 let px_end = (px + px_per_tile).min(sig_size);
                 let elems = n * (px_end - px);
-                let raw = &mut bytes_of_mut(&mut raw_store)[..elems * src_item];
-                source.read_raw(frame, n, px..px_end, raw)?;
+                let raw: &[u8] = match source.stored_slice(frame, n, px..px_end) {
+                    // In-memory data: no copy.
+                    Some(bytes) if bytes.len() == elems * src_item => bytes,
+                    _ => {
+                        let buf = &mut bytes_of_mut(&mut raw_store)[..elems * src_item];
+                        source.read_raw(frame, n, px..px_end, buf)?;
+                        buf
+                    }
+                };
                 let stored = StoredData::from_bytes(raw, src_dtype);
                 for ((udf, partial), wants) in udfs
                     .iter()

@@ -116,7 +116,12 @@ proptest! {
         let src = MemorySource::new(bytes, dt, shape, off).unwrap();
         let mut dst = vec![0x55u8; count * (p1 - p0) * dt.itemsize()];
         src.read_raw(first, count, p0..p1, &mut dst).unwrap();
-        prop_assert_eq!(dst, expected_read(dt, stored, sig, off, first, count, p0..p1));
+        let expected = expected_read(dt, stored, sig, off, first, count, p0..p1);
+        // The zero-copy view, where there is one, holds the same bytes.
+        if let Some(view) = src.stored_slice(first, count, p0..p1) {
+            prop_assert_eq!(view, &expected[..]);
+        }
+        prop_assert_eq!(dst, expected);
     }
 
     /// Random bytes as the whole file, or as the header after a valid magic and version:

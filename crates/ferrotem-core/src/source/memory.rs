@@ -85,6 +85,29 @@ impl<B: AsRef<[u8]> + Send + Sync> DataSource for MemorySource<B> {
         Ok(())
     }
 
+    fn stored_slice(&self, first: u64, count: usize, pixels: Range<usize>) -> Option<&[u8]> {
+        let sig_size = self.shape.sig_size();
+        let end = first.checked_add(count as u64)?;
+        if count == 0 || end > self.shape.nav_size() || pixels.start >= pixels.end {
+            return None;
+        }
+        // Contiguous only for whole frames, or for a single frame.
+        if pixels.end > sig_size || (count > 1 && pixels.len() != sig_size) {
+            return None;
+        }
+        let runs = self.frames.split(first, count);
+        if runs.zeros_before != 0 || runs.zeros_after != 0 {
+            return None;
+        }
+        let item = self.dtype.itemsize();
+        let start = (runs.stored.start as usize)
+            .checked_mul(sig_size)?
+            .checked_add(pixels.start)?
+            .checked_mul(item)?;
+        let len = count.checked_mul(pixels.len())?.checked_mul(item)?;
+        self.bytes.as_ref().get(start..start.checked_add(len)?)
+    }
+
     fn describe(&self) -> String {
         format!(
             "memory ({} bytes, {})",

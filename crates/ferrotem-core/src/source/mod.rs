@@ -45,6 +45,16 @@ pub trait DataSource: Send + Sync {
 
     /// A short description for messages and `repr`.
     fn describe(&self) -> String;
+
+    /// The stored bytes that [`DataSource::read_raw`] would copy for the same request, borrowed
+    /// in place, if the source holds them contiguously in memory; `None` otherwise (the default).
+    ///
+    /// The runner uses this to skip the copy for in-memory data. Returning `None` is always
+    /// correct.
+    fn stored_slice(&self, first: u64, count: usize, pixels: Range<usize>) -> Option<&[u8]> {
+        let _ = (first, count, pixels);
+        None
+    }
 }
 
 /// Maps logical frames onto stored frames, given `sync_offset` and how many frames are stored.
