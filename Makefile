@@ -37,6 +37,7 @@ rust-test:
 	cargo test --workspace --quiet
 
 py-test: develop
+	$(PY) -m mypy.stubtest ferrotem._core
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 # graphviz's `dot` renders dask's .visualize() (the seed page calls it); Debian package.
@@ -50,7 +51,7 @@ system-deps:
 test: system-deps develop lint rust-test py-test
 
 bench: develop
-	$(PY) benchmarks/run.py
+	$(PY) benchmarks/run.py && $(PY) benchmarks/dask_bench.py
 
 # Optional: LiberTEM in its own venv, so that `make bench` can compare against it side by side.
 bench-libertem:
