@@ -4,6 +4,7 @@ results back in completion order; the UDF runner merges them on the main node.""
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -15,7 +16,14 @@ if TYPE_CHECKING:
     from ferrotem.io.dataset.base import DataSet, Partition
     from ferrotem.udf.task import PartitionResult, UDFTask
 
-__all__ = ["JobExecutor", "ResourceError", "Worker", "WorkerSet", "physical_cores"]
+__all__ = [
+    "JobExecutor",
+    "ResourceError",
+    "Worker",
+    "WorkerSet",
+    "default_threads",
+    "physical_cores",
+]
 
 
 class ResourceError(RuntimeError):
@@ -25,6 +33,23 @@ class ResourceError(RuntimeError):
 def physical_cores() -> int:
     """Number of physical CPU cores (at least 1)."""
     return psutil.cpu_count(logical=False) or psutil.cpu_count() or 1
+
+
+def default_threads() -> int:
+    """Threads of the embedded executor: ``FERROTEM_NUM_THREADS`` if set, else one per
+    physical core."""
+    value = os.environ.get("FERROTEM_NUM_THREADS")
+    if value is None or value.strip() == "":
+        return physical_cores()
+    try:
+        n = int(value)
+    except ValueError:
+        raise ValueError(
+            f"FERROTEM_NUM_THREADS: got {value!r}, expected a positive integer"
+        ) from None
+    if n < 1:
+        raise ValueError(f"FERROTEM_NUM_THREADS: got {value!r}, expected a positive integer")
+    return n
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ferrotem import _core
-from ferrotem.executor.base import JobExecutor, Worker, WorkerSet, physical_cores
+from ferrotem.executor.base import JobExecutor, Worker, WorkerSet, default_threads
 
 if TYPE_CHECKING:
     from ferrotem.io.dataset.base import DataSet, Partition
@@ -49,7 +49,7 @@ class ConcurrentJobExecutor(JobExecutor):
                 f"client: got {type(client).__name__}, expected a concurrent.futures.Executor"
             )
         if n_threads is None:
-            n_threads = getattr(client, "_max_workers", None) or physical_cores()
+            n_threads = getattr(client, "_max_workers", None) or default_threads()
         self._n_threads = _check_threads(n_threads)
         self._own_pool = client is None
         self.client = client
@@ -60,8 +60,9 @@ class ConcurrentJobExecutor(JobExecutor):
     def make_local(
         cls, n_threads: int | None = None, main_process_gpu: Any = None
     ) -> ConcurrentJobExecutor:
-        """An executor with its own pool of ``n_threads`` threads (default: physical cores)."""
-        n = physical_cores() if n_threads is None else _check_threads(n_threads)
+        """An executor with its own pool of ``n_threads`` threads (default:
+        ``FERROTEM_NUM_THREADS``, else one per physical core)."""
+        n = default_threads() if n_threads is None else _check_threads(n_threads)
         return cls(client=None, is_local=True, n_threads=n)
 
     @property
