@@ -12,7 +12,7 @@ use num_complex::{Complex32, Complex64};
 use rayon::prelude::*;
 use std::any::Any;
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 /// Default size of one tile in the input dtype (1 MiB: four 256x256 float32 frames).
@@ -33,7 +33,15 @@ pub struct RunOptions<'a> {
     pub tile_bytes: usize,
     /// Set to `true` from elsewhere to stop the run at the next tile.
     pub cancel: Option<&'a AtomicBool>,
+    /// Upper bound of stored bytes one thread takes at a time in [`Runner::run`]: larger
+    /// partitions are split into pieces of this size, so that threads balance their load
+    /// (a dataset may have as few partitions as cores, and one slow core would stall the run).
+    pub task_bytes: usize,
 }
+
+/// Default of [`RunOptions::task_bytes`]: 32 MiB, large enough to amortise the per-piece
+/// partial result, small enough for dozens of pieces per gigabyte.
+pub const DEFAULT_TASK_BYTES: usize = 32 * 1024 * 1024;
 
 impl RunOptions<'_> {
     /// Options with the default tile size and no cancellation.
@@ -42,6 +50,7 @@ impl RunOptions<'_> {
             input,
             tile_bytes: DEFAULT_TILE_BYTES,
             cancel: None,
+            task_bytes: DEFAULT_TASK_BYTES,
         }
     }
 }
@@ -310,24 +319,46 @@ impl Runner {
         let outputs: Vec<Box<dyn Any + Send>> =
             udfs.iter().map(|u| u.new_output_dyn(&run)).collect();
         let outputs = Mutex::new(outputs);
+        // Partitions are cut into pieces of at most `task_bytes` stored bytes; each piece is
+        // merged like a partition of its own, and `on_partition` fires once a whole partition
+        // is done.
+        let frame_bytes = (source.shape().sig_size() * source.dtype().itemsize()).max(1);
+        let piece_frames = (opts.task_bytes / frame_bytes).max(1) as u64;
+        let mut pieces: Vec<(usize, Partition)> = Vec::new();
+        let mut counts = vec![0usize; partitions.len()];
+        for (i, p) in partitions.iter().enumerate() {
+            let mut start = p.frames.start;
+            while start < p.frames.end {
+                counts[i] += 1;
+                let end = start.saturating_add(piece_frames).min(p.frames.end);
+                pieces.push((
+                    i,
+                    Partition {
+                        index: p.index,
+                        frames: start..end,
+                    },
+                ));
+                start = end;
+            }
+        }
+        let remaining: Vec<AtomicUsize> = counts.into_iter().map(AtomicUsize::new).collect();
         self.pool.install(|| {
-            partitions
+            pieces
                 .par_iter()
                 .with_max_len(1)
-                .try_for_each(|partition| {
-                    let part = partition_info(&run, partition, roi);
-                    if part.n_frames == 0 {
-                        return Ok(());
-                    }
-                    let partials = run_partition(source, &part, roi, udfs, opts)?;
-                    {
+                .try_for_each(|(i, piece)| {
+                    let part = partition_info(&run, piece, roi);
+                    if part.n_frames > 0 {
+                        let partials = run_partition(source, &part, roi, udfs, opts)?;
                         let mut outs = outputs.lock().map_err(|_| Error::Cancelled)?;
                         for ((udf, out), partial) in udfs.iter().zip(outs.iter_mut()).zip(partials)
                         {
                             udf.merge_dyn(out.as_mut(), &part, partial);
                         }
                     }
-                    on_partition(partition);
+                    if remaining[*i].fetch_sub(1, Ordering::AcqRel) == 1 {
+                        on_partition(&partitions[*i]);
+                    }
                     Ok(())
                 })
         })?;

@@ -445,3 +445,37 @@ fn split_frames_refuses_zero_parts() {
     assert!(split_frames(10, 0, 1).is_err());
     assert!(split_frames(0, 3, 1).unwrap().is_empty());
 }
+
+#[test]
+fn partitions_split_into_pieces_report_once_and_merge_correctly() {
+    // 2 partitions of 10 frames, pieces of 3 frames (task_bytes = 3 frames of 16 bytes).
+    let dt = DType::native(ScalarKind::F32);
+    let (bytes, vals) = dataset(dt, 20, 4);
+    let source =
+        MemorySource::new(bytes, dt, DatasetShape::new(&[20], &[2, 2]).unwrap(), 0).unwrap();
+    let parts = split_frames(20, 2, 1).unwrap();
+    let roi_mask: Vec<bool> = (0..20).map(|i| i % 3 != 1).collect();
+    for roi in [None, Some(Roi::new(roi_mask.clone(), 20).unwrap())] {
+        let seen = std::sync::Mutex::new(Vec::new());
+        let udfs: [&dyn DynUdf; 2] = [&SumUdf, &SumSigUdf];
+        let opts = RunOptions {
+            task_bytes: 3 * 16,
+            ..RunOptions::new(InputKind::F64)
+        };
+        let out = Runner::new(2)
+            .unwrap()
+            .run(&source, &parts, roi.as_ref(), &udfs, &opts, &|p| {
+                seen.lock().unwrap().push(p.index)
+            })
+            .unwrap();
+        let mut seen = seen.into_inner().unwrap();
+        seen.sort_unstable();
+        assert_eq!(seen, vec![0, 1]);
+        let mask = roi.as_ref().map(|_| roi_mask.as_slice());
+        let (sum, sumsig) = oracle(&vals, 20, 4, mask);
+        let got_sum = to_f64(out[0].downcast_ref::<TypedVec>().unwrap());
+        let got_sumsig = to_f64(out[1].downcast_ref::<TypedVec>().unwrap());
+        close(&got_sum, &sum, 1e-12, "sum").unwrap();
+        close(&got_sumsig, &sumsig, 1e-12, "sumsig").unwrap();
+    }
+}
