@@ -81,7 +81,18 @@ def ensure_file(dtype: str, nav: tuple[int, ...], sig: tuple[int, ...]) -> str:
 
 
 def warm_page_cache(path: str) -> float:
-    """Reads the whole file once (into the page cache); returns GB/s of that read."""
+    """Drops the file from the page cache, then reads it once with large reads; returns GB/s of
+    that read.
+
+    Dropping first makes the cached layout the same for every run: a file cached page by page
+    while it was being written sits in 4 KiB folios, one re-read with large reads gets large
+    folios, and copying out of those (pread or mmap alike) was measured 1.5x faster here.
+    """
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
     buf = bytearray(64 << 20)
     t0 = time.perf_counter()
     total = 0
