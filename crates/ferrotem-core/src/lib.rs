@@ -26,6 +26,7 @@
 //! # Ok::<(), ferrotem_core::error::Error>(())
 //! ```
 
+pub mod aligned;
 pub mod buffer;
 pub mod convert;
 pub mod dtype;

@@ -1,6 +1,7 @@
 //! Reading frames converted to a requested dtype, in cache-sized chunks. This is how the Python
 //! path gets its tiles: straight into a numpy array, with no intermediate full-size copy.
 
+use crate::aligned::AlignedBuf;
 use crate::convert::convert_bytes;
 use crate::dtype::{DType, ScalarKind};
 use crate::error::{Error, Result};
@@ -20,7 +21,7 @@ pub fn read_converted(
     pixels: Range<usize>,
     dst: &mut [u8],
     dst_kind: ScalarKind,
-    scratch: &mut Vec<u64>,
+    scratch: &mut AlignedBuf,
 ) -> Result<()> {
     let n_frames: u64 = runs.iter().map(|r| r.end.saturating_sub(r.start)).sum();
     let px = pixels.len();
@@ -60,13 +61,10 @@ pub fn read_converted(
     let frame_raw = px * src_item;
     let frames_per_chunk = (CHUNK_BYTES / frame_raw).max(1);
     let chunk_bytes = frames_per_chunk * frame_raw;
-    if scratch.len() * 8 < chunk_bytes {
-        scratch.resize(chunk_bytes.div_ceil(8), 0);
+    if scratch.len() < chunk_bytes {
+        *scratch = AlignedBuf::zeroed(chunk_bytes);
     }
-    // SAFETY: viewing initialised u64 storage as bytes.
-    let raw_all = unsafe {
-        std::slice::from_raw_parts_mut(scratch.as_mut_ptr().cast::<u8>(), scratch.len() * 8)
-    };
+    let raw_all = scratch.as_mut_slice();
     for run in runs {
         let mut frame = run.start;
         while frame < run.end {

@@ -1,6 +1,7 @@
 //! Running UDFs over partitions: reading, converting and tiling, in parallel. This is the only
 //! place in the core that starts threads (a rayon pool owned by [`Runner`]).
 
+use crate::aligned::AlignedBuf;
 use crate::buffer::InputKind;
 use crate::convert::{convert, CastTo, Target};
 use crate::error::{Error, Result};
@@ -187,8 +188,8 @@ where
     let src_item = src_dtype.itemsize();
     let (depth, px_per_tile) = tile_geometry(sig_size, std::mem::size_of::<T>(), opts.tile_bytes);
     let tile_elems = depth * px_per_tile;
-    // u64 storage keeps the raw bytes 8-byte aligned, so conversion can reinterpret them.
-    let mut raw_store = vec![0u64; (tile_elems * src_item).div_ceil(8)];
+    // Page-aligned: fast kernel copies (see `aligned`), and conversion can reinterpret bytes.
+    let mut raw_store = AlignedBuf::zeroed(tile_elems * src_item);
     // Allocated (and faulted in) only if some tile has to be converted.
     let mut converted: Vec<T> = Vec::new();
     let runs: Vec<Range<u64>> = match roi {
@@ -214,7 +215,7 @@ where
                     // In-memory data: no copy.
                     Some(bytes) if bytes.len() == elems * src_item => bytes,
                     _ => {
-                        let buf = &mut bytes_of_mut(&mut raw_store)[..elems * src_item];
+                        let buf = &mut raw_store.as_mut_slice()[..elems * src_item];
                         source.read_raw(frame, n, px..px_end, buf)?;
                         buf
                     }
@@ -266,11 +267,6 @@ where
         }
     }
     Ok(partials)
-}
-
-fn bytes_of_mut(v: &mut [u64]) -> &mut [u8] {
-    // SAFETY: u8 has no alignment or validity requirements; the length covers the same memory.
-    unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<u8>(), std::mem::size_of_val(v)) }
 }
 
 /// A pool of worker threads that runs UDFs over partitions.

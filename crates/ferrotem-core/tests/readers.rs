@@ -214,7 +214,7 @@ fn check_every_element(src: &dyn DataSource, dt: DType, offset: usize) {
         0..sig,
         &mut converted,
         ScalarKind::F64,
-        &mut Vec::new(),
+        &mut ferrotem_core::aligned::AlignedBuf::zeroed(0),
     )
     .unwrap();
     for j in 0..n * sig {

@@ -3,6 +3,7 @@
 use crate::enter::enter;
 use crate::errors::to_pyerr;
 use crate::numpy_bytes::HeldBytes;
+use ferrotem_core::aligned::AlignedBuf;
 use ferrotem_core::dtype::DType;
 use ferrotem_core::read::read_converted;
 use ferrotem_core::shape::DatasetShape;
@@ -16,7 +17,7 @@ use std::sync::Arc;
 
 thread_local! {
     /// Per-thread scratch for raw bytes, reused across reads.
-    static SCRATCH: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+    static SCRATCH: RefCell<AlignedBuf> = RefCell::new(AlignedBuf::zeroed(0));
 }
 
 /// An opened dataset source. Not picklable: Python datasets keep the parameters and reopen.

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ferrotem.common.aligned import aligned_empty
 from ferrotem.common.roi import normalize_roi
 from ferrotem.io.dataset.base import DataSet, Partition
 from ferrotem.io.dataset.memory import check_data_dtype
@@ -31,11 +32,11 @@ def read_partition(
     sig = tuple(partition.dataset.shape.sig)
     start, stop = partition.start, partition.stop
     if roi is None:
-        out = np.empty((stop - start,) + sig, dtype=dtype)
+        out = aligned_empty((stop - start,) + sig, dtype)
         source.read(start - offset, stop - start, out.reshape(-1).view(np.uint8), out.dtype.str)
     else:
         frames = (np.flatnonzero(roi) + (start - offset)).astype(np.uint64)
-        out = np.empty((len(frames),) + sig, dtype=dtype)
+        out = aligned_empty((len(frames),) + sig, dtype)
         source.read_selected(frames, out.reshape(-1).view(np.uint8), out.dtype.str)
     return out
 

@@ -29,6 +29,9 @@ _THREAD_ENV = {
     "OPENBLAS_NUM_THREADS": "1",
     "NUMBA_NUM_THREADS": "1",
     "FERROTEM_NUM_THREADS": "1",
+    # The worker's statistical profiler samples every thread's stack 100 times a second; it
+    # costs throughput on busy cores and LiberTEM turns it off too.
+    "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False",
 }
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ferrotem import _core
+from ferrotem.common.aligned import aligned_empty
 from ferrotem.common.math import prod
 from ferrotem.common.shape import Shape
 from ferrotem.common.slice import Slice
@@ -279,7 +280,7 @@ class UDFTask:
         n = len(frames)
         sig = tuple(self.partition.dataset.shape.sig)
         depth = plan.depth
-        block_buf = np.empty((depth,) + sig, dtype=self.input_dtype)
+        block_buf = aligned_empty((depth,) + sig, self.input_dtype)
         dtype_str = self.input_dtype.str
         contiguous = self.roi is None
         delay = getattr(self.partition.dataset, "_tiledelay", None)
