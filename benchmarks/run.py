@@ -285,6 +285,19 @@ if __name__ == "__main__":
 """
 
 
+def frame_dispatch(python: str, package: str, reps: int) -> float:
+    """µs per frame of the engine's own per-frame work (see benchmarks/frame_dispatch.py)."""
+    proc = subprocess.run(
+        [python, os.path.join(HERE, "frame_dispatch.py"), package, str(max(3, reps))],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"frame_dispatch run of {package} failed:\n{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])["us_per_frame"]
+
+
 def startup(python: str, package: str, executor: str, path: str, reps: int) -> dict[str, float]:
     """Median wall time of a fresh process that imports ``package``, loads ``path`` and gets
     its first SumUDF result (the process's start included), and the median split inside it."""
@@ -415,6 +428,13 @@ def build_report(ctx: dict[str, Any]) -> str:
     for engine, us in ctx["per_frame"].items():
         add(f"| {engine} | {us:.1f} |")
     add("")
+    add("## Per-frame dispatch: `process_frame` on 4x4-pixel frames (no I/O, no compute)")
+    add("")
+    add("| runner | µs/frame |")
+    add("|---|---:|")
+    for engine, us in ctx["dispatch"].items():
+        add(f"| {engine} | {us:.2f} |")
+    add("")
     add(
         "## Fresh process: import, load a 100 MB raw file (uint16, 24x32 x 256x256), "
         "first SumUDF result"
@@ -470,6 +490,8 @@ def main(argv: list[str] | None = None) -> int:
     cells.update(dask_cells(paths, reps, threads))
     step("per-frame overhead")
     per_frame = ferrotem_per_frame(paths["float32"], reps, threads)
+    step("per-frame dispatch")
+    dispatch = {"ferrotem inline": frame_dispatch(sys.executable, "ferrotem", reps)}
     step("startup")
     startup_res = {
         "ferrotem Context()": startup(sys.executable, "ferrotem", "default", startup_path, reps)
@@ -488,6 +510,7 @@ def main(argv: list[str] | None = None) -> int:
             cells.update(lt_cells)
             engines += sorted({e for e, _, _ in lt_cells})
             per_frame.update(lt_frame)
+            dispatch["LiberTEM inline"] = frame_dispatch(LIBERTEM_PY, "libertem", reps)
             for executor in ("inline", "default"):
                 label = "LiberTEM " + ("inline" if executor == "inline" else "Context()")
                 startup_res[label] = startup(LIBERTEM_PY, "libertem", executor, startup_path, reps)
@@ -509,6 +532,7 @@ def main(argv: list[str] | None = None) -> int:
             "sizes": sizes,
             "per_frame": per_frame,
             "startup": startup_res,
+            "dispatch": dispatch,
             "command": "python benchmarks/run.py " + " ".join(argv or sys.argv[1:]),
         }
     )
