@@ -36,6 +36,7 @@ pub mod read;
 pub mod roi;
 pub mod runner;
 pub mod shape;
+pub mod sigbus;
 mod simd;
 pub mod source;
 pub mod udf;

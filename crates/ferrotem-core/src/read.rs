@@ -47,12 +47,14 @@ pub fn read_converted(
         for run in runs {
             let count = (run.end - run.start) as usize;
             let len = count * px * dst_item;
-            source.read_raw(
-                run.start,
-                count,
-                pixels.clone(),
-                &mut dst[out_at..out_at + len],
-            )?;
+            let out = &mut dst[out_at..out_at + len];
+            match source.stored_slice(run.start, count, pixels.clone()) {
+                Some(bytes) if bytes.len() == len => {
+                    out.copy_from_slice(bytes);
+                    source.check_stored(run.start, count, pixels.clone())?;
+                }
+                _ => source.read_raw(run.start, count, pixels.clone(), out)?,
+            }
             out_at += len;
         }
         return Ok(());
@@ -69,10 +71,20 @@ pub fn read_converted(
         let mut frame = run.start;
         while frame < run.end {
             let n = ((run.end - frame) as usize).min(frames_per_chunk);
-            let raw = &mut raw_all[..n * frame_raw];
-            source.read_raw(frame, n, pixels.clone(), raw)?;
             let len = n * px * dst_item;
-            convert_bytes(raw, src_dtype, &mut dst[out_at..out_at + len], dst_kind)?;
+            let out = &mut dst[out_at..out_at + len];
+            match source.stored_slice(frame, n, pixels.clone()) {
+                // Memory-mapped or in-memory: convert in place, no copy.
+                Some(raw) if raw.len() == n * frame_raw => {
+                    convert_bytes(raw, src_dtype, out, dst_kind)?;
+                    source.check_stored(frame, n, pixels.clone())?;
+                }
+                _ => {
+                    let raw = &mut raw_all[..n * frame_raw];
+                    source.read_raw(frame, n, pixels.clone(), raw)?;
+                    convert_bytes(raw, src_dtype, out, dst_kind)?;
+                }
+            }
             out_at += len;
             frame += n as u64;
         }

@@ -211,13 +211,14 @@ where
                 }
                 let px_end = (px + px_per_tile).min(sig_size);
                 let elems = n * (px_end - px);
-                let raw: &[u8] = match source.stored_slice(frame, n, px..px_end) {
-                    // In-memory data: no copy.
-                    Some(bytes) if bytes.len() == elems * src_item => bytes,
+                let (raw, in_place): (&[u8], bool) = match source.stored_slice(frame, n, px..px_end)
+                {
+                    // In-memory or memory-mapped data: no copy.
+                    Some(bytes) if bytes.len() == elems * src_item => (bytes, true),
                     _ => {
                         let buf = &mut raw_store.as_mut_slice()[..elems * src_item];
                         source.read_raw(frame, n, px..px_end, buf)?;
-                        buf
+                        (buf, false)
                     }
                 };
                 let stored = StoredData::from_bytes(raw, src_dtype);
@@ -259,6 +260,10 @@ where
                     {
                         udf.process_tile_dyn(partial.as_mut(), &tile);
                     }
+                }
+                if in_place {
+                    // A mapped file that shrank reads as zeros: fail before they reach a result.
+                    source.check_stored(frame, n, px..px_end)?;
                 }
                 px = px_end;
             }

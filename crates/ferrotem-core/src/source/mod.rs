@@ -16,7 +16,7 @@ mod raw;
 pub use fortran::FortranFileSource;
 pub use memory::MemorySource;
 pub use npy::{open_npy, NpyHeader};
-pub use raw::RawFileSource;
+pub use raw::{IoMode, RawFileSource};
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -54,6 +54,16 @@ pub trait DataSource: Send + Sync {
     fn stored_slice(&self, first: u64, count: usize, pixels: Range<usize>) -> Option<&[u8]> {
         let _ = (first, count, pixels);
         None
+    }
+
+    /// Confirms that the bytes [`DataSource::stored_slice`] returned for the same request were
+    /// the file's data; call it after consuming them, and discard what was computed from them
+    /// if it fails. A memory-mapped file that shrank reads as zeros instead of faulting (see
+    /// [`crate::sigbus`]); this reports that as [`Error::Truncated`]. The default (for sources
+    /// whose slices cannot change) always succeeds.
+    fn check_stored(&self, first: u64, count: usize, pixels: Range<usize>) -> Result<()> {
+        let _ = (first, count, pixels);
+        Ok(())
     }
 }
 
