@@ -14,8 +14,11 @@ use std::ops::AddAssign;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SumUdf;
 
-/// Bytes of accumulator updated per pass over a tile's rows (half of a typical 32 KiB L1).
-const ACC_BLOCK_BYTES: usize = 16 * 1024;
+/// Bytes of accumulator updated per pass over a tile's rows. Large enough that each row is
+/// read in long sequential runs (tiles now come straight from the page cache, where many short
+/// strided runs defeat the prefetchers: 16 KiB blocks ran at 14 GB/s, 128 KiB at 21 GB/s on
+/// uint16), small enough to stay in L2 with the tile.
+const ACC_BLOCK_BYTES: usize = 128 * 1024;
 
 /// `acc[i] += data[r * width + i] as T` for each of `depth` rows of `width = acc.len()`.
 struct SumRows<'a, S, T> {
