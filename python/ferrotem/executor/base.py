@@ -132,6 +132,11 @@ class JobExecutor:
         schedules partitions itself (the runner then uses ``run_tasks``)."""
         return None
 
+    def native_task_target(self) -> int | None:
+        """For runs of native UDFs only: how many tasks to make at most (consecutive partitions
+        are merged), or None to keep one task per partition."""
+        return None
+
     def get_available_workers(self) -> WorkerSet:
         """The workers of this executor."""
         return WorkerSet([Worker("local", "localhost", {"compute": 1, "CPU": 1}, 1)])

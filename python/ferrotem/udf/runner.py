@@ -70,6 +70,28 @@ def choose_backend(udfs: Sequence[UDF], user_backends: Any, has_cuda: bool = Fal
     )
 
 
+def coalesce_partitions(partitions: list[Partition], target: int) -> list[Partition]:
+    """At most ``target`` partitions, each a run of consecutive ones, of nearly equal size.
+
+    Native runs keep only frame-sized partial results per task, so their tasks can be much
+    larger than a partition; fewer tasks save per-task costs on a cluster.
+    """
+    from ferrotem.io.dataset.base import Partition as _Partition
+
+    if len(partitions) <= target:
+        return partitions
+    total = sum(p.stop - p.start for p in partitions)
+    groups: list[list[Partition]] = [[] for _ in range(target)]
+    done = 0
+    for p in partitions:
+        groups[min(target - 1, done * target // max(1, total))].append(p)
+        done += p.stop - p.start
+    return [
+        _Partition(g[0].dataset, i, g[0].start, g[-1].stop)
+        for i, g in enumerate(x for x in groups if x)
+    ]
+
+
 @dataclass
 class RunPlan:
     """What the main node decided before running: see :meth:`UDFRunner.prepare`."""
@@ -140,6 +162,9 @@ class UDFRunner:
     ) -> Iterator[UDFResults]:
         """Runs, yielding after every merged partition (``iterate=True``) or only at the end."""
         plan = self.prepare(dataset, executor, roi, corrections, backends)
+        target = executor.native_task_target()
+        if plan.native is not None and dataset.whole_source and target:
+            plan.partitions = coalesce_partitions(plan.partitions, target)
         udfs, shape, roi_flat = plan.udfs, plan.shape, plan.roi_flat
         input_dtype, partitions = plan.input_dtype, plan.partitions
         damage = np.zeros(plan.n_total, dtype=bool)

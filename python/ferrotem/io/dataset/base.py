@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import threading
 import warnings
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -88,6 +89,39 @@ def check_file(name: str, path: Any) -> str:
 def native_dtype(dtype: np.dtype) -> np.dtype:
     """``dtype`` in this machine's byte order."""
     return np.dtype(dtype).newbyteorder("=")
+
+
+#: Opened file sources of this process, by `DataSet._source_key()`: a dataset that arrives again
+#: (a Dask worker receives a new copy of the description with every run; a user loads the same
+#: file twice) reuses the open file and its memory map instead of mapping and faulting it in
+#: again. The key includes the file's identity, size and modification time, so a replaced or
+#: rewritten file is opened afresh.
+_SOURCE_CACHE: OrderedDict[Any, _core.DataSource] = OrderedDict()
+_SOURCE_CACHE_SIZE = 8
+_SOURCE_CACHE_LOCK = threading.Lock()
+
+
+def _open_cached(ds: DataSet) -> _core.DataSource:
+    key = ds._source_key()
+    if key is None:
+        return ds._open()
+    with _SOURCE_CACHE_LOCK:
+        source = _SOURCE_CACHE.get(key)
+        if source is not None:
+            _SOURCE_CACHE.move_to_end(key)
+            return source
+    source = ds._open()
+    with _SOURCE_CACHE_LOCK:
+        _SOURCE_CACHE[key] = source
+        while len(_SOURCE_CACHE) > _SOURCE_CACHE_SIZE:
+            _SOURCE_CACHE.popitem(last=False)
+    return source
+
+
+def file_identity(path: str) -> tuple[int, int, int, int]:
+    """What tells whether a file is still the one that was opened."""
+    st = os.stat(path)
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 class DataSetMeta:
@@ -209,13 +243,18 @@ class DataSet:
     def _open(self) -> _core.DataSource:
         raise NotImplementedError
 
+    def _source_key(self) -> Any:
+        """A key under which the opened source may be shared within this process (see
+        ``_SOURCE_CACHE``), or None for sources that must not be shared."""
+        return None
+
     def get_source(self) -> _core.DataSource:
         """The Rust data source, opened on first use in this process."""
         if self._source is None:
             with self._source_lock:
                 if self._source is None:
                     try:
-                        self._source = self._open()
+                        self._source = _open_cached(self)
                     except DataSetException:
                         raise
                     except TypeError as e:  # LiberTEM code catches DataSetException

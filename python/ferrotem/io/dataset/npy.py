@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -10,7 +11,14 @@ from ferrotem import _core
 from ferrotem.common.exceptions import InvalidDataSetParameter
 from ferrotem.common.math import prod
 from ferrotem.common.shape import Shape
-from ferrotem.io.dataset.base import DataSet, DataSetMeta, check_file, check_int, check_shape
+from ferrotem.io.dataset.base import (
+    DataSet,
+    DataSetMeta,
+    check_file,
+    check_int,
+    check_shape,
+    file_identity,
+)
 
 
 class NPYDataSet(DataSet):
@@ -46,6 +54,19 @@ class NPYDataSet(DataSet):
             None if self._nav_shape is None else list(self._nav_shape),
             None if self._sig_shape is None else list(self._sig_shape),
             self._sync_offset,
+        )
+
+    def _source_key(self) -> Any:
+        path = os.path.realpath(self._path)
+        return (
+            "npy",
+            path,
+            self._sig_dims,
+            self._nav_shape,
+            self._sig_shape,
+            self._sync_offset,
+            file_identity(path),
+            os.environ.get("FERROTEM_IO"),
         )
 
     def initialize(self, executor: Any) -> NPYDataSet:

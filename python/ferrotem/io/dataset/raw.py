@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from typing import Any
 
@@ -10,7 +11,14 @@ import numpy as np
 from ferrotem import _core
 from ferrotem.common.exceptions import DataSetTypeError, InvalidDataSetParameter
 from ferrotem.common.shape import Shape
-from ferrotem.io.dataset.base import DataSet, DataSetMeta, check_file, check_int, check_shape
+from ferrotem.io.dataset.base import (
+    DataSet,
+    DataSetMeta,
+    check_file,
+    check_int,
+    check_shape,
+    file_identity,
+)
 from ferrotem.io.dataset.memory import check_data_dtype
 
 
@@ -87,11 +95,22 @@ class RawFileDataSet(DataSet):
             self._sync_offset,
         )
 
+    def _source_key(self) -> Any:
+        path = os.path.realpath(self._path)
+        return (
+            "raw",
+            path,
+            self._dtype.str,
+            self._nav_shape,
+            self._sig_shape,
+            self._sync_offset,
+            file_identity(path),
+            os.environ.get("FERROTEM_IO"),
+        )
+
     def initialize(self, executor: Any) -> RawFileDataSet:
         self._path = check_file("path", self._path)
         self.get_source()
-        import os
-
         frame_bytes = int(np.prod(self._sig_shape)) * self._dtype.itemsize
         self._meta = DataSetMeta(
             shape=Shape(self._nav_shape + self._sig_shape, sig_dims=len(self._sig_shape)),
