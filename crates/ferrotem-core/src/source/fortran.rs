@@ -5,7 +5,7 @@
 //! length is checked again, so a file that has shrunk gives an error rather than `SIGBUS` (a file
 //! truncated *during* a single read can still fault; C-ordered files have no such window).
 
-use super::{check_request, DataSource, FrameMap};
+use super::{prepare_read, DataSource, FrameMap};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::shape::DatasetShape;
@@ -121,10 +121,18 @@ impl DataSource for FortranFileSource {
         pixels: Range<usize>,
         dst: &mut [u8],
     ) -> Result<()> {
-        check_request(&self.shape, self.dtype, first, count, &pixels, dst.len())?;
-        if count == 0 || pixels.is_empty() {
+        let prepared = prepare_read(
+            &self.shape,
+            self.dtype,
+            &self.frames,
+            first,
+            count,
+            &pixels,
+            dst,
+        )?;
+        let Some((stored_frames, stored)) = prepared else {
             return Ok(());
-        }
+        };
         let actual = self
             .file
             .metadata()
@@ -140,16 +148,10 @@ impl DataSource for FortranFileSource {
         }
         let item = self.dtype.itemsize();
         let per_frame = pixels.len() * item;
-        let runs = self.frames.split(first, count);
-        let (before, rest) = dst.split_at_mut(runs.zeros_before * per_frame);
-        before.fill(0);
-        let stored_len = (runs.stored.end - runs.stored.start) as usize;
-        let (stored, after) = rest.split_at_mut(stored_len * per_frame);
-        after.fill(0);
         let sig_size = self.shape.sig_size() as u64;
         let data = &self.map[self.data_offset as usize..];
         for (i, frame) in stored.chunks_exact_mut(per_frame.max(1)).enumerate() {
-            let frame_index = runs.stored.start + i as u64;
+            let frame_index = stored_frames.start + i as u64;
             for (j, out) in frame.chunks_exact_mut(item).enumerate() {
                 let flat = frame_index * sig_size + (pixels.start + j) as u64;
                 let at = self.offset_of(flat) as usize * item;

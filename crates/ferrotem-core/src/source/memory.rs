@@ -1,6 +1,6 @@
 //! Frames held in memory (the `'memory'` dataset, and arrays handed over from Python).
 
-use super::{check_request, DataSource, FrameMap};
+use super::{prepare_read, DataSource, FrameMap};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::shape::DatasetShape;
@@ -59,21 +59,23 @@ impl<B: AsRef<[u8]> + Send + Sync> DataSource for MemorySource<B> {
         pixels: Range<usize>,
         dst: &mut [u8],
     ) -> Result<()> {
-        check_request(&self.shape, self.dtype, first, count, &pixels, dst.len())?;
-        if count == 0 || pixels.is_empty() {
+        let prepared = prepare_read(
+            &self.shape,
+            self.dtype,
+            &self.frames,
+            first,
+            count,
+            &pixels,
+            dst,
+        )?;
+        let Some((stored_frames, stored)) = prepared else {
             return Ok(());
-        }
+        };
         let item = self.dtype.itemsize();
         let frame_bytes = self.shape.sig_size() * item;
         let per_frame = pixels.len() * item;
-        let runs = self.frames.split(first, count);
         let src = self.bytes.as_ref();
-        let (before, rest) = dst.split_at_mut(runs.zeros_before * per_frame);
-        before.fill(0);
-        let stored_len = (runs.stored.end - runs.stored.start) as usize;
-        let (stored, after) = rest.split_at_mut(stored_len * per_frame);
-        after.fill(0);
-        let base = runs.stored.start as usize * frame_bytes;
+        let base = stored_frames.start as usize * frame_bytes;
         if per_frame == frame_bytes {
             stored.copy_from_slice(&src[base..base + stored.len()]);
         } else {

@@ -122,6 +122,35 @@ impl FrameMap {
     }
 }
 
+/// The common start of every [`DataSource::read_raw`]: checks the request, zero-fills the parts
+/// of `dst` whose logical frames have no stored counterpart (`sync_offset`), and returns the
+/// stored frames to read with the part of `dst` they go to — or `None` when nothing is stored.
+pub(crate) fn prepare_read<'a>(
+    shape: &DatasetShape,
+    dtype: DType,
+    frames: &FrameMap,
+    first: u64,
+    count: usize,
+    pixels: &Range<usize>,
+    dst: &'a mut [u8],
+) -> Result<Option<(Range<u64>, &'a mut [u8])>> {
+    check_request(shape, dtype, first, count, pixels, dst.len())?;
+    if count == 0 || pixels.is_empty() {
+        return Ok(None);
+    }
+    let per_frame = pixels.len() * dtype.itemsize();
+    let runs = frames.split(first, count);
+    let (before, rest) = dst.split_at_mut(runs.zeros_before * per_frame);
+    before.fill(0);
+    let stored_len = (runs.stored.end - runs.stored.start) as usize;
+    let (stored, after) = rest.split_at_mut(stored_len * per_frame);
+    after.fill(0);
+    if stored_len == 0 {
+        return Ok(None);
+    }
+    Ok(Some((runs.stored, stored)))
+}
+
 /// Checks a read request against the shape and the destination buffer; shared by all sources.
 pub(crate) fn check_request(
     shape: &DatasetShape,

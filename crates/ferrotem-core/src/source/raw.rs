@@ -17,7 +17,7 @@
 //!
 //! [`DataSource::read_raw`] always uses `pread`.
 
-use super::{check_request, DataSource, FrameMap};
+use super::{prepare_read, DataSource, FrameMap};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::shape::DatasetShape;
@@ -236,22 +236,21 @@ impl DataSource for RawFileSource {
         pixels: Range<usize>,
         dst: &mut [u8],
     ) -> Result<()> {
-        check_request(&self.shape, self.dtype, first, count, &pixels, dst.len())?;
-        if count == 0 || pixels.is_empty() {
+        let prepared = prepare_read(
+            &self.shape,
+            self.dtype,
+            &self.frames,
+            first,
+            count,
+            &pixels,
+            dst,
+        )?;
+        let Some((stored_frames, stored)) = prepared else {
             return Ok(());
-        }
+        };
         let item = self.dtype.itemsize();
         let per_frame = pixels.len() * item;
-        let runs = self.frames.split(first, count);
-        let (before, rest) = dst.split_at_mut(runs.zeros_before * per_frame);
-        before.fill(0);
-        let stored_len = (runs.stored.end - runs.stored.start) as usize;
-        let (stored, after) = rest.split_at_mut(stored_len * per_frame);
-        after.fill(0);
-        if stored_len == 0 {
-            return Ok(());
-        }
-        let base = self.header_bytes + runs.stored.start * self.frame_bytes;
+        let base = self.header_bytes + stored_frames.start * self.frame_bytes;
         if pixels.len() == self.shape.sig_size() {
             // Whole frames: one read for the whole run.
             self.read_at(stored, base)
