@@ -281,9 +281,7 @@ class DaskDataSet(DataSet):
             origin = tuple(int(s[b]) for s, b in zip(starts, block, strict=True))
             size = prod(c[b] for c, b in zip(nav_chunks, block, strict=True))
             start = int(np.ravel_multi_index(origin, nav_shape))
-            yield DaskPartition(
-                self, index, start, start + size, block + (0,) * self._sig_dims
-            )
+            yield DaskPartition(self, index, start, start + size, block + (0,) * self._sig_dims)
 
 
 def _short(chunks: tuple[tuple[int, ...], ...]) -> str:
