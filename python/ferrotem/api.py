@@ -142,6 +142,8 @@ class Context:
         """
         if isinstance(filetype, type) and issubclass(filetype, DataSet):
             cls = filetype
+        elif isinstance(filetype, str) and filetype.lower() == "auto":
+            cls = get_dataset_cls(_detect_filetype(args, kwargs))
         else:
             cls = get_dataset_cls(filetype)
         if io_backend is not None:
@@ -278,6 +280,29 @@ class Context:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _detect_filetype(args: tuple, kwargs: dict) -> str:
+    """``ctx.load('auto', path=...)``: the filetype of ``path``, from what it contains."""
+    import os
+
+    path = kwargs.get("path", args[0] if args else None)
+    if path is None or not isinstance(path, str | os.PathLike):
+        raise ValueError(
+            f"path: got {path!r}; filetype='auto' needs the file's path (path=...); in-memory "
+            "arrays are loaded with 'memory' or 'dask'"
+        )
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(6)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"path: {os.fspath(path)!r} does not exist") from None
+    if magic == b"\x93NUMPY":
+        return "npy"
+    raise ValueError(
+        f"filetype='auto': cannot detect the format of {os.fspath(path)!r}; headerless files "
+        "need filetype='raw' with nav_shape, sig_shape and dtype"
+    )
 
 
 def _forbid(spec: str, **kwargs: Any) -> None:
