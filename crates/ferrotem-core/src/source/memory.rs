@@ -1,6 +1,6 @@
 //! Frames held in memory (the `'memory'` dataset, and arrays handed over from Python).
 
-use super::{prepare_read, DataSource, FrameMap};
+use super::{contiguous_stored, prepare_read, DataSource, FrameMap};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::shape::DatasetShape;
@@ -88,21 +88,10 @@ impl<B: AsRef<[u8]> + Send + Sync> DataSource for MemorySource<B> {
     }
 
     fn stored_slice(&self, first: u64, count: usize, pixels: Range<usize>) -> Option<&[u8]> {
+        let stored_first = contiguous_stored(&self.shape, &self.frames, first, count, &pixels)?;
         let sig_size = self.shape.sig_size();
-        let end = first.checked_add(count as u64)?;
-        if count == 0 || end > self.shape.nav_size() || pixels.start >= pixels.end {
-            return None;
-        }
-        // Contiguous only for whole frames, or for a single frame.
-        if pixels.end > sig_size || (count > 1 && pixels.len() != sig_size) {
-            return None;
-        }
-        let runs = self.frames.split(first, count);
-        if runs.zeros_before != 0 || runs.zeros_after != 0 {
-            return None;
-        }
         let item = self.dtype.itemsize();
-        let start = (runs.stored.start as usize)
+        let start = (stored_first as usize)
             .checked_mul(sig_size)?
             .checked_add(pixels.start)?
             .checked_mul(item)?;

@@ -151,6 +151,31 @@ pub(crate) fn prepare_read<'a>(
     Ok(Some((runs.stored, stored)))
 }
 
+/// For sources that can hand out stored bytes in place: the first stored frame of a request
+/// that is contiguous in storage (whole frames, or part of a single frame) and lies entirely in
+/// the stored range; `None` otherwise (the caller then reads with `read_raw`).
+pub(crate) fn contiguous_stored(
+    shape: &DatasetShape,
+    frames: &FrameMap,
+    first: u64,
+    count: usize,
+    pixels: &Range<usize>,
+) -> Option<u64> {
+    let sig_size = shape.sig_size();
+    let end = first.checked_add(count as u64)?;
+    if count == 0 || end > shape.nav_size() || pixels.start >= pixels.end {
+        return None;
+    }
+    if pixels.end > sig_size || (count > 1 && pixels.len() != sig_size) {
+        return None;
+    }
+    let runs = frames.split(first, count);
+    if runs.zeros_before != 0 || runs.zeros_after != 0 {
+        return None;
+    }
+    Some(runs.stored.start)
+}
+
 /// Checks a read request against the shape and the destination buffer; shared by all sources.
 pub(crate) fn check_request(
     shape: &DatasetShape,

@@ -17,7 +17,7 @@
 //!
 //! [`DataSource::read_raw`] always uses `pread`.
 
-use super::{prepare_read, DataSource, FrameMap};
+use super::{contiguous_stored, prepare_read, DataSource, FrameMap};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::shape::DatasetShape;
@@ -179,19 +179,8 @@ impl RawFileSource {
     /// The file range `stored_slice` covers for a request, if the request lies in storage and is
     /// contiguous there (whole frames, or part of a single frame).
     fn stored_range(&self, first: u64, count: usize, pixels: &Range<usize>) -> Option<Range<u64>> {
-        let sig_size = self.shape.sig_size();
-        let end = first.checked_add(count as u64)?;
-        if count == 0 || end > self.shape.nav_size() || pixels.start >= pixels.end {
-            return None;
-        }
-        if pixels.end > sig_size || (count > 1 && pixels.len() != sig_size) {
-            return None;
-        }
-        let runs = self.frames.split(first, count);
-        if runs.zeros_before != 0 || runs.zeros_after != 0 {
-            return None;
-        }
-        let start = self.offset_of(runs.stored.start, pixels.start)?;
+        let stored_first = contiguous_stored(&self.shape, &self.frames, first, count, pixels)?;
+        let start = self.offset_of(stored_first, pixels.start)?;
         let len = (count as u64)
             .checked_mul(pixels.len() as u64)?
             .checked_mul(self.dtype.itemsize() as u64)?;
