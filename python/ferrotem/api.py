@@ -11,7 +11,7 @@ from typing import Any
 from ferrotem.common.exceptions import ExecutorSpecException
 from ferrotem.executor.base import JobExecutor
 from ferrotem.io.dataset import get_dataset_cls
-from ferrotem.io.dataset.base import DataSet
+from ferrotem.io.dataset.base import DataSet, ensure_initialized
 from ferrotem.udf.base import UDF
 from ferrotem.udf.runner import UDFResultDict, UDFResults
 
@@ -168,11 +168,14 @@ class Context:
                 raise TypeError(f"udf: got {type(u).__name__} in the list, expected UDF instances")
         return udfs, False
 
-    def _check_dataset(self, dataset: Any) -> None:
+    def _prepare_dataset(self, dataset: Any) -> DataSet:
+        """The dataset to run on: checked, and initialised on this Context's executor if it was
+        built directly (``MemoryDataSet(data=...)``) rather than by :meth:`load`."""
         if not isinstance(dataset, DataSet):
             raise TypeError(
                 f"dataset: got {type(dataset).__name__}, expected a dataset from ctx.load(...)"
             )
+        return ensure_initialized(dataset, self.executor)
 
     def run_udf(
         self,
@@ -187,7 +190,7 @@ class Context:
     ) -> Any:
         """Runs one UDF (returns its result dict) or several in one pass over the data
         (returns a tuple of result dicts, in order)."""
-        self._check_dataset(dataset)
+        dataset = self._prepare_dataset(dataset)
         udfs, single = self._udf_list(udf)
         _check_plots(plots)
         if not sync:
@@ -223,7 +226,7 @@ class Context:
     ) -> Iterator[UDFResults]:
         """Runs like :meth:`run_udf`, yielding the merged state after every partition
         (``.buffers``: one result dict per UDF; ``.damage``: where frames were merged)."""
-        self._check_dataset(dataset)
+        dataset = self._prepare_dataset(dataset)
         udfs, _ = self._udf_list(udf)
         _check_plots(plots)
         if not sync:

@@ -14,7 +14,7 @@ import numpy as np
 
 from ferrotem.common.aligned import aligned_empty
 from ferrotem.common.roi import normalize_roi
-from ferrotem.io.dataset.base import DataSet, Partition
+from ferrotem.io.dataset.base import DataSet, Partition, ensure_initialized
 from ferrotem.io.dataset.memory import check_data_dtype
 
 __all__ = ["make_dask_array", "read_partition"]
@@ -62,6 +62,7 @@ def make_dask_array(
         raise TypeError(
             f"dataset: got {type(dataset).__name__}, expected a dataset from ctx.load(...)"
         )
+    dataset = ensure_initialized(dataset, None)  # a dataset built directly, as in LiberTEM
     if array_backend not in (None, "numpy"):
         raise ValueError(
             f"array_backend: got {array_backend!r}, expected None or 'numpy' (the only array "

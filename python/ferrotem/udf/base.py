@@ -130,7 +130,10 @@ class ArrayWithMask:
 class UDFParams:
     """``self.params``: the UDF's keyword arguments with attribute access.
 
-    Auxiliary data (``UDF.aux_data``) reads as the view for the current frame, tile or partition.
+    Auxiliary data (``UDF.aux_data``) reads as the array of the frames at hand: the current
+    frame, tile or partition while processing (ROI-selected frames only), the selected frames of
+    the whole dataset in ``preprocess`` on the main node, the merged partition in ``merge``, and
+    the whole flat array elsewhere (e.g. ``get_results``).
     """
 
     def __init__(self, kwargs: dict[str, Any]):
@@ -143,9 +146,13 @@ class UDFParams:
             return views[name]
         kwargs = object.__getattribute__(self, "_kwargs")
         try:
-            return kwargs[name]
+            value = kwargs[name]
         except KeyError:
             raise AttributeError(f"UDF parameter {name!r} is not set") from None
+        if isinstance(value, AuxBufferWrapper):
+            # as in LiberTEM: outside any view, aux data reads as its flat array
+            return value.raw_data
+        return value
 
     def __getitem__(self, name: str) -> Any:
         return getattr(self, name)
@@ -166,6 +173,24 @@ class UDFParams:
 
     def _aux_names(self) -> list[str]:
         return [k for k, v in self._kwargs.items() if isinstance(v, AuxBufferWrapper)]
+
+    def _set_views_for_dataset(self, n_frames: int, roi_flat: np.ndarray | None) -> None:
+        """Points every aux parameter at the frames a run over ``n_frames`` positions with
+        ``roi_flat`` (flat bool mask or None) processes, ROI-compressed, for ``preprocess`` on
+        the main node; raises naming the parameter when its length does not fit."""
+        kwargs = object.__getattribute__(self, "_kwargs")
+        views = object.__getattribute__(self, "_views")
+        for name in self._aux_names():
+            data = kwargs[name].raw_data
+            if data.shape[0] != n_frames:
+                raise ValueError(
+                    f"{name}: aux data has {data.shape[0]} entries, expected one per navigation "
+                    f"position ({n_frames})"
+                )
+            views[name] = data if roi_flat is None else data[roi_flat]
+
+    def _clear_views(self) -> None:
+        object.__getattribute__(self, "_views").clear()
 
     def __repr__(self) -> str:
         return f"<UDFParams {self._kwargs!r}>"

@@ -246,8 +246,11 @@ class UDFRunner:
                 buf.allocate()
                 executor.modify_buffer_type(buf)
             udf.results = UDFData(udf._buffers)
+            # aux parameters read as the selected frames (spec §2.1), checked for length
+            udf.params._set_views_for_dataset(prod(nav), roi_flat)
             if hasattr(udf, "preprocess"):
                 udf.preprocess()
+            udf.params._clear_views()
         n_total = int(np.count_nonzero(roi_flat)) if roi_flat is not None else prod(nav)
         partitions = [
             p

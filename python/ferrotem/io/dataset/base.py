@@ -37,6 +37,7 @@ __all__ = [
     "Partition",
     "check_int",
     "check_shape",
+    "ensure_initialized",
 ]
 
 
@@ -118,10 +119,43 @@ def _open_cached(ds: DataSet) -> _core.DataSource:
     return source
 
 
+def _default_cores() -> int:
+    """Cores assumed for a dataset no executor has claimed (e.g. ``make_dask_array`` of a
+    dataset built directly): one per physical core, like the embedded executor."""
+    import psutil
+
+    return psutil.cpu_count(logical=False) or os.cpu_count() or 1
+
+
 def file_identity(path: str) -> tuple[int, int, int, int]:
     """What tells whether a file is still the one that was opened."""
     st = os.stat(path)
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+#: serialises first-time initialisation of datasets built directly (two runs started at once on
+#: one uninitialised dataset initialise it once)
+_INIT_LOCK = threading.Lock()
+
+
+def ensure_initialized(dataset: DataSet, executor: JobExecutor | None) -> DataSet:
+    """``dataset``, initialised with ``executor`` unless that happened already; returns the
+    dataset to use (``initialize`` may return a new object).
+
+    LiberTEM code builds datasets directly (``MemoryDataSet(data=...)``, ``RawFileDataSet(...)``)
+    and hands them to ``ctx.run_udf`` without ``ctx.load``; this does for them what ``load`` does:
+    ``initialize``, a validity check on the executor, and a partition count sized for it.
+    """
+    with _INIT_LOCK:
+        if getattr(dataset, "_meta", None) is None:
+            dataset = dataset.initialize(executor)
+            if executor is None:
+                dataset.check_valid()
+            else:
+                executor.run_function(dataset.check_valid)
+        if getattr(dataset, "_cores", None) is None and executor is not None:
+            dataset.set_num_cores(executor.effective_worker_count())
+    return dataset
 
 
 class DataSetMeta:
@@ -224,7 +258,8 @@ class DataSet:
                 f"io_backend: got {io_backend!r}, expected None (ferrotem chooses its own I/O)"
             )
         self._meta: DataSetMeta | None = None
-        self._cores = 1
+        #: cores of the executor the dataset was initialised for; None until one is known
+        self._cores: int | None = None
         self._num_partitions: int | None = None
         self._source_lock = threading.Lock()
         self._source: _core.DataSource | None = None
@@ -272,7 +307,10 @@ class DataSet:
     def meta(self) -> DataSetMeta:
         """Shape, dtypes and counts (after ``initialize``)."""
         if self._meta is None:
-            raise DataSetException("dataset is not initialized: use ctx.load(...)")
+            raise DataSetException(
+                "dataset is not initialized: use ctx.load(...), pass it to a Context method, "
+                "or call dataset.initialize(executor)"
+            )
         return self._meta
 
     @property
@@ -318,7 +356,8 @@ class DataSet:
         if self._num_partitions is not None:
             n = self._num_partitions
         else:
-            n = _core.default_partition_count(self.shape.size, self._cores)
+            cores = self._cores if self._cores is not None else _default_cores()
+            n = _core.default_partition_count(self.shape.size, cores)
         n_frames = prod(self.shape.nav)
         if n > n_frames:
             warnings.warn(

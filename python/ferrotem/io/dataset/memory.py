@@ -131,6 +131,9 @@ class MemoryDataSet(DataSet):
         self._tiledelay = tiledelay
         self._num_partitions = num_partitions
         self._num_partitions_default = psutil.cpu_count(logical=False) or 1
+        # known without reading anything, so (as in LiberTEM) a dataset built directly has its
+        # shape and dtype before any Context initialises it
+        self._meta = self._make_meta()
 
     @property
     def data(self) -> np.ndarray:
@@ -147,14 +150,17 @@ class MemoryDataSet(DataSet):
             self._sync_offset,
         )
 
-    def initialize(self, executor: Any) -> MemoryDataSet:
-        self.get_source()
-        self._meta = DataSetMeta(
+    def _make_meta(self) -> DataSetMeta:
+        return DataSetMeta(
             shape=Shape(self._nav_shape + self._sig_shape, sig_dims=len(self._sig_shape)),
             raw_dtype=self._data.dtype,
             image_count=self._data.size // prod(self._sig_shape),
             sync_offset=self._sync_offset,
         )
+
+    def initialize(self, executor: Any) -> MemoryDataSet:
+        self.get_source()
+        self._meta = self._make_meta()
         return self
 
     def get_num_partitions(self) -> int:
