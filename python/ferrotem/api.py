@@ -5,17 +5,53 @@ from __future__ import annotations
 import asyncio
 import atexit
 import weakref
-from collections.abc import Iterable, Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator
+from typing import Any, Literal
+
+import numpy as np
 
 from ferrotem.common.exceptions import ExecutorSpecException
 from ferrotem.executor.base import JobExecutor
-from ferrotem.io.dataset import get_dataset_cls
+from ferrotem.io.dataset import load
 from ferrotem.io.dataset.base import DataSet, ensure_initialized
 from ferrotem.udf.base import UDF
 from ferrotem.udf.runner import UDFResultDict, UDFResults
 
-__all__ = ["Context"]
+__all__ = [
+    "Context",
+    "ExecutorSpecType",
+    "IterableRoiT",
+    "RoiT",
+    "RunUDFAGenType",
+    "RunUDFAGenTypeL",
+    "RunUDFAsync",
+    "RunUDFAsyncL",
+    "RunUDFGenType",
+    "RunUDFGenTypeL",
+    "RunUDFResultType",
+    "RunUDFSyncL",
+]
+
+# -- type aliases of LiberTEM's api module, for annotations in ported code ------------------------
+#: the executor names :meth:`Context.make_with` accepts
+ExecutorSpecType = Literal[
+    "synchronous", "inline", "threads", "dask", "dask-integration", "dask-make-default", "delayed"
+]
+#: a ROI given as ``((y, x), True)`` pairs
+IterableRoiT = Iterable[tuple[tuple[int, ...], bool]]
+#: what ``roi=`` accepts: a bool array (dense or sparse), one coordinate, pairs, or None
+RoiT = np.ndarray | Any | tuple[int, ...] | IterableRoiT | None
+#: ``run_udf`` with one UDF, and with a list
+RunUDFResultType = UDFResultDict
+RunUDFSyncL = list[UDFResultDict]
+#: ``run_udf(sync=False)`` with one UDF, and with a list
+RunUDFAsync = Coroutine[None, None, UDFResultDict]
+RunUDFAsyncL = Coroutine[None, None, list[UDFResultDict]]
+#: ``run_udf_iter``: an iterator of :class:`UDFResults` (one UDF or a list)
+RunUDFGenType = Iterator[UDFResults]
+RunUDFGenTypeL = Iterator[UDFResults]
+RunUDFAGenType = AsyncIterator[UDFResults]
+RunUDFAGenTypeL = AsyncIterator[UDFResults]
 
 
 def _threads_from_cpus(cpus: Any) -> int | None:
@@ -138,21 +174,13 @@ class Context:
     def load(self, filetype: Any, *args: Any, io_backend: Any = None, **kwargs: Any) -> DataSet:
         """Loads a dataset: ``ctx.load('raw', path=..., nav_shape=..., sig_shape=..., dtype=...)``.
 
-        Everything a user can get wrong is checked here, before any data is read.
+        ``filetype`` is a registered name, ``'auto'`` (detected from the file's content), or a
+        ``DataSet`` subclass. Everything a user can get wrong is checked here, before any data
+        is read.
         """
-        if isinstance(filetype, type) and issubclass(filetype, DataSet):
-            cls = filetype
-        elif isinstance(filetype, str) and filetype.lower() == "auto":
-            cls = get_dataset_cls(_detect_filetype(args, kwargs))
-        else:
-            cls = get_dataset_cls(filetype)
         if io_backend is not None:
             kwargs["io_backend"] = io_backend
-        ds = cls(*args, **kwargs)
-        ds = ds.initialize(self.executor)
-        ds.set_num_cores(self.executor.effective_worker_count())
-        self.executor.run_function(ds.check_valid)
-        return ds
+        return load(filetype, *args, executor=self.executor, **kwargs)
 
     # -- running UDFs --------------------------------------------------------------------------
     def _udf_list(self, udf: Any) -> tuple[list[UDF], bool]:
@@ -283,29 +311,6 @@ class Context:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
-
-
-def _detect_filetype(args: tuple, kwargs: dict) -> str:
-    """``ctx.load('auto', path=...)``: the filetype of ``path``, from what it contains."""
-    import os
-
-    path = kwargs.get("path", args[0] if args else None)
-    if path is None or not isinstance(path, str | os.PathLike):
-        raise ValueError(
-            f"path: got {path!r}; filetype='auto' needs the file's path (path=...); in-memory "
-            "arrays are loaded with 'memory' or 'dask'"
-        )
-    try:
-        with open(path, "rb") as f:
-            magic = f.read(6)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"path: {os.fspath(path)!r} does not exist") from None
-    if magic == b"\x93NUMPY":
-        return "npy"
-    raise ValueError(
-        f"filetype='auto': cannot detect the format of {os.fspath(path)!r}; headerless files "
-        "need filetype='raw' with nav_shape, sig_shape and dtype"
-    )
 
 
 def _forbid(spec: str, **kwargs: Any) -> None:

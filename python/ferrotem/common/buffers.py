@@ -8,15 +8,22 @@ scan shape restored and unselected positions filled (NaN for floats, 0 for integ
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Literal
 
 import numpy as np
 
+from ferrotem.common.aligned import aligned_empty
+from ferrotem.common.exceptions import UDFException
 from ferrotem.common.math import prod
 from ferrotem.common.shape import Shape
+from ferrotem.common.slice import Slice
 
 BufferKind = Literal["nav", "sig", "single"]
 BufferUse = Literal["private", "result_only"] | None
+BufferLocation = Literal["device"] | None
+#: a number of elements, or a shape
+BufferSize = int | tuple[int, ...]
 
 _KINDS = ("nav", "sig", "single")
 _USES = (None, "private", "result_only")
@@ -39,6 +46,77 @@ def fill_value(dtype: np.dtype) -> Any:
     if dtype.kind in "mM":
         return np.datetime64("NaT") if dtype.kind == "M" else np.timedelta64("NaT")
     return 0
+
+
+class InvalidMaskError(UDFException, ValueError):
+    """A result's validity mask does not fit its data (wrong dtype, shape that does not
+    broadcast)."""
+
+
+class ArrayWithMask:
+    """A result array with its own validity mask: return it from ``get_results`` (see
+    ``UDF.with_mask``). ``mask`` is a bool array broadcastable to the data, or True/False."""
+
+    def __init__(self, arr: Any, mask: Any):
+        arr = np.asarray(arr)
+        if mask is True or mask is False:
+            mask = np.full(arr.shape, bool(mask))
+        mask = np.asarray(mask)
+        if mask.dtype != bool:
+            raise InvalidMaskError(f"mask: got dtype {mask.dtype}, expected bool")
+        try:
+            np.broadcast_to(mask, arr.shape)
+        except ValueError:
+            raise InvalidMaskError(
+                f"mask: shape {mask.shape} does not broadcast to the data shape {arr.shape}"
+            ) from None
+        self.arr = arr
+        self.mask = mask
+
+
+def bytes_aligned(size: int) -> memoryview:
+    """``size`` writable bytes starting on a page boundary."""
+    return memoryview(aligned_empty((int(size),), np.uint8))
+
+
+def empty_aligned(size: BufferSize, dtype: Any) -> np.ndarray:
+    """An uninitialised page-aligned array of shape ``size`` (an int or a tuple)."""
+    shape = (int(size),) if isinstance(size, int | np.integer) else tuple(size)
+    return aligned_empty(shape, dtype)
+
+
+def zeros_aligned(size: BufferSize, dtype: Any) -> np.ndarray:
+    """A zeroed page-aligned array of shape ``size`` (object arrays: plain ``np.zeros``)."""
+    if np.dtype(dtype) == object:
+        return np.zeros(size, dtype=dtype)
+    out = empty_aligned(size, dtype)
+    out[...] = 0
+    return out
+
+
+def to_numpy(a: Any) -> np.ndarray:
+    """``a`` as a numpy array: numpy arrays as they are, CuPy arrays copied off the device;
+    anything else raises ``TypeError``."""
+    if isinstance(a, np.ndarray):
+        return a
+    if type(a).__module__.split(".")[0] == "cupy":
+        import cupy
+
+        return cupy.asnumpy(a)
+    raise TypeError(f"to_numpy: got {type(a).__name__}, expected a numpy or CuPy array")
+
+
+def reshaped_view(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``a`` reshaped to ``shape`` as a view; raises ``AttributeError`` where only a copy could
+    have that shape (as assigning ``ndarray.shape`` does)."""
+    view = a.view()
+    view.shape = shape
+    return view
+
+
+def disjoint(sl: Slice, slices: Iterable[Slice]) -> bool:
+    """True if ``sl`` overlaps none of ``slices``."""
+    return all(sl.intersection_with(other).is_null() for other in slices)
 
 
 def _normalize_extra_shape(extra_shape: Any) -> tuple[int, ...]:
@@ -297,9 +375,21 @@ class AuxBufferWrapper(BufferWrapper):
 
 
 __all__ = [
+    "ArrayWithMask",
     "AuxBufferWrapper",
+    "BufferKind",
+    "BufferLocation",
+    "BufferSize",
+    "BufferUse",
     "BufferWrapper",
+    "InvalidMaskError",
     "PlaceholderBufferWrapper",
     "PreallocBufferWrapper",
+    "bytes_aligned",
+    "disjoint",
+    "empty_aligned",
     "fill_value",
+    "reshaped_view",
+    "to_numpy",
+    "zeros_aligned",
 ]

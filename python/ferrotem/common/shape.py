@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from ferrotem.common.math import prod
@@ -46,12 +46,12 @@ class Shape:
     @property
     def nav(self) -> Shape:
         """The navigation part, as a ``Shape`` with ``sig_dims=0``."""
-        return Shape(self._shape[: self.nav_dims], sig_dims=0)
+        return NavOnlyShape(self._shape[: self.nav_dims])
 
     @property
     def sig(self) -> Shape:
         """The signal part, as a ``Shape`` whose dimensions are all signal."""
-        return Shape(self._shape[self.nav_dims :], sig_dims=self._sig_dims)
+        return SigOnlyShape(self._shape[self.nav_dims :])
 
     @property
     def size(self) -> int:
@@ -91,6 +91,29 @@ class Shape:
 
     def __repr__(self) -> str:
         return repr(self._shape)
+
+
+class NavOnlyShape(Shape):
+    """A shape with navigation dimensions only (what ``Shape.nav`` returns)."""
+
+    __slots__ = ()
+
+    def __init__(self, shape: Iterable[int]):
+        super().__init__(shape, sig_dims=0)
+
+
+class SigOnlyShape(Shape):
+    """A shape with signal dimensions only (what ``Shape.sig`` returns)."""
+
+    __slots__ = ()
+
+    def __init__(self, shape: Iterable[int]):
+        values = tuple(shape)
+        super().__init__(values, sig_dims=len(values))
+
+
+#: what functions taking a shape accept
+ShapeLike = Shape | Sequence[int]
 
 
 def _np_integer() -> type:

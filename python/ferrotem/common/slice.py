@@ -11,6 +11,15 @@ import numpy as np
 from ferrotem.common.shape import Shape
 
 
+class SliceUsageError(ValueError):
+    """A ``Slice`` was built or combined with dimensions that do not fit."""
+
+
+def _check_same_dims(what: str, a: tuple[int, ...], b: tuple[int, ...]) -> None:
+    if len(a) != len(b):
+        raise SliceUsageError(f"{what}: got {len(b)} dimensions {b}, expected {len(a)}")
+
+
 class Slice:
     """A box with an ``origin`` and a ``shape`` (a :class:`Shape`); hashable, so it can key dicts
     (``merge_all`` receives partial results keyed by ``Slice``)."""
@@ -22,7 +31,7 @@ class Slice:
             raise TypeError(f"shape: got {type(shape).__name__}, expected a Shape")
         origin = tuple(int(o) for o in origin)
         if len(origin) != len(shape):
-            raise ValueError(
+            raise SliceUsageError(
                 f"origin: got {origin}, expected {len(shape)} coordinates for shape {shape}"
             )
         self.origin = origin
@@ -62,7 +71,7 @@ class Slice:
         ``sig_only``/``nav_only`` restrict to the signal or navigation part.
         """
         if sig_only and nav_only:
-            raise ValueError("sig_only and nav_only: only one of them may be True")
+            raise SliceUsageError("sig_only and nav_only: only one of them may be True")
         nd = self.shape.nav_dims
         if sig_only:
             pairs = zip(self.origin[nd:], tuple(self.shape)[nd:], strict=True)
@@ -83,16 +92,19 @@ class Slice:
 
     def shift(self, other: Slice) -> Slice:
         """This box relative to ``other``'s origin."""
+        _check_same_dims("other.origin", self.origin, other.origin)
         return Slice(
             tuple(a - b for a, b in zip(self.origin, other.origin, strict=True)), self.shape
         )
 
     def shift_by(self, offset: tuple[int, ...]) -> Slice:
         """This box moved by ``offset``."""
+        _check_same_dims("offset", self.origin, tuple(offset))
         return Slice(tuple(a + b for a, b in zip(self.origin, offset, strict=True)), self.shape)
 
     def intersection_with(self, other: Slice) -> Slice:
         """The overlap of two boxes (possibly null)."""
+        _check_same_dims("other.origin", self.origin, other.origin)
         lo = tuple(max(a, b) for a, b in zip(self.origin, other.origin, strict=True))
         hi = tuple(
             min(a + s, b + t)
@@ -104,7 +116,7 @@ class Slice:
     def subslices(self, shape: tuple[int, ...]) -> Iterator[Slice]:
         """Tiles this box with boxes of at most ``shape``, in C order."""
         if len(shape) != len(self.shape):
-            raise ValueError(f"shape: got {shape}, expected {len(self.shape)} dimensions")
+            raise SliceUsageError(f"shape: got {shape}, expected {len(self.shape)} dimensions")
         ranges = [
             range(o, o + s, max(1, t))
             for o, s, t in zip(self.origin, self.shape, shape, strict=True)

@@ -1,9 +1,11 @@
 """User-defined functions: the ``UDF`` base class and helpers."""
 
 from ferrotem.common.exceptions import UDFRunCancelled
+from ferrotem.udf.auto import AutoUDF
 from ferrotem.udf.base import (
     UDF,
     NoOpUDF,
+    UDFData,
     UDFFrameMixin,
     UDFMergeAllMixin,
     UDFMeta,
@@ -17,7 +19,9 @@ from ferrotem.udf.base import (
 
 __all__ = [
     "UDF",
+    "AutoUDF",
     "NoOpUDF",
+    "UDFData",
     "UDFFrameMixin",
     "UDFMergeAllMixin",
     "UDFMeta",

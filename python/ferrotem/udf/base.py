@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import enum
 import warnings
-from collections.abc import Iterator, Mapping
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
 from ferrotem.common import backend as B
 from ferrotem.common.buffers import (
+    ArrayWithMask,
     AuxBufferWrapper,
     BufferWrapper,
     PlaceholderBufferWrapper,
@@ -23,10 +24,16 @@ from ferrotem.common.slice import Slice
 __all__ = [
     "UDF",
     "ArrayWithMask",
+    "BackendSpec",
+    "DeviceClass",
     "MergeAttrMapping",
     "NoOpUDF",
+    "UDFBase",
     "UDFData",
     "UDFFrameMixin",
+    "UDFKwarg",
+    "UDFKwargs",
+    "UDFKwargsWrapper",
     "UDFMergeAllMixin",
     "UDFMeta",
     "UDFMethod",
@@ -39,6 +46,34 @@ __all__ = [
     "UseDiscouragedWarning",
     "check_cast",
 ]
+
+#: the backends a UDF or a user names: one backend name, or several
+BackendSpec = str | Iterable[str]
+#: where a task runs
+DeviceClass = Literal["cpu", "cuda"]
+#: a UDF parameter: any picklable value, or aux data (``UDF.aux_data``)
+UDFKwarg = Any | AuxBufferWrapper
+UDFKwargs = dict[str, UDFKwarg]
+
+#: LiberTEM names kept in the runner and task modules, which import this one: loaded on first
+#: access so that this module does not import them (no import cycle)
+_LAZY = {
+    "UDFRunner": "ferrotem.udf.runner",
+    "UDFResults": "ferrotem.udf.runner",
+    "UDFResultDict": "ferrotem.udf.runner",
+    "UDFPartRunner": "ferrotem.udf.partrunner",
+    "UDFTask": "ferrotem.udf.task",
+    "get_resources_for_backends": "ferrotem.executor.resources",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
 
 
 class UseDiscouragedWarning(UserWarning):
@@ -103,28 +138,6 @@ def check_cast(fromvar: Any, tovar: Any) -> None:
             f"Unsafe automatic casting from {np.asarray(fromvar).dtype} to "
             f"{np.asarray(tovar).dtype}"
         )
-
-
-class ArrayWithMask:
-    """A result array with its own validity mask (see ``UDF.with_mask``)."""
-
-    def __init__(self, arr: np.ndarray, mask: Any):
-        arr = np.asarray(arr)
-        if mask is True or mask is False:
-            mask = np.full(arr.shape, bool(mask))
-        mask = np.asarray(mask)
-        if mask.dtype != bool:
-            from ferrotem.common.exceptions import UDFException as _E
-
-            raise _E(f"mask: got dtype {mask.dtype}, expected bool")
-        try:
-            np.broadcast_to(mask, arr.shape)
-        except ValueError:
-            raise UDFException(
-                f"mask: shape {mask.shape} does not broadcast to the data shape {arr.shape}"
-            ) from None
-        self.arr = arr
-        self.mask = mask
 
 
 class UDFParams:
@@ -194,6 +207,10 @@ class UDFParams:
 
     def __repr__(self) -> str:
         return f"<UDFParams {self._kwargs!r}>"
+
+
+#: LiberTEM's name for the ``self.params`` wrapper
+UDFKwargsWrapper = UDFParams
 
 
 class UDFData:
@@ -648,6 +665,10 @@ class UDF:
     def init_task_data(self) -> None:
         """Calls ``get_task_data`` into ``self.task_data``."""
         self.task_data = UDFParams(dict(self.get_task_data()))
+
+
+#: LiberTEM's base class of ``UDF``; here the same class, so ``isinstance(u, UDFBase)`` holds
+UDFBase = UDF
 
 
 class NoOpUDF(UDF):

@@ -30,3 +30,8 @@ class SumSigUDF(UDF):
 
     def get_backends(self) -> Any:
         return self.BACKEND_ALL
+
+
+def run_sumsig(ctx: Any, dataset: Any) -> dict[str, BufferWrapper]:
+    """Runs :class:`SumSigUDF` over ``dataset`` with ``ctx``; returns its result dict."""
+    return ctx.run_udf(dataset=dataset, udf=SumSigUDF())

@@ -7,7 +7,6 @@ A ``UDFTask`` is picklable, so any executor (threads, Dask workers, ``dask.delay
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +15,7 @@ import numpy as np
 
 from ferrotem import _core
 from ferrotem.common.aligned import aligned_empty
+from ferrotem.common.backend import device_class_or
 from ferrotem.common.math import prod
 from ferrotem.common.shape import Shape
 from ferrotem.common.slice import Slice
@@ -369,10 +369,11 @@ def resolve_worker_backend(
     """Device class and array backend for this task, decided where the task runs.
 
     A Dask worker started by ferrotem announces its device class in ``FERROTEM_DEVICE_CLASS``
-    (``cluster_spec`` sets it); on a CUDA worker, CuPy is used when every UDF supports it and it
+    (``cluster_spec`` sets it), and ``ferrotem.common.backend.set_use_cuda``/``set_use_cpu``
+    choose one for a process; on a CUDA worker, CuPy is used when every UDF supports it and it
     is installed, then plain ``'cuda'`` (numpy arrays on a CUDA worker), else numpy.
     """
-    device_class = os.environ.get("FERROTEM_DEVICE_CLASS", default_class)
+    device_class = device_class_or(default_class)
     if device_class != "cuda":
         return device_class, default_backend
     common: set[str] | None = None

@@ -1,10 +1,18 @@
-"""Dataset types and their registry (``ctx.load(filetype, ...)``)."""
+"""Dataset types, their registry, and loading (``ctx.load(filetype, ...)`` and the low-level
+:func:`load` it calls)."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import os
+from typing import TYPE_CHECKING, Any
 
-from ferrotem.common.exceptions import DataSetException
+from ferrotem.common.exceptions import DataSetException, InvalidDataSetParameter
+
+if TYPE_CHECKING:
+    from ferrotem.executor.base import JobExecutor
+    from ferrotem.io.dataset.base import DataSet
 
 _DATASETS: dict[str, str] = {
     "memory": "ferrotem.io.dataset.memory.MemoryDataSet",
@@ -19,14 +27,30 @@ def register_dataset_cls(filetype: str, cls_path: str) -> None:
     _DATASETS[filetype.lower()] = cls_path
 
 
-def get_dataset_cls(filetype: str) -> type:
-    """The dataset class registered under ``filetype`` (case-insensitive)."""
+def unregister_dataset_cls(filetype: str) -> None:
+    """Removes the dataset class registered under ``filetype``."""
+    try:
+        del _DATASETS[filetype.lower()]
+    except KeyError:
+        raise InvalidDataSetParameter(
+            f"filetype: got {filetype!r}, which is not registered ({sorted(_DATASETS)})"
+        ) from None
+
+
+def get_dataset_cls(filetype: str | type) -> type:
+    """The dataset class registered under ``filetype`` (case-insensitive); a ``DataSet``
+    subclass is returned as it is."""
+    from ferrotem.io.dataset.base import DataSet
+
+    if isinstance(filetype, type) and issubclass(filetype, DataSet):
+        return filetype
     if not isinstance(filetype, str):
         raise TypeError(f"filetype: got {filetype!r}, expected a string or a DataSet subclass")
     try:
         path = _DATASETS[filetype.lower()]
     except KeyError:
-        raise ValueError(
+        # both a DataSetException (as in LiberTEM) and a ValueError
+        raise InvalidDataSetParameter(
             f"filetype: got {filetype!r}, expected one of {sorted(_DATASETS)}"
         ) from None
     module, _, name = path.rpartition(".")
@@ -38,4 +62,57 @@ def filetypes() -> list[str]:
     return sorted(_DATASETS)
 
 
-__all__ = ["DataSetException", "filetypes", "get_dataset_cls", "register_dataset_cls"]
+def load(
+    filetype: str | type,
+    *args: Any,
+    executor: JobExecutor,
+    enable_async: bool = False,
+    **kwargs: Any,
+) -> Any:
+    """Builds, initialises and checks a dataset on ``executor`` (what ``Context.load`` does);
+    with ``enable_async=True``, returns a coroutine that does it in a worker thread.
+
+    ``filetype`` is a registered name, ``'auto'`` (detected from the file's content), or a
+    ``DataSet`` subclass; the other arguments go to the dataset class.
+    """
+    if enable_async:
+        return asyncio.to_thread(load, filetype, *args, executor=executor, **kwargs)
+    if isinstance(filetype, str) and filetype.lower() == "auto":
+        filetype = detect_filetype(args, kwargs)
+    cls = get_dataset_cls(filetype)
+    ds: DataSet = cls(*args, **kwargs)
+    ds = ds.initialize(executor)
+    ds.set_num_cores(executor.effective_worker_count())
+    executor.run_function(ds.check_valid)
+    return ds
+
+
+def detect_filetype(args: tuple, kwargs: dict) -> str:
+    """``load('auto', path=...)``: the filetype of ``path``, from what the file contains."""
+    path = kwargs.get("path", args[0] if args else None)
+    if path is None or not isinstance(path, str | os.PathLike):
+        raise ValueError(
+            f"path: got {path!r}; filetype='auto' needs the file's path (path=...); in-memory "
+            "arrays are loaded with 'memory' or 'dask'"
+        )
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(6)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"path: {os.fspath(path)!r} does not exist") from None
+    if magic == b"\x93NUMPY":
+        return "npy"
+    raise ValueError(
+        f"filetype='auto': cannot detect the format of {os.fspath(path)!r}; headerless files "
+        "need filetype='raw' with nav_shape, sig_shape and dtype"
+    )
+
+
+__all__ = [
+    "DataSetException",
+    "filetypes",
+    "get_dataset_cls",
+    "load",
+    "register_dataset_cls",
+    "unregister_dataset_cls",
+]
