@@ -12,11 +12,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import psutil
 
+from ferrotem.common.exceptions import JobCancelledError
+
 if TYPE_CHECKING:
     from ferrotem.io.dataset.base import DataSet, Partition
     from ferrotem.udf.task import PartitionResult, UDFTask
 
 __all__ = [
+    "BaseJobExecutor",
+    "JobCancelledError",
     "JobExecutor",
     "ResourceError",
     "Worker",
@@ -191,3 +195,7 @@ class JobExecutor:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+#: LiberTEM's name of the base class its executors derive from
+BaseJobExecutor = JobExecutor

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from ferrotem.executor.base import JobExecutor
 
 __all__ = [
+    "BasePartition",
     "DataSet",
     "DataSetException",
     "DataSetMeta",
@@ -239,6 +240,10 @@ class Partition:
 
     def __repr__(self) -> str:
         return f"<Partition {self.index} frames {self.start}..{self.stop}>"
+
+
+#: LiberTEM's base class of partitions; ferrotem has the one class
+BasePartition = Partition
 
 
 class DataSet:
