@@ -1,0 +1,540 @@
+"""Every public name of the LiberTEM modules ferrotem mirrors can be imported from the same path
+(``libertem.x.y`` -> ``ferrotem.x.y``), or is written down below as a known exception with the
+reason: a ported script or add-on must not stop at an import.
+
+``LIBERTEM_0_16_NAMES`` is data, read from the LiberTEM 0.16.0 wheel on PyPI (never installed)
+with Python's ``ast``: a module's ``__all__`` where it has one, else the classes, functions and
+module-level names it defines that do not start with ``_``, leaving out loggers (``log``,
+``logger``), OpenTelemetry tracers (``tracer``) and type variables (``T``). ``REEXPORTS`` adds
+names LiberTEM defines elsewhere that its code imports from these paths.
+
+The exceptions are checked too: a name listed as missing that becomes importable fails
+``test_exception_is_still_missing``, so the list cannot go stale.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+LIBERTEM_0_16_NAMES: dict[str, tuple[str, ...]] = {
+    "libertem.api": (
+        "Context",
+        "ExecutorSpecType",
+        "IterableRoiT",
+        "ResultAsyncGenerator",
+        "ResultGenerator",
+        "RoiT",
+        "RunUDFAGenType",
+        "RunUDFAGenTypeL",
+        "RunUDFAsync",
+        "RunUDFAsyncL",
+        "RunUDFGenType",
+        "RunUDFGenTypeL",
+        "RunUDFResultType",
+        "RunUDFSyncL",
+    ),
+    "libertem.udf": (
+        "AutoUDF",
+        "UDF",
+        "UDFData",
+        "UDFFrameMixin",
+        "UDFMeta",
+        "UDFPartitionMixin",
+        "UDFPostprocessMixin",
+        "UDFPreprocessMixin",
+        "UDFRunCancelled",
+        "UDFTileMixin",
+        "check_cast",
+    ),
+    "libertem.udf.base": (
+        "BackendSpec",
+        "DeviceClass",
+        "ExecutionPlan",
+        "GenericTask",
+        "MergeAttrMapping",
+        "NoOpUDF",
+        "ResultsForDataSet",
+        "TileConverter",
+        "UDF",
+        "UDFBase",
+        "UDFData",
+        "UDFFrameMixin",
+        "UDFKwarg",
+        "UDFKwargs",
+        "UDFKwargsWrapper",
+        "UDFMergeAllMixin",
+        "UDFMeta",
+        "UDFParams",
+        "UDFPartRunner",
+        "UDFPartitionMixin",
+        "UDFPostprocessMixin",
+        "UDFPreprocessMixin",
+        "UDFResultDict",
+        "UDFResults",
+        "UDFResultsLazy",
+        "UDFRunner",
+        "UDFTask",
+        "UDFTileMixin",
+        "check_cast",
+        "get_resources_for_backends",
+    ),
+    "libertem.udf.sum": ("SumUDF",),
+    "libertem.udf.sumsigudf": (
+        "SumSigUDF",
+        "run_sumsig",
+    ),
+    "libertem.udf.auto": ("AutoUDF",),
+    "libertem.common": (
+        "Shape",
+        "Slice",
+        "SliceUsageError",
+    ),
+    "libertem.common.backend": (
+        "get_device_class",
+        "get_use_cpu",
+        "get_use_cuda",
+        "set_file_limit",
+        "set_use_cpu",
+        "set_use_cuda",
+    ),
+    "libertem.common.buffers": (
+        "ArrayWithMask",
+        "AuxBufferWrapper",
+        "BufferKind",
+        "BufferLocation",
+        "BufferPool",
+        "BufferSize",
+        "BufferUse",
+        "BufferWrapper",
+        "InvalidMaskError",
+        "ManagedBuffer",
+        "PlaceholderBufferWrapper",
+        "PreallocBufferWrapper",
+        "bytes_aligned",
+        "disjoint",
+        "empty_aligned",
+        "get_bbox",
+        "get_bbox_2d",
+        "get_bbox_slice",
+        "get_inner_slice",
+        "reshaped_view",
+        "to_numpy",
+        "zeros_aligned",
+    ),
+    "libertem.common.shape": (
+        "NavOnlyShape",
+        "Shape",
+        "ShapeLike",
+        "SigOnlyShape",
+    ),
+    "libertem.common.slice": (
+        "Slice",
+        "SliceUsageError",
+    ),
+    "libertem.common.math": (
+        "ProdAccepted",
+        "count_nonzero",
+        "flat_nonzero",
+        "make_2D_square",
+        "ndenumerate",
+        "prod",
+    ),
+    "libertem.common.exceptions": (
+        "ExecutorSpecException",
+        "UDFException",
+        "UDFRunCancelled",
+    ),
+    "libertem.common.progress": (
+        "CommsDispatcher",
+        "PartitionProgressTracker",
+        "PartitionTrackerNoOp",
+        "ProgressManager",
+        "ProgressReporter",
+        "ProgressState",
+        "TQDMProgressReporter",
+        "get_time",
+    ),
+    "libertem.executor.base": (
+        "AsyncAdapter",
+        "BaseJobExecutor",
+        "ResourceError",
+        "make_canonical",
+    ),
+    "libertem.executor.inline": (
+        "InlineJobExecutor",
+        "InlineWorkerContext",
+    ),
+    "libertem.executor.concurrent": (
+        "AsyncConcurrentJobExecutor",
+        "ConcurrentJobExecutor",
+        "ConcurrentWorkerContext",
+    ),
+    "libertem.executor.dask": (
+        "AsyncDaskJobExecutor",
+        "CommonDaskMixin",
+        "DaskJobExecutor",
+        "DaskWorkerContext",
+        "cli_worker",
+        "cluster_spec",
+        "set_worker_log_level",
+        "worker_setup",
+    ),
+    "libertem.executor.delayed": (
+        "DelayedJobExecutor",
+        "DelayedUDFRunner",
+        "delayed_to_buffer_wrappers",
+        "make_copy",
+        "merge_wrap",
+        "structure_from_task",
+        "task_wrap",
+    ),
+    "libertem.executor.integration": ("get_dask_integration_executor",),
+    "libertem.io.dataset": (
+        "build_extension_map",
+        "detect",
+        "filetypes",
+        "get_dataset_cls",
+        "get_extensions",
+        "get_search_order",
+        "load",
+        "register_dataset_cls",
+        "unregister_dataset_cls",
+    ),
+    "libertem.io.dataset.base": (
+        "BasePartition",
+        "BufferedBackend",
+        "DataSet",
+        "DataSetException",
+        "DataSetMeta",
+        "DataTile",
+        "Decoder",
+        "DirectBackend",
+        "DtypeConversionDecoder",
+        "File",
+        "FileSet",
+        "FileTree",
+        "IOBackend",
+        "MMapBackend",
+        "Negotiator",
+        "Partition",
+        "PartitionStructure",
+        "TilingScheme",
+        "WritableDataSet",
+        "WritablePartition",
+        "decode_swap_2",
+        "decode_swap_4",
+        "default_get_read_ranges",
+        "get_coordinates",
+        "make_get_read_ranges",
+    ),
+    "libertem.io.dataset.memory": (
+        "FakeMMapFile",
+        "MemBackend",
+        "MemBackendImpl",
+        "MemDatasetParams",
+        "MemPartition",
+        "MemoryDataSet",
+        "MemoryFile",
+    ),
+    "libertem.io.dataset.raw": (
+        "RAWDatasetParams",
+        "RawFile",
+        "RawFileDataSet",
+        "RawFileSet",
+        "RawPartition",
+    ),
+    "libertem.io.dataset.npy": (
+        "NPYDataSet",
+        "NPYDatasetParams",
+        "NPYInfo",
+        "read_npy_info",
+    ),
+    "libertem.io.dataset.dask": (
+        "DaskBackend",
+        "DaskBackendImpl",
+        "DaskDataSet",
+        "DaskDatasetParams",
+        "DaskFile",
+        "DaskFileSet",
+        "DaskPartition",
+        "FakeDaskMMapFile",
+        "array_mult",
+        "findall",
+        "get_chunksizes",
+        "get_last_chunked_dim",
+        "get_values",
+        "merge_until_target",
+        "min_neighbour",
+        "min_with_min_neighbor",
+        "modify_chunking",
+        "neighbour_idxs",
+    ),
+    "libertem.contrib.daskadapter": ("make_dask_array",),
+    "libertem.utils": (
+        "calc_coords",
+        "frame_peaks",
+        "make_cartesian",
+        "make_polar",
+        "regularize_indices",
+        "rotate_deg",
+        "rotate_precalc",
+        "rotate_rad",
+        "within_frame",
+    ),
+    "libertem.utils.generate": (
+        "cbed_frame",
+        "exclude_pixels",
+        "gradient_data",
+        "hologram_frame",
+    ),
+}
+
+#: names defined elsewhere in LiberTEM that its code (add-ons, LiberTEM-live) imports from here
+REEXPORTS: dict[str, tuple[str, ...]] = {
+    "libertem.executor.base": ("Environment", "JobCancelledError", "JobExecutor"),
+    "libertem.io.dataset.base": ("DataSetException",),
+    "libertem.udf.base": ("UDFException", "UDFMethod"),
+}
+
+_INTERNAL_IO = (
+    "LiberTEM's Python I/O layer (files, memory maps, decoders, read ranges, tiling "
+    "negotiation); in ferrotem the Rust core reads, converts and tiles"
+)
+_INTERNAL_CHUNKING = "LiberTEM's own chunk-merging helpers; ferrotem's rule is adapt_chunks"
+_WEB_PARAMS = "message converter of LiberTEM's web GUI (issue 11: ferrotem server)"
+_WORKER_PLUMBING = (
+    "LiberTEM's worker-side plumbing (task comms, progress messages from workers); ferrotem's "
+    "tasks report completion to the main node, which counts progress"
+)
+_ASYNC = "LiberTEM's asyncio executors for its web GUI (issue 11: ferrotem server)"
+_DELAYED_INTERNALS = (
+    "internals of LiberTEM's graph building; ferrotem builds its graph in executor/delayed.py"
+)
+
+#: (module, name) -> why ferrotem does not have it
+EXCEPTIONS: dict[tuple[str, str], str] = {
+    # libertem.api
+    ("libertem.api", "ResultGenerator"): (
+        "class of run_udf_iter's return value with update_parameters_experimental; ferrotem "
+        "returns a plain iterator (RunUDFGenType); dynamic parameter updates: issue 9"
+    ),
+    ("libertem.api", "ResultAsyncGenerator"): "run_udf_iter(sync=False): issue 9 (live feedback)",
+    # libertem.udf.base
+    ("libertem.udf.base", "ExecutionPlan"): (
+        "LiberTEM's per-backend UDF grouping; ferrotem chooses one backend per task "
+        "(resolve_worker_backend)"
+    ),
+    ("libertem.udf.base", "GenericTask"): "LiberTEM's task protocol; ferrotem's task is UDFTask",
+    ("libertem.udf.base", "ResultsForDataSet"): "typing alias of LiberTEM's runner internals",
+    ("libertem.udf.base", "TileConverter"): (
+        "LiberTEM's sparse/dense tile conversion; ferrotem delivers numpy (CuPy on CUDA) tiles"
+    ),
+    ("libertem.udf.base", "UDFResultsLazy"): (
+        "ferrotem's UDFResults computes its buffers lazily itself"
+    ),
+    # libertem.common.buffers
+    ("libertem.common.buffers", "BufferPool"): _INTERNAL_IO,
+    ("libertem.common.buffers", "ManagedBuffer"): _INTERNAL_IO,
+    ("libertem.common.buffers", "get_bbox"): "private helper (':meta private:') of LiberTEM",
+    ("libertem.common.buffers", "get_bbox_2d"): "private helper (':meta private:') of LiberTEM",
+    ("libertem.common.buffers", "get_bbox_slice"): "private helper (':meta private:') of LiberTEM",
+    ("libertem.common.buffers", "get_inner_slice"): (
+        "private helper (':meta private:') of LiberTEM"
+    ),
+    # libertem.common.progress
+    ("libertem.common.progress", "CommsDispatcher"): _WORKER_PLUMBING,
+    ("libertem.common.progress", "PartitionProgressTracker"): _WORKER_PLUMBING,
+    ("libertem.common.progress", "PartitionTrackerNoOp"): _WORKER_PLUMBING,
+    ("libertem.common.progress", "get_time"): _WORKER_PLUMBING,
+    # libertem.executor.*
+    ("libertem.executor.base", "AsyncAdapter"): _ASYNC,
+    ("libertem.executor.base", "make_canonical"): (
+        "LiberTEM's GPU-spec normaliser; make_with validates cpus/gpus itself"
+    ),
+    ("libertem.executor.base", "Environment"): (
+        "LiberTEM's per-task environment object (threads, device) of its UDFPartRunner; "
+        "ferrotem's tasks carry threads_per_worker and resolve the device where they run"
+    ),
+    ("libertem.executor.inline", "InlineWorkerContext"): _WORKER_PLUMBING,
+    ("libertem.executor.concurrent", "AsyncConcurrentJobExecutor"): _ASYNC,
+    ("libertem.executor.concurrent", "ConcurrentWorkerContext"): _WORKER_PLUMBING,
+    ("libertem.executor.dask", "AsyncDaskJobExecutor"): _ASYNC,
+    ("libertem.executor.dask", "CommonDaskMixin"): "implementation mixin of LiberTEM's executors",
+    ("libertem.executor.dask", "DaskWorkerContext"): _WORKER_PLUMBING,
+    ("libertem.executor.dask", "cli_worker"): (
+        "the libertem-worker command; ferrotem workers are plain `dask worker`s whose device "
+        "is announced by cluster_spec"
+    ),
+    ("libertem.executor.dask", "set_worker_log_level"): "part of the libertem-worker command",
+    ("libertem.executor.dask", "worker_setup"): "part of the libertem-worker command",
+    ("libertem.executor.delayed", "delayed_to_buffer_wrappers"): _DELAYED_INTERNALS,
+    ("libertem.executor.delayed", "make_copy"): _DELAYED_INTERNALS,
+    ("libertem.executor.delayed", "merge_wrap"): _DELAYED_INTERNALS,
+    ("libertem.executor.delayed", "structure_from_task"): _DELAYED_INTERNALS,
+    ("libertem.executor.delayed", "task_wrap"): _DELAYED_INTERNALS,
+    # libertem.io.dataset
+    ("libertem.io.dataset", "build_extension_map"): "detection by file extension: issue 8",
+    ("libertem.io.dataset", "detect"): "format detection ('auto' for every format): issue 8",
+    ("libertem.io.dataset", "get_extensions"): "detection by file extension: issue 8",
+    ("libertem.io.dataset", "get_search_order"): "detection by file extension: issue 8",
+    ("libertem.io.dataset.base", "DataTile"): (
+        "LiberTEM's ndarray subclass carrying a tile's slice; ferrotem hands plain arrays and "
+        "puts the slice in self.meta.slice"
+    ),
+    ("libertem.io.dataset.base", "WritableDataSet"): (
+        "LiberTEM's in-place writable datasets (live data); no ferrotem equivalent yet"
+    ),
+    ("libertem.io.dataset.base", "WritablePartition"): (
+        "LiberTEM's in-place writable datasets (live data); no ferrotem equivalent yet"
+    ),
+    ("libertem.io.dataset.base", "get_coordinates"): (
+        "private helper behind UDFMeta.coordinates, which ferrotem computes itself"
+    ),
+    ("libertem.io.dataset.npy", "NPYInfo"): (
+        "LiberTEM's header tuple; ferrotem reads .npy headers in Rust (dataset.meta has them)"
+    ),
+    ("libertem.io.dataset.npy", "read_npy_info"): (
+        "LiberTEM's header reader; ferrotem reads .npy headers in Rust (dataset.meta has them)"
+    ),
+    ("libertem.io.dataset.memory", "MemPartition"): (
+        "LiberTEM's per-format partition classes; ferrotem's partitions are Partition"
+    ),
+    ("libertem.io.dataset.raw", "RawPartition"): (
+        "LiberTEM's per-format partition classes; ferrotem's partitions are Partition"
+    ),
+}
+for _module, _names in {
+    "libertem.io.dataset.base": (
+        "BufferedBackend",
+        "Decoder",
+        "DirectBackend",
+        "DtypeConversionDecoder",
+        "File",
+        "FileSet",
+        "FileTree",
+        "IOBackend",
+        "MMapBackend",
+        "Negotiator",
+        "PartitionStructure",
+        "TilingScheme",
+        "decode_swap_2",
+        "decode_swap_4",
+        "default_get_read_ranges",
+        "make_get_read_ranges",
+    ),
+    "libertem.io.dataset.memory": ("FakeMMapFile", "MemBackend", "MemBackendImpl", "MemoryFile"),
+    "libertem.io.dataset.raw": ("RawFile", "RawFileSet"),
+    "libertem.io.dataset.dask": (
+        "DaskBackend",
+        "DaskBackendImpl",
+        "DaskFile",
+        "DaskFileSet",
+        "FakeDaskMMapFile",
+    ),
+}.items():
+    for _name in _names:
+        EXCEPTIONS[(_module, _name)] = _INTERNAL_IO
+for _module, _name in (
+    ("libertem.io.dataset.memory", "MemDatasetParams"),
+    ("libertem.io.dataset.raw", "RAWDatasetParams"),
+    ("libertem.io.dataset.npy", "NPYDatasetParams"),
+    ("libertem.io.dataset.dask", "DaskDatasetParams"),
+):
+    EXCEPTIONS[(_module, _name)] = _WEB_PARAMS
+for _name in (
+    "array_mult",
+    "findall",
+    "get_chunksizes",
+    "get_last_chunked_dim",
+    "get_values",
+    "merge_until_target",
+    "min_neighbour",
+    "min_with_min_neighbor",
+    "modify_chunking",
+    "neighbour_idxs",
+):
+    EXCEPTIONS[("libertem.io.dataset.dask", _name)] = _INTERNAL_CHUNKING
+
+_TOOLKIT = "issue 9 (the microscopist's toolkit)"
+#: LiberTEM modules with no ferrotem counterpart yet, and the issue that brings them
+MISSING_MODULES: dict[str, str] = {
+    **{
+        f"libertem.udf.{m}": _TOOLKIT
+        for m in (
+            "com",
+            "crystallinity",
+            "FEM",
+            "holography",
+            "logsum",
+            "masks",
+            "raw",
+            "record",
+            "stddev",
+        )
+    },
+    "libertem.masks": _TOOLKIT,
+    "libertem.corrections": _TOOLKIT,
+    "libertem.analysis": _TOOLKIT,
+    "libertem.viz": _TOOLKIT,
+    "libertem.common.container": _TOOLKIT,
+    **{f"libertem.io.dataset.{m}": "issue 8 (detector files I)" for m in ("mib", "hdf5", "blo")},
+    **{
+        f"libertem.io.dataset.{m}": "issue 10 (detector files II)"
+        for m in (
+            "dm",
+            "dm_single",
+            "empad",
+            "frms6",
+            "k2is",
+            "mrc",
+            "raw_csr",
+            "seq",
+            "ser",
+            "tvips",
+        )
+    },
+    "libertem.web": "issue 11 (ferrotem server)",
+}
+
+
+def _ferrotem_path(libertem_path: str) -> str:
+    return "ferrotem" + libertem_path[len("libertem") :]
+
+
+def _expected() -> list[tuple[str, str]]:
+    pairs = {(m, n) for m, names in LIBERTEM_0_16_NAMES.items() for n in names}
+    pairs |= {(m, n) for m, names in REEXPORTS.items() for n in names}
+    return sorted(pairs)
+
+
+EXPECTED = [p for p in _expected() if p not in EXCEPTIONS]
+
+
+@pytest.mark.parametrize(("module", "name"), EXPECTED, ids=[f"{m}.{n}" for m, n in EXPECTED])
+def test_name_is_importable(module: str, name: str) -> None:
+    mod = importlib.import_module(_ferrotem_path(module))
+    assert hasattr(mod, name), f"{_ferrotem_path(module)} lacks {name!r} (LiberTEM has it)"
+
+
+@pytest.mark.parametrize(
+    ("module", "name"), sorted(EXCEPTIONS), ids=[f"{m}.{n}" for m, n in sorted(EXCEPTIONS)]
+)
+def test_exception_is_still_missing(module: str, name: str) -> None:
+    assert (module, name) in set(_expected()), "an exception for a name LiberTEM does not have"
+    mod = importlib.import_module(_ferrotem_path(module))
+    assert not hasattr(mod, name), (
+        f"{_ferrotem_path(module)}.{name} exists now: remove it from EXCEPTIONS"
+    )
+
+
+@pytest.mark.parametrize("module", sorted(MISSING_MODULES))
+def test_missing_module_is_still_missing(module: str) -> None:
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module(_ferrotem_path(module))
+
+
+def test_every_exception_has_a_reason() -> None:
+    for key, reason in {**EXCEPTIONS, **{(m, ""): r for m, r in MISSING_MODULES.items()}}.items():
+        assert isinstance(reason, str) and len(reason) > 10, key
