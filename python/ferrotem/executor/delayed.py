@@ -8,7 +8,9 @@ partition once for all UDFs of the run), and merging becomes part of the graph t
 - UDFs with ``merge_all``: called once with the partial results as Dask arrays, keyed by
   ``Slice`` in flat navigation order;
 - UDFs with only ``merge``: a balanced tree of ``merge`` calls (depth log2 of the partition
-  count).
+  count) merges the partitions into each other, then one last ``merge`` puts the result into the
+  buffers the main node allocated and ``preprocess`` initialised, which is where the inline
+  executor's merges start (see ``docs/executors.md``, "Same results on every executor").
 
 Nothing runs until ``compute()`` — with whatever Dask scheduler is current then.
 """
@@ -26,6 +28,8 @@ import numpy as np
 from ferrotem.common.exceptions import UDFException
 from ferrotem.common.math import prod
 from ferrotem.common.progress import ProgressManager, make_reporter
+from ferrotem.common.shape import Shape
+from ferrotem.common.slice import Slice
 from ferrotem.executor.base import JobExecutor, Worker, WorkerSet, physical_cores
 from ferrotem.executor.graph import PROGRESS, shared_node, task_nodes
 from ferrotem.executor.resources import get_resources_from_udfs
@@ -82,52 +86,97 @@ class _MergeContext:
         mask[start:stop] = True
         return mask
 
+    def run_slice(self, start: int, stop: int) -> Slice:
+        """The ROI-compressed flat-navigation slice of frames ``start:stop``."""
+        sig = tuple(self.shape.sig)
+        return Slice((start,) + (0,) * len(sig), Shape((stop - start,) + sig, len(sig)))
 
+    def merge(
+        self, udf: UDF, dest: dict[str, np.ndarray], src: State, merged: tuple[int, int]
+    ) -> None:
+        """``udf.merge(dest, src)`` with the meta a main-node merge of ``src``'s frames sees:
+        ``slice`` of those frames, and ``merged`` (start, stop) as the valid navigation mask."""
+        assert udf.meta is not None
+        start, stop, bufs = src
+        udf.meta._valid_nav_mask = self.mask(*merged)
+        udf.meta.slice = self.run_slice(start, stop)
+        self._point_aux_at(udf, start, stop)
+        udf.merge(MergeAttrMapping(dest), MergeAttrMapping(bufs))
+        udf.meta.slice = None
+
+    def _point_aux_at(self, udf: UDF, start: int, stop: int) -> None:
+        """Aux parameters read as the merged frames' entries (spec §2.1), as in inline merges."""
+        names = udf.params._aux_names()
+        if not names:
+            return
+        frames = (
+            np.arange(start, stop)
+            if self.roi_flat is None
+            else np.flatnonzero(self.roi_flat)[start:stop]
+        )
+        kwargs = object.__getattribute__(udf.params, "_kwargs")
+        views = object.__getattribute__(udf.params, "_views")
+        for name in names:
+            views[name] = kwargs[name].get_view_for_frames(frames)
+
+
+#: ``(start, stop, buffers)``: the partial results of a run of consecutive partitions, frames
+#: ``start:stop`` in ROI-compressed order, *before* they meet the main node's buffers. The
+#: ``kind='nav'`` buffers hold the partitions' own rows, side by side; the others hold the
+#: partitions' results merged into each other.
 State = tuple[int, int, dict[str, np.ndarray]]
 
 
-def _merge_leaf(ctx: _MergeContext, result: PartitionResult, udf_index: int) -> State:
-    """A partition merged into empty buffers (nav buffers cover only the partition)."""
-    udf = ctx.make_udf()
+def _leaf(result: PartitionResult, udf_index: int) -> State:
+    """One partition's results as a merge-tree state."""
     start = result.slice.origin[0]
-    n = result.n_frames
-    dest = {}
-    for name, buf in udf._buffers.items():
-        if buf.use == "result_only":
-            continue
-        shape = buf.storage_shape(n_nav=n) if buf.kind == "nav" else buf.storage_shape()
-        dest[name] = np.zeros(shape, dtype=buf.dtype)
-    assert udf.meta is not None
-    udf.meta._valid_nav_mask = ctx.mask(0, 0)
-    udf.meta.slice = result.slice
-    udf.merge(MergeAttrMapping(dest), MergeAttrMapping(result.buffers[udf_index]))
-    return (start, start + n, dest)
+    return (start, start + result.n_frames, result.buffers[udf_index])
 
 
-def _merge_pair(ctx: _MergeContext, a: State, b: State) -> State:
-    """Merges the state of a run of partitions ``b`` into the preceding run ``a``."""
+def _merge_pair(ctx: _MergeContext, initial: dict[str, np.ndarray], a: State, b: State) -> State:
+    """Merges the run of partitions ``b`` into the preceding run ``a``.
+
+    ``kind='nav'`` rows of different runs never overlap, so they are only put side by side: each
+    row meets its main-node initial value once, in :func:`_merge_into_initial`. The nav
+    destination that ``merge`` sees here is a scratch copy of those initial rows (as in an
+    inline merge) whose result is dropped.
+    """
     udf = ctx.make_udf()
     sa, ea, bufs_a = a
-    _, eb, bufs_b = b
+    sb, eb, bufs_b = b
+    assert ea == sb, (a[:2], b[:2])
     out, dest = {}, {}
     for name, buf in udf._buffers.items():
         if buf.use == "result_only":
             continue
         if buf.kind == "nav":
-            arr = np.concatenate([bufs_a[name], np.zeros_like(bufs_b[name])])
-            dest[name] = arr[ea - sa :]
+            dest[name] = initial[name][sb:eb].copy()
+            out[name] = np.concatenate([bufs_a[name], bufs_b[name]])
         else:
-            arr = bufs_a[name].copy()
-            dest[name] = arr
-        out[name] = arr
-    assert udf.meta is not None
-    udf.meta._valid_nav_mask = ctx.mask(sa, ea)
-    udf.merge(MergeAttrMapping(dest), MergeAttrMapping(bufs_b))
+            dest[name] = out[name] = bufs_a[name].copy()
+    ctx.merge(udf, dest, b, (sa, ea))
     return (sa, eb, out)
 
 
-def _state_item(state: State, name: str) -> np.ndarray:
-    return state[2][name]
+def _merge_into_initial(
+    ctx: _MergeContext, initial: dict[str, np.ndarray], root: State
+) -> dict[str, np.ndarray]:
+    """The merged partitions merged, once, into the buffers the main node allocated and
+    ``preprocess`` initialised: what the inline executor's merges start from."""
+    udf = ctx.make_udf()
+    start, stop, _ = root
+    out, dest = {}, {}
+    for name, buf in udf._buffers.items():
+        if buf.use == "result_only":
+            continue
+        out[name] = initial[name].copy()
+        dest[name] = out[name][start:stop] if buf.kind == "nav" else out[name]
+    ctx.merge(udf, dest, root, (0, 0))
+    return out
+
+
+def _item(buffers: dict[str, np.ndarray], name: str) -> np.ndarray:
+    return buffers[name]
 
 
 def _coerce(name: str, value: Any, shape: tuple[int, ...], dtype: np.dtype) -> Any:
@@ -233,8 +282,12 @@ class DelayedUDFRunner(UDFRunner):
         import dask.array as da
 
         declared = {k: b for k, b in udf._buffers.items() if b.use != "result_only"}
-        for buf in declared.values():
-            buf._data = da.zeros(buf.storage_shape(), dtype=buf.dtype)
+        # What `prepare` left in the main node's buffers (allocated, then `preprocess`): the
+        # inline executor merges into these, so the graph does too, and a run without
+        # partitions (empty ROI) returns them as they are.
+        initial = {name: np.array(buf._data, copy=True) for name, buf in declared.items()}
+        for name, buf in declared.items():
+            buf._data = da.from_array(initial[name], chunks=-1)
         if not nodes:
             return
         if hasattr(udf, "merge_all"):
@@ -264,9 +317,12 @@ class DelayedUDFRunner(UDFRunner):
                 buf._data = da.concatenate([entry[name] for entry in partials], axis=0)
             return
         ctx = _MergeContext(udf, plan)
+        initial_node = dask.delayed(
+            initial, name=f"ferrotem-initial-{run_id}-{ui}", traverse=False, pure=True
+        )
         level = [
-            dask.delayed(_merge_leaf, pure=True)(
-                ctx, node, ui, dask_key_name=f"ferrotem-merge-{run_id}-{ui}-0-{k}"
+            dask.delayed(_leaf, pure=True)(
+                node, ui, dask_key_name=f"ferrotem-merge-{run_id}-{ui}-0-{k}"
             )
             for k, node in enumerate(nodes)
         ]
@@ -278,6 +334,7 @@ class DelayedUDFRunner(UDFRunner):
                 nxt.append(
                     dask.delayed(_merge_pair, pure=True)(
                         ctx,
+                        initial_node,
                         level[k],
                         level[k + 1],
                         dask_key_name=f"ferrotem-merge-{run_id}-{ui}-{depth}-{k // 2}",
@@ -286,11 +343,13 @@ class DelayedUDFRunner(UDFRunner):
             if len(level) % 2:
                 nxt.append(level[-1])
             level = nxt
-        root = level[0]
+        final = dask.delayed(_merge_into_initial, pure=True)(
+            ctx, initial_node, level[0], dask_key_name=f"ferrotem-merge-{run_id}-{ui}-final"
+        )
         for name, buf in declared.items():
             buf._data = da.from_delayed(
-                dask.delayed(_state_item, pure=True)(
-                    root, name, dask_key_name=f"ferrotem-merged-{run_id}-{ui}-{name}"
+                dask.delayed(_item, pure=True)(
+                    final, name, dask_key_name=f"ferrotem-merged-{run_id}-{ui}-{name}"
                 ),
                 shape=buf.storage_shape(),
                 dtype=buf.dtype,
