@@ -158,6 +158,11 @@ class AuxEverywhereUDF(UDF):
             self.params.method, UDF.UDF_METHOD.PARTITION
         )
 
+    def get_task_data(self):
+        # on a worker: the partition's selected frames
+        assert self.params.aux.shape[0] == self.meta.partition_shape[0]
+        return {}
+
     def preprocess(self):
         self.results.pre[:] = self.params.aux  # main node: the selected frames of the dataset
 

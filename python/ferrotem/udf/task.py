@@ -240,9 +240,9 @@ class UDFTask:
             )
             udf.set_meta(meta)
             udf.set_backend(backend)
+            _slice_aux(udf, frames)  # aux reads as the partition's frames from here on
             udf.init_result_buffers()
             _allocate_partition(udf, shape, self.roi, n, backend)
-            _slice_aux(udf, frames)
             udf.init_task_data()
             methods.append(udf.get_method())
             if hasattr(udf, "preprocess"):
