@@ -439,3 +439,34 @@ def test_io_dataset_load_and_registry(data):
     io_ds.unregister_dataset_cls("mymem")
     with pytest.raises(DataSetException, match="not registered"):
         io_ds.unregister_dataset_cls("mymem")
+
+
+# -- the same on a Dask cluster ------------------------------------------------------------------
+@pytest.mark.dist
+def test_direct_datasets_and_aux_on_a_dask_cluster(data, tmp_path):
+    """Worker processes see the same aux views, and a dataset built directly is initialised on
+    the main node and checked on a worker."""
+    from ferrotem.executor.dask import DaskJobExecutor, cluster_spec
+
+    raw = tmp_path / "d.raw"
+    data.tofile(raw)
+    n = int(np.prod(NAV))
+    aux = np.arange(2 * n, dtype=np.float32).reshape(n, 2)
+    roi = np.random.default_rng(9).random(NAV) < 0.4
+    sel = roi.reshape(-1)
+    spec = cluster_spec(cpus=[0, 1], cudas=[], has_cupy=False, num_service=0)
+    with Context(executor=DaskJobExecutor.make_local(spec=spec)) as ctx:
+        ds = RawFileDataSet(path=str(raw), dtype="float32", nav_shape=NAV, sig_shape=SIG)
+        res = ctx.run_udf(ds, [SumUDF(), FrameSumUDF()])
+        assert_close(res[0]["intensity"].data, data.sum(axis=(0, 1)), "f4")
+        assert_close(res[1]["total"].data, data.astype(np.float64).sum(axis=(2, 3)), "f8")
+        for method in ("frame", "tile"):
+            udf = AuxEverywhereUDF(
+                aux=UDF.aux_data(aux, kind="nav", extra_shape=(2,), dtype="float32"),
+                method=method,
+                n_total=n,
+            )
+            out = ctx.run_udf(MemoryDataSet(data=data, num_partitions=3), udf, roi=roi)
+            sums = data.reshape(n, -1).astype(np.float64).sum(axis=1)[sel]
+            assert_close(out["pre"].raw_data, aux[sel], "f4")
+            assert_close(out["out"].raw_data, (aux[sel] + sums[:, None]).astype("f4"), "f4")
