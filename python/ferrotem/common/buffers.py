@@ -76,7 +76,7 @@ class ArrayWithMask:
 
 def bytes_aligned(size: int) -> memoryview:
     """``size`` writable bytes starting on a page boundary."""
-    return memoryview(aligned_empty((int(size),), np.uint8))
+    return memoryview(aligned_empty((int(size),), np.uint8).data)
 
 
 def empty_aligned(size: BufferSize, dtype: Any) -> np.ndarray:
@@ -100,9 +100,10 @@ def to_numpy(a: Any) -> np.ndarray:
     if isinstance(a, np.ndarray):
         return a
     if type(a).__module__.split(".")[0] == "cupy":
-        import cupy
+        import cupy  # type: ignore[import-not-found]
 
-        return cupy.asnumpy(a)
+        host: np.ndarray = cupy.asnumpy(a)
+        return host
     raise TypeError(f"to_numpy: got {type(a).__name__}, expected a numpy or CuPy array")
 
 

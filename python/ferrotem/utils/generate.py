@@ -106,11 +106,12 @@ def hologram_frame(
         holo = scale * np.random.poisson(holo / scale)
     if gaussian_noise:
         try:
-            from scipy.ndimage import gaussian_filter
+            from scipy.ndimage import gaussian_filter  # type: ignore[import-untyped]
         except ImportError:
             raise ImportError("hologram_frame(gaussian_noise=...) needs SciPy") from None
         holo = gaussian_filter(holo, gaussian_noise)
-    return holo
+    out: np.ndarray = holo
+    return out
 
 
 def gradient_data(nav_dims: tuple[int, ...], sig_dims: tuple[int, ...]) -> np.ndarray:
@@ -142,7 +143,7 @@ def exclude_pixels(
     rng = np.random.default_rng(rng)
     free = np.zeros(sig_dims, dtype=bool)
     free[tuple(slice(1, s - 1) for s in sig_dims)] = True
-    picked = []
+    picked: list[tuple[int, ...]] = []
     for _ in range(num_excluded):
         candidates = np.flatnonzero(free)
         if len(candidates) == 0:

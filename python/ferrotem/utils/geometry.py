@@ -72,7 +72,8 @@ def regularize_indices(indices: np.ndarray) -> np.ndarray:
 
 def calc_coords(zero: Any, a: Any, b: Any, indices: np.ndarray) -> np.ndarray:
     """Positions ``zero + i * a + j * b`` of the lattice points with ``(i, j)`` in ``indices``."""
-    return np.asarray(zero) + np.asarray(indices) @ np.array((a, b))
+    coords: np.ndarray = np.asarray(zero) + np.asarray(indices) @ np.array((a, b))
+    return coords
 
 
 def within_frame(peaks: np.ndarray, r: float, fy: int, fx: int) -> np.ndarray:
@@ -80,7 +81,8 @@ def within_frame(peaks: np.ndarray, r: float, fy: int, fx: int) -> np.ndarray:
     peaks = np.asarray(peaks)
     lo = peaks >= (r, r)
     hi = peaks < (fy - r, fx - r)
-    return np.all(lo & hi, axis=-1)
+    inside: np.ndarray = np.all(lo & hi, axis=-1)
+    return inside
 
 
 def frame_peaks(

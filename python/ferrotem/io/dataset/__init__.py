@@ -54,7 +54,8 @@ def get_dataset_cls(filetype: str | type) -> type:
             f"filetype: got {filetype!r}, expected one of {sorted(_DATASETS)}"
         ) from None
     module, _, name = path.rpartition(".")
-    return getattr(importlib.import_module(module), name)
+    cls: type = getattr(importlib.import_module(module), name)
+    return cls
 
 
 def filetypes() -> list[str]:
@@ -87,7 +88,7 @@ def load(
     return ds
 
 
-def detect_filetype(args: tuple, kwargs: dict) -> str:
+def detect_filetype(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
     """``load('auto', path=...)``: the filetype of ``path``, from what the file contains."""
     path = kwargs.get("path", args[0] if args else None)
     if path is None or not isinstance(path, str | os.PathLike):
