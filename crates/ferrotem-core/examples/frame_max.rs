@@ -28,12 +28,19 @@ impl Udf for FrameMax {
         vec![f32::NEG_INFINITY; part.n_frames]
     }
 
+    fn name(&self) -> &str {
+        "FrameMax"
+    }
+
     /// A tile is `depth` frames (or parts of frames, for big frames) one after the other;
     /// `tile.offset` is the position of its first frame in the partition.
-    fn process_tile(&self, partial: &mut Vec<f32>, tile: &Tile<'_>) {
-        // The run below asks for float32 tiles.
+    fn process_tile(&self, partial: &mut Vec<f32>, tile: &Tile<'_>) -> ferrotem_core::Result<()> {
+        // The run below asks for float32 tiles; anything else is a bug, reported as such.
         let TileData::F32(data) = tile.data else {
-            return;
+            return Err(ferrotem_core::Error::udf_internal(
+                self.name(),
+                format!("expected float32 tiles, got {:?}", tile.data.kind()),
+            ));
         };
         let width = tile.pixels.len();
         for (i, frame) in data.chunks_exact(width).enumerate() {
@@ -41,6 +48,7 @@ impl Udf for FrameMax {
             let slot = &mut partial[tile.offset + i];
             *slot = slot.max(m);
         }
+        Ok(())
     }
 
     fn new_output(&self, run: &RunInfo<'_>) -> Vec<f32> {
@@ -48,9 +56,15 @@ impl Udf for FrameMax {
     }
 
     /// Partitions finish in any order; each knows where its frames go in the result.
-    fn merge(&self, output: &mut Vec<f32>, part: &PartitionInfo<'_>, partial: Vec<f32>) {
+    fn merge(
+        &self,
+        output: &mut Vec<f32>,
+        part: &PartitionInfo<'_>,
+        partial: Vec<f32>,
+    ) -> ferrotem_core::Result<()> {
         let at = part.compressed_start as usize;
         output[at..at + partial.len()].copy_from_slice(&partial);
+        Ok(())
     }
 }
 

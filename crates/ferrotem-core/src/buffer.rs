@@ -95,8 +95,9 @@ impl TypedVec {
         }
     }
 
-    /// Adds `other` element-wise into `self` (both must have the same kind and length).
-    pub fn add_assign(&mut self, other: &TypedVec) {
+    /// Adds `other` element-wise into `self` (both must have the same length); an error,
+    /// changing nothing, if the kinds differ.
+    pub fn add_assign(&mut self, other: &TypedVec) -> Result<(), KindMismatch> {
         fn add<T: Copy + std::ops::AddAssign>(a: &mut [T], b: &[T]) {
             for (x, y) in a.iter_mut().zip(b) {
                 *x += *y;
@@ -107,12 +108,14 @@ impl TypedVec {
             (TypedVec::F64(a), TypedVec::F64(b)) => add(a, b),
             (TypedVec::C64(a), TypedVec::C64(b)) => add(a, b),
             (TypedVec::C128(a), TypedVec::C128(b)) => add(a, b),
-            _ => debug_assert!(false, "merging buffers of different kinds"),
+            (this, other) => return Err(KindMismatch::new(this, other)),
         }
+        Ok(())
     }
 
-    /// Copies `other` into `self[at..at + other.len()]`.
-    pub fn copy_into(&mut self, at: usize, other: &TypedVec) {
+    /// Copies `other` into `self[at..at + other.len()]`; an error, changing nothing, if the
+    /// kinds differ.
+    pub fn copy_into(&mut self, at: usize, other: &TypedVec) -> Result<(), KindMismatch> {
         fn copy<T: Copy>(a: &mut [T], at: usize, b: &[T]) {
             a[at..at + b.len()].copy_from_slice(b);
         }
@@ -121,7 +124,49 @@ impl TypedVec {
             (TypedVec::F64(a), TypedVec::F64(b)) => copy(a, at, b),
             (TypedVec::C64(a), TypedVec::C64(b)) => copy(a, at, b),
             (TypedVec::C128(a), TypedVec::C128(b)) => copy(a, at, b),
-            _ => debug_assert!(false, "copying buffers of different kinds"),
+            (this, other) => return Err(KindMismatch::new(this, other)),
         }
+        Ok(())
+    }
+}
+
+/// Two [`TypedVec`]s of different kinds were combined: a bug in the UDF or runner that made
+/// them, which the UDF reports as [`crate::Error::Internal`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a {other:?} buffer combined with a {this:?} one")]
+pub struct KindMismatch {
+    /// Kind of the buffer written to.
+    pub this: InputKind,
+    /// Kind of the buffer read from.
+    pub other: InputKind,
+}
+
+impl KindMismatch {
+    fn new(this: &TypedVec, other: &TypedVec) -> Self {
+        KindMismatch {
+            this: this.kind(),
+            other: other.kind(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_that_differ_are_an_error_not_a_no_op() {
+        let mut a = TypedVec::F32(vec![1.0, 2.0]);
+        let b = TypedVec::F64(vec![3.0, 4.0]);
+        let want = KindMismatch {
+            this: InputKind::F32,
+            other: InputKind::F64,
+        };
+        assert_eq!(a.add_assign(&b), Err(want));
+        assert_eq!(a.copy_into(0, &b), Err(want));
+        assert_eq!(a, TypedVec::F32(vec![1.0, 2.0]));
+        a.add_assign(&TypedVec::F32(vec![0.5, 0.25])).unwrap();
+        a.copy_into(1, &TypedVec::F32(vec![7.0])).unwrap();
+        assert_eq!(a, TypedVec::F32(vec![1.5, 7.0]));
     }
 }

@@ -61,6 +61,25 @@ pub enum Error {
     /// The run was cancelled (Ctrl-C or an explicit cancel).
     #[error("run cancelled")]
     Cancelled,
+    /// A broken internal invariant: a bug in ferrotem or in a native UDF, never the user's input
+    /// (Python: `RuntimeError`). Returned instead of a `debug_assert!`, so that a release build
+    /// fails loudly rather than returning zeros.
+    #[error("{}", internal_message(udf.as_deref(), detail))]
+    Internal {
+        /// The native UDF whose invariant broke, if one did (as [`crate::udf::Udf::name`] says).
+        udf: Option<String>,
+        /// What went wrong.
+        detail: String,
+    },
+}
+
+fn internal_message(udf: Option<&str>, detail: &str) -> String {
+    match udf {
+        Some(name) => format!(
+            "internal error in native UDF {name}: {detail} (this is a bug, please report it)"
+        ),
+        None => format!("internal error in ferrotem: {detail} (this is a bug, please report it)"),
+    }
 }
 
 impl Error {
@@ -79,6 +98,22 @@ impl Error {
             name: name.to_owned(),
             value: value.to_string(),
             expected: expected.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::Internal`] raised by the native UDF called `udf`.
+    pub fn udf_internal(udf: &str, detail: impl Into<String>) -> Self {
+        Error::Internal {
+            udf: Some(udf.to_owned()),
+            detail: detail.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::Internal`] outside any UDF.
+    pub fn internal(detail: impl Into<String>) -> Self {
+        Error::Internal {
+            udf: None,
+            detail: detail.into(),
         }
     }
 

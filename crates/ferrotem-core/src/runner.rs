@@ -236,7 +236,7 @@ where
                                 pixels: px..px_end,
                                 data,
                             },
-                        ),
+                        )?,
                         None => true,
                     };
                 }
@@ -258,7 +258,7 @@ where
                         .zip(&wants_converted)
                         .filter(|(_, &w)| w)
                     {
-                        udf.process_tile_dyn(partial.as_mut(), &tile);
+                        udf.process_tile_dyn(partial.as_mut(), &tile)?;
                     }
                 }
                 if in_place {
@@ -351,10 +351,10 @@ impl Runner {
                     let part = partition_info(&run, piece, roi);
                     if part.n_frames > 0 {
                         let partials = run_partition(source, &part, roi, udfs, opts)?;
-                        let mut outs = outputs.lock().map_err(|_| Error::Cancelled)?;
+                        let mut outs = outputs.lock().map_err(|_| poisoned())?;
                         for ((udf, out), partial) in udfs.iter().zip(outs.iter_mut()).zip(partials)
                         {
-                            udf.merge_dyn(out.as_mut(), &part, partial);
+                            udf.merge_dyn(out.as_mut(), &part, partial)?;
                         }
                     }
                     if remaining[*i].fetch_sub(1, Ordering::AcqRel) == 1 {
@@ -363,13 +363,38 @@ impl Runner {
                     Ok(())
                 })
         })?;
-        outputs.into_inner().map_err(|_| Error::Cancelled)
+        outputs.into_inner().map_err(|_| poisoned())
     }
+}
+
+/// The error for the outputs' lock found poisoned: a merge panicked while holding it, so the
+/// outputs may be half-merged. A bug (the panic itself normally reaches the caller first), not
+/// a cancellation: reporting it as `Cancelled` made Python raise `KeyboardInterrupt`.
+fn poisoned() -> Error {
+    Error::internal("a merge panicked while holding the run's outputs; they are incomplete")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn poisoned_outputs_are_an_internal_error() {
+        let outputs = Mutex::new(vec![0u8]);
+        let _ = std::thread::scope(|s| {
+            s.spawn(|| {
+                let _held = outputs.lock().unwrap();
+                panic!("a merge fails while holding the lock");
+            })
+            .join()
+        });
+        assert!(outputs.is_poisoned());
+        let err = outputs.lock().map_err(|_| poisoned()).unwrap_err();
+        assert!(matches!(err, Error::Internal { udf: None, .. }), "{err:?}");
+        assert!(err.to_string().contains("internal error"), "{err}");
+        let err = outputs.into_inner().map_err(|_| poisoned()).unwrap_err();
+        assert!(matches!(err, Error::Internal { .. }), "{err:?}");
+    }
 
     #[test]
     fn geometry_fits_budget() {

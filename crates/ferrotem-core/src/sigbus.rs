@@ -3,14 +3,17 @@
 //!
 //! Reading a page of a file mapping that lies beyond the file's end raises `SIGBUS`. This module
 //! installs (once per process, the first time a mapping is registered) a `SIGBUS` handler that
-//! knows the address ranges of ferrotem's own maps, kept in a fixed-size lock-free registry:
+//! knows the address ranges of ferrotem's own maps, kept in a fixed-size lock-free registry
+//! whose slots the handler reads as seqlocks (so it never pairs the start of one map with the
+//! end of another registered in the same slot meanwhile):
 //!
 //! - A fault inside a registered range replaces the pages from the faulting one to the end of the
 //!   range by anonymous zero pages (`mmap(MAP_FIXED | MAP_ANONYMOUS)`; every page after the
 //!   faulting one lies beyond the new end of the file too), counts the fault for that range and
 //!   returns: the faulting load is restarted and reads zeros. The reader then checks
 //!   [`Guard::faults`] and the file's length after every tile it took from the map and reports
-//!   [`crate::Error::Truncated`], so zeros read this way never end up in a result.
+//!   [`crate::Error::Truncated`], so zeros read this way never end up in a result. Sources do
+//!   all this through [`crate::source::GuardedFile`].
 //! - Any other `SIGBUS` goes to the handler that was installed before ferrotem's, exactly as if
 //!   ferrotem's were not there: a `SA_SIGINFO` handler is called with the same arguments, a plain
 //!   handler with the signal number; with the default disposition (or "ignore", which the kernel
@@ -23,24 +26,74 @@
 //! handler is still the one installed, and readers fall back to positioned reads when it is not.
 
 use std::ops::Range;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
 
 /// Number of maps that can be guarded at once; a map that finds no free slot is not used.
 const SLOTS: usize = 256;
 
-/// `start` of a free slot.
+/// `start` of a free slot (no mapping starts at address 0).
 const FREE: usize = 0;
-/// `start` of a slot being filled in or emptied (no mapping starts at address 1).
-const CLAIMED: usize = 1;
 
+/// One registered range, read by the signal handler as a seqlock: `seq` is odd while the slot
+/// is being written and bumped by two for every change, so a reader that sees the same even
+/// `seq` before and after reading `start` and `end` knows the two belong together. (Read without
+/// it, a slot freed and registered again between the two loads paired the old start with the new
+/// end, and the handler replaced pages of an unrelated range by zeros.)
 struct Slot {
+    seq: AtomicU64,
     start: AtomicUsize,
     end: AtomicUsize,
     faults: AtomicU64,
 }
 
+impl Slot {
+    /// Makes `seq` odd if it is still `seen`: the caller then has the slot to itself until
+    /// [`Slot::publish`]. Readers skip the slot meanwhile.
+    fn claim(&self, seen: u64) -> bool {
+        if seen % 2 == 1 {
+            return false;
+        }
+        // Acquire: the previous writer's `start`/`end` stores happen before ours.
+        let ok = self
+            .seq
+            .compare_exchange(seen, seen + 1, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok();
+        // Orders the odd `seq` before the stores that follow: a reader that sees any of them
+        // sees `seq` changed when it checks again.
+        fence(Ordering::Release);
+        ok
+    }
+
+    /// Writes the slot's range and ends the claim made at `seq == claimed_at + 1`.
+    fn publish(&self, claimed_at: u64, range: Range<usize>) {
+        self.start.store(range.start, Ordering::Relaxed);
+        self.end.store(range.end, Ordering::Relaxed);
+        self.seq.store(claimed_at + 2, Ordering::Release);
+    }
+
+    /// The slot's range if it is registered and was not changing while read. Wait-free and
+    /// async-signal-safe (atomic loads only).
+    fn read(&self) -> Option<Range<usize>> {
+        let before = self.seq.load(Ordering::Acquire);
+        if before % 2 == 1 {
+            return None;
+        }
+        let start = self.start.load(Ordering::Relaxed);
+        #[cfg(test)]
+        tests::pause(start);
+        let end = self.end.load(Ordering::Relaxed);
+        // Orders the two loads before the second `seq` load (the reader side of the seqlock).
+        fence(Ordering::Acquire);
+        if self.seq.load(Ordering::Relaxed) != before || start == FREE {
+            return None;
+        }
+        Some(start..end)
+    }
+}
+
 static REGISTRY: [Slot; SLOTS] = [const {
     Slot {
+        seq: AtomicU64::new(0),
         start: AtomicUsize::new(FREE),
         end: AtomicUsize::new(0),
         faults: AtomicU64::new(0),
@@ -61,20 +114,24 @@ impl Guard {
     /// installing the handler first if needed. `None` if the handler cannot be installed or all
     /// slots are taken; the caller must then not read the map.
     pub fn register(range: Range<usize>) -> Option<Guard> {
-        if range.start <= CLAIMED || range.end <= range.start || !imp::install() {
+        if range.start == FREE || range.end <= range.start || !imp::install() {
             return None;
         }
+        Self::register_range(range)
+    }
+
+    /// [`Guard::register`] without installing the handler.
+    fn register_range(range: Range<usize>) -> Option<Guard> {
         for (i, slot) in REGISTRY.iter().enumerate() {
-            if slot
-                .start
-                .compare_exchange(FREE, CLAIMED, Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
-            {
-                slot.faults.store(0, Ordering::Relaxed);
-                slot.end.store(range.end, Ordering::Relaxed);
-                slot.start.store(range.start, Ordering::Release);
-                return Some(Guard { slot: i });
+            let seen = slot.seq.load(Ordering::Acquire);
+            // A slot seen free under an even `seq` is still free if the claim succeeds: any
+            // change in between would have moved `seq` on.
+            if seen % 2 == 1 || slot.start.load(Ordering::Relaxed) != FREE || !slot.claim(seen) {
+                continue;
             }
+            slot.faults.store(0, Ordering::Relaxed);
+            slot.publish(seen, range);
+            return Some(Guard { slot: i });
         }
         None
     }
@@ -89,9 +146,12 @@ impl Guard {
 impl Drop for Guard {
     fn drop(&mut self) {
         let slot = &REGISTRY[self.slot];
-        slot.start.store(CLAIMED, Ordering::Release);
-        slot.end.store(0, Ordering::Relaxed);
-        slot.start.store(FREE, Ordering::Release);
+        // Only the owner changes a registered slot (registrars only claim free ones), so the
+        // claim cannot fail; if it somehow did, leaking the slot is the safe outcome.
+        let seen = slot.seq.load(Ordering::Relaxed);
+        if slot.claim(seen) {
+            slot.publish(seen, FREE..0);
+        }
     }
 }
 
@@ -105,19 +165,14 @@ pub fn handler_active() -> bool {
     imp::active()
 }
 
-/// The registered range holding `addr`, as `(slot, end of range)`. Async-signal-safe.
-fn lookup(addr: usize) -> Option<(usize, usize)> {
-    for (i, slot) in REGISTRY.iter().enumerate() {
-        let start = slot.start.load(Ordering::Acquire);
-        if start <= CLAIMED || addr < start {
-            continue;
-        }
-        let end = slot.end.load(Ordering::Relaxed);
-        if addr < end {
-            return Some((i, end));
-        }
-    }
-    None
+/// The registered range holding `addr`, with its slot. Async-signal-safe and wait-free: a slot
+/// that is changing while read is skipped, which is right because the range of a map being
+/// read (the only kind whose faults are ours) stays registered until its readers are done.
+fn lookup(addr: usize) -> Option<(usize, Range<usize>)> {
+    REGISTRY
+        .iter()
+        .enumerate()
+        .find_map(|(i, slot)| slot.read().filter(|r| r.contains(&addr)).map(|r| (i, r)))
 }
 
 #[cfg(target_os = "linux")]
@@ -181,10 +236,10 @@ mod imp {
         if code > 0 {
             // SAFETY: as above.
             let addr = unsafe { (*info).si_addr() } as usize;
-            if let Some((slot, end)) = lookup(addr) {
+            if let Some((slot, range)) = lookup(addr) {
                 let page = PAGE.load(Ordering::Relaxed);
                 let from = addr & !(page - 1);
-                let to = end.div_ceil(page) * page;
+                let to = range.end.div_ceil(page) * page;
                 // SAFETY: `from..to` lies within a registered read-only file map, which nothing
                 // reads as anything but bytes and which stays mapped while registered; replacing
                 // its pages by zero pages only changes what later reads of it return.
@@ -252,5 +307,110 @@ mod imp {
     }
     pub(super) fn active() -> bool {
         false
+    }
+}
+
+#[cfg(all(test, target_pointer_width = "64"))]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+    use std::sync::atomic::AtomicU32;
+    use std::time::{Duration, Instant};
+
+    /// Spin iterations between reading a slot's start and its end, to widen the window in which
+    /// a slot that changes hands used to be misread (nanoseconds otherwise: a storm would
+    /// rarely hit it).
+    static READ_PAUSE: AtomicU32 = AtomicU32::new(0);
+
+    pub(super) fn pause(start: usize) {
+        if start != FREE {
+            for _ in 0..READ_PAUSE.load(Ordering::Relaxed) {
+                std::hint::spin_loop();
+            }
+        }
+    }
+
+    /// Fake ranges, far above any user-space address (never dereferenced: `lookup` only
+    /// compares numbers), so that real maps registered by other tests cannot match them.
+    const BASE: usize = 1 << 62;
+    const PAGE: usize = 4096;
+    const N: usize = 64;
+
+    /// Range `j`: unique starts and unique ends, all covering the middle of the probe span, so
+    /// that a start of one paired with the end of another is never itself a registered range.
+    fn range(j: usize) -> Range<usize> {
+        BASE + j * PAGE..BASE + (N + 1 + (j * 37) % N) * PAGE
+    }
+
+    #[test]
+    fn lookups_never_pair_the_start_and_end_of_different_registrations() {
+        let known: HashSet<(usize, usize)> =
+            (0..N).map(|j| (range(j).start, range(j).end)).collect();
+        READ_PAUSE.store(2000, Ordering::Relaxed);
+        let deadline = Instant::now() + Duration::from_millis(700);
+        let (hits, misses) = std::thread::scope(|s| {
+            // Register/free storms: the same few slots change hands over and over. (They stop
+            // at the deadline by themselves, so a failing lookup thread cannot hang the test.)
+            for t in 0..2 {
+                s.spawn(move || {
+                    let mut j = t;
+                    while Instant::now() < deadline {
+                        for _ in 0..256 {
+                            let a = Guard::register_range(range(j % N)).unwrap();
+                            let b = Guard::register_range(range((j * 5 + 3) % N)).unwrap();
+                            drop(a);
+                            drop(b);
+                            j += 2;
+                        }
+                    }
+                });
+            }
+            let lookups = s.spawn(|| {
+                let (mut hits, mut misses) = (0u64, 0u64);
+                let mut probe = 0usize;
+                while Instant::now() < deadline {
+                    for _ in 0..1000 {
+                        probe = (probe + 7 * PAGE + 123) % (2 * N * PAGE);
+                        let addr = BASE + probe;
+                        match lookup(addr) {
+                            Some((_, r)) => {
+                                assert!(
+                                    known.contains(&(r.start, r.end)),
+                                    "{r:x?} was never registered (a mixed start and end)"
+                                );
+                                assert!(r.contains(&addr), "{r:x?} does not hold {addr:x}");
+                                hits += 1;
+                            }
+                            None => misses += 1,
+                        }
+                    }
+                }
+                (hits, misses)
+            });
+            lookups.join().unwrap()
+        });
+        READ_PAUSE.store(0, Ordering::Relaxed);
+        // The storm really overlapped the lookups: some found a range, some found none.
+        assert!(hits > 0 && misses > 0, "hits {hits}, misses {misses}");
+        // And every slot is free again.
+        assert!((0..N).all(|j| lookup(range(j).start).is_none()));
+    }
+
+    #[test]
+    fn registered_ranges_are_found_until_dropped() {
+        let a = Guard::register_range(BASE - 10 * PAGE..BASE - 8 * PAGE).unwrap();
+        let b = Guard::register_range(BASE - 8 * PAGE..BASE - 5 * PAGE).unwrap();
+        assert_eq!(
+            lookup(BASE - 9 * PAGE),
+            Some((a.slot, BASE - 10 * PAGE..BASE - 8 * PAGE))
+        );
+        assert_eq!(lookup(BASE - 8 * PAGE).map(|(i, _)| i), Some(b.slot));
+        assert_eq!(lookup(BASE - 5 * PAGE), None);
+        assert_eq!(a.faults(), 0);
+        drop(a);
+        assert_eq!(lookup(BASE - 9 * PAGE), None);
+        assert!(lookup(BASE - 6 * PAGE).is_some());
+        drop(b);
+        assert_eq!(lookup(BASE - 6 * PAGE), None);
     }
 }

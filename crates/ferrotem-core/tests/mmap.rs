@@ -1,6 +1,8 @@
-//! Memory-mapped raw files (`IoMode::Mmap`): results equal the `pread` path byte for byte, a file
-//! truncated while mapped gives `Error::Truncated` (never SIGBUS), and SIGBUS that has nothing to
-//! do with ferrotem's maps still reaches the handler installed before ferrotem's.
+//! Memory-mapped files (`IoMode::Mmap`): results equal the `pread` path byte for byte; a file
+//! truncated while mapped gives `Error::Truncated`, never SIGBUS, for every mapped source (raw,
+//! C- and Fortran-ordered `.npy`), checked in child processes so that a SIGBUS that escapes
+//! shows as a failed test instead of killing the test binary; and SIGBUS that has nothing to do
+//! with ferrotem's maps still reaches the handler installed before ferrotem's.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: helpers outside #[test] fns panic on setup failure too
 
 mod common;
@@ -15,11 +17,13 @@ use ferrotem_core::roi::Roi;
 use ferrotem_core::runner::{RunOptions, Runner};
 use ferrotem_core::shape::DatasetShape;
 use ferrotem_core::sigbus;
-use ferrotem_core::source::{open_npy, DataSource, IoMode, RawFileSource};
+use ferrotem_core::source::{
+    open_npy, DataSource, FortranFileSource, IoMode, NpyHeader, RawFileSource,
+};
 use ferrotem_core::udf::{DynUdf, SumSigUdf, SumUdf};
 use ferrotem_core::Error;
 use std::any::Any;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 const MODES: [IoMode; 2] = [IoMode::Pread, IoMode::Mmap];
 
@@ -115,44 +119,107 @@ fn mmap_results_equal_pread() {
     }
 }
 
-/// Truncates a file under open sources (one per mode) and checks that runs and reads fail.
-fn check_truncated(name: &str, new_len: impl Fn(u64) -> u64) {
+/// The file sources that map their file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mapped {
+    Raw,
+    NpyC,
+    NpyF,
+}
+
+impl Mapped {
+    const ALL: [Mapped; 3] = [Mapped::Raw, Mapped::NpyC, Mapped::NpyF];
+
+    /// Frame side for the truncation tests: Fortran order is gathered element by element, slow
+    /// in unoptimised test builds, so its frames are smaller (its files still span many pages).
+    fn side(self) -> usize {
+        match self {
+            Mapped::NpyF => 32,
+            Mapped::Raw | Mapped::NpyC => 64,
+        }
+    }
+
+    fn from_env() -> Mapped {
+        let name = std::env::var("SOURCE").unwrap();
+        *Mapped::ALL
+            .iter()
+            .find(|m| format!("{m:?}") == name)
+            .unwrap()
+    }
+
+    /// Writes (or rewrites, in place) `n` frames of `side` x `side` uint16 in this format.
+    fn write(self, dir: &Path, n: usize, side: usize) -> PathBuf {
+        let dt = DType::native(ScalarKind::U16);
+        match self {
+            Mapped::Raw => write_file(dir, "d.raw", &bytes_of(dt, 0, n, side * side)),
+            Mapped::NpyC => write_npy(dir, "c.npy", dt, false, &[n, side, side]),
+            Mapped::NpyF => write_npy(dir, "f.npy", dt, true, &[n, side, side]),
+        }
+    }
+
+    /// Opens what [`Mapped::write`] wrote, reading in `io` mode.
+    fn open(self, path: &Path, n: usize, side: usize, io: IoMode) -> Box<dyn DataSource> {
+        let dt = DType::native(ScalarKind::U16);
+        let shape = DatasetShape::new(&[n], &[side, side]).unwrap();
+        let source: Box<dyn DataSource> = match self {
+            Mapped::Raw => Box::new(RawFileSource::open_with(path, dt, shape, 0, 0, io).unwrap()),
+            Mapped::NpyC => {
+                let h = NpyHeader::read(path).unwrap();
+                let src = RawFileSource::open_with(path, dt, shape, h.data_offset, 0, io).unwrap();
+                assert_eq!(src.io_mode(), io);
+                Box::new(src)
+            }
+            Mapped::NpyF => {
+                let h = NpyHeader::read(path).unwrap();
+                let src =
+                    FortranFileSource::open_with(path, dt, shape, h.shape, h.data_offset, 0, io)
+                        .unwrap();
+                assert_eq!(src.io_mode(), io);
+                Box::new(src)
+            }
+        };
+        source
+    }
+}
+
+/// Truncates a file of kind `kind` under open sources (one per mode) to `new_len(full length)`
+/// and checks that runs and reads fail with `Truncated`, and read correctly once the data is
+/// back.
+fn check_truncated(kind: Mapped, new_len: impl Fn(u64) -> u64) {
     let dir = tempfile::tempdir().unwrap();
-    let dt = DType::native(ScalarKind::U16);
-    // 96 frames of 64x64 uint16: 8 KiB frames, 768 KiB in all.
-    let (n, side) = (96usize, 64usize);
+    // 96 frames of 64x64 uint16: 8 KiB frames, 768 KiB in all (Fortran: 2 KiB, 192 KiB).
+    let (n, side) = (96usize, kind.side());
     let sig = side * side;
-    let path = write_file(dir.path(), name, &bytes_of(dt, 0, n, sig));
+    let path = kind.write(dir.path(), n, side);
     let full = std::fs::metadata(&path).unwrap().len();
-    let shape = || DatasetShape::new(&[n], &[side, side]).unwrap();
-    let sources: Vec<RawFileSource> = MODES
+    let sources: Vec<Box<dyn DataSource>> = MODES
         .iter()
-        .map(|&io| RawFileSource::open_with(&path, dt, shape(), 0, 0, io).unwrap())
+        .map(|&io| kind.open(&path, n, side, io))
         .collect();
     // Map every page once, so the truncation has mapped pages to take away.
     for s in &sources {
-        run(s, None, 64 * 1024, 2).unwrap();
+        run(s.as_ref(), None, 64 * 1024, 2).unwrap();
     }
     let faults_before = sigbus::total_faults();
     truncate(&path, new_len(full));
-    for s in &sources {
-        let mode = s.io_mode();
+    for (s, mode) in sources.iter().zip(MODES) {
+        let s = s.as_ref();
         for (tile, threads) in [(64 * 1024, 2), (3000, 1)] {
             let r = run(s, None, tile, threads);
             assert!(
-                matches!(r, Err(Error::Truncated { .. })),
-                "{name} {mode:?} tile {tile}: {:?}",
+                matches!(&r, Err(Error::Truncated { path: p, .. }) if *p == path),
+                "{kind:?} {mode:?} tile {tile}: {:?}",
                 r.err()
             );
         }
-        for kind in [ScalarKind::F32, ScalarKind::U16] {
-            let mut dst = vec![0u8; n * sig * kind.itemsize()];
+        for out in [ScalarKind::F32, ScalarKind::U16] {
+            let mut dst = vec![0u8; n * sig * out.itemsize()];
             let mut scratch = AlignedBuf::zeroed(0);
             let all = [0..n as u64, n as u64..n as u64]; // (an empty second run)
-            let r = read_converted(s, &all, 0..sig, &mut dst, kind, &mut scratch);
+            let r = read_converted(s, &all, 0..sig, &mut dst, out, &mut scratch);
             assert!(
                 matches!(r, Err(Error::Truncated { .. })),
-                "{name} {mode:?} read_converted {kind:?}: {:?}",
+                "{kind:?} {mode:?} read_converted {out:?}: {:?}",
                 r.err()
             );
         }
@@ -164,17 +231,18 @@ fn check_truncated(name: &str, new_len: impl Fn(u64) -> u64) {
     }
     // Truncation by whole pages makes the map fault; the guard answered (and counted) it.
     if new_len(full) < full - 8192 {
-        assert!(sigbus::total_faults() > faults_before, "{name}");
+        assert!(sigbus::total_faults() > faults_before, "{kind:?}");
     }
     // Once the file has its data back, the same sources read it correctly again (a map that
     // faulted is retired in favour of pread).
-    std::fs::write(&path, bytes_of(dt, 0, n, sig)).unwrap();
-    let want = outputs(&run(&sources[0], None, 64 * 1024, 1).unwrap());
+    kind.write(dir.path(), n, side);
+    let want = outputs(&run(sources[0].as_ref(), None, 64 * 1024, 1).unwrap());
     for s in &sources {
+        let s = s.as_ref();
         assert_eq!(
             outputs(&run(s, None, 64 * 1024, 1).unwrap()),
             want,
-            "{name}"
+            "{kind:?}"
         );
         let mut a = vec![0u8; n * sig * 4];
         let mut scratch = AlignedBuf::zeroed(0);
@@ -183,41 +251,78 @@ fn check_truncated(name: &str, new_len: impl Fn(u64) -> u64) {
     }
 }
 
-#[test]
-fn truncated_to_zero_while_mapped() {
-    check_truncated("zero.raw", |_| 0);
+/// How far [`truncated_while_mapped_never_kills`] cuts a file, by name.
+fn cut(name: &str) -> fn(u64) -> u64 {
+    match name {
+        "zero" => |_| 0,
+        "mid" => |full| full / 2 + 123,
+        // Stays within the last page: no fault at all, only the length check can tell.
+        "one" => |full| full - 1,
+        other => panic!("unknown cut {other}"),
+    }
+}
+
+/// Runs the ignored test `child` once per mapped source (and `extra` environment), failing
+/// with the child's output if it does not exit cleanly (a SIGBUS shows as a signal here).
+fn in_child_per_source(child: &str, extra: &[(&str, &str)]) {
+    for kind in Mapped::ALL {
+        let name = format!("{kind:?}");
+        let env = [&[("SOURCE", name.as_str())][..], extra].concat();
+        let out = run_child(child, &env);
+        assert!(
+            out.status.success(),
+            "{child} {env:?}: {:?}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 #[test]
-fn truncated_mid_page_while_mapped() {
-    check_truncated("mid.raw", |full| full / 2 + 123);
+fn truncated_while_mapped_never_kills() {
+    for how in ["zero", "mid", "one"] {
+        in_child_per_source("child_truncated", &[("CUT", how)]);
+    }
 }
 
 #[test]
-fn truncated_by_one_byte_while_mapped() {
-    // Stays within the last page: no fault at all, only the length check can tell.
-    check_truncated("one.raw", |full| full - 1);
+#[ignore = "child process of truncated_while_mapped_never_kills"]
+fn child_truncated() {
+    if std::env::var_os(CHILD_ENV).is_none() {
+        return;
+    }
+    check_truncated(Mapped::from_env(), cut(&std::env::var("CUT").unwrap()));
+    std::process::exit(0);
 }
 
 #[test]
-fn truncated_during_a_run() {
+fn truncated_during_a_run_never_kills() {
+    in_child_per_source("child_truncated_during_a_run", &[]);
+}
+
+#[test]
+#[ignore = "child process of truncated_during_a_run_never_kills"]
+fn child_truncated_during_a_run() {
+    if std::env::var_os(CHILD_ENV).is_none() {
+        return;
+    }
     // A thread truncates the file while runs over the map are going; every run either completes
     // before the truncation (and is then correct) or fails with Truncated, and none crashes.
+    let kind = Mapped::from_env();
     let dir = tempfile::tempdir().unwrap();
-    let dt = DType::native(ScalarKind::U16);
-    let (n, side) = (512usize, 64usize);
+    let (n, side) = (512usize, kind.side());
     for round in 0..4u64 {
-        let path = write_file(dir.path(), "during.raw", &bytes_of(dt, 0, n, side * side));
-        let shape = DatasetShape::new(&[n], &[side, side]).unwrap();
-        let src = RawFileSource::open_with(&path, dt, shape, 0, 0, IoMode::Mmap).unwrap();
-        let want = outputs(&run(&src, None, 64 * 1024, 1).unwrap());
+        let path = kind.write(dir.path(), n, side);
+        let src = kind.open(&path, n, side, IoMode::Mmap);
+        let src = src.as_ref();
+        let want = outputs(&run(src, None, 64 * 1024, 1).unwrap());
         std::thread::scope(|s| {
             s.spawn(|| {
                 std::thread::sleep(std::time::Duration::from_micros(200 * round));
                 truncate(&path, 4096 * (round + 1) + 17);
             });
             for _ in 0..20 {
-                match run(&src, None, 64 * 1024, 2) {
+                match run(src, None, 64 * 1024, 2) {
                     Ok(out) => assert_eq!(outputs(&out), want),
                     Err(Error::Truncated { .. }) => {}
                     Err(e) => panic!("{e}"),
@@ -225,10 +330,11 @@ fn truncated_during_a_run() {
             }
         });
         assert!(matches!(
-            run(&src, None, 64 * 1024, 2),
+            run(src, None, 64 * 1024, 2),
             Err(Error::Truncated { .. })
         ));
     }
+    std::process::exit(0);
 }
 
 #[test]
@@ -240,11 +346,17 @@ fn npy_from_env_switch() {
         "0"
     };
     for (env, mapped) in [("mmap", "1"), ("pread", "0"), ("MMAP", "1"), ("", default)] {
-        let status = run_child(
+        let out = run_child(
             "child_npy_env",
             &[("FERROTEM_IO", env), ("EXPECT_MAPPED", mapped)],
         );
-        assert_eq!(status.code(), Some(0), "FERROTEM_IO={env}: {status:?}");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "FERROTEM_IO={env}: {:?}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -257,15 +369,33 @@ fn child_npy_env() {
     let mapped = std::env::var("EXPECT_MAPPED").unwrap() == "1";
     let dir = tempfile::tempdir().unwrap();
     let dt = DType::native(ScalarKind::U16);
-    let path = write_npy(dir.path(), "c.npy", dt, false, &[6, 4, 4]);
-    let (_, src) = open_npy(&path, 2, None, None, 0).unwrap();
-    assert_eq!(src.stored_slice(0, 6, 0..16).is_some(), mapped);
-    let want = outputs(&run(src.as_ref(), None, 4096, 1).unwrap());
-    let len = std::fs::metadata(&path).unwrap().len();
-    truncate(&path, len - 40);
-    let r = run(src.as_ref(), None, 4096, 1);
-    assert!(matches!(r, Err(Error::Truncated { .. })), "{:?}", r.err());
-    assert_eq!(want.len(), 2);
+    for fortran in [false, true] {
+        let path = write_npy(dir.path(), "e.npy", dt, fortran, &[6, 4, 4]);
+        let (header, src) = open_npy(&path, 2, None, None, 0).unwrap();
+        assert_eq!(header.fortran_order, fortran);
+        if fortran {
+            // Gathered into the caller's buffer, never handed out in place.
+            assert!(src.stored_slice(0, 6, 0..16).is_none());
+            let f = FortranFileSource::open(
+                &path,
+                dt,
+                src.shape().clone(),
+                header.shape,
+                header.data_offset,
+                0,
+            )
+            .unwrap();
+            assert_eq!(f.io_mode() == IoMode::Mmap, mapped);
+        } else {
+            assert_eq!(src.stored_slice(0, 6, 0..16).is_some(), mapped);
+        }
+        let want = outputs(&run(src.as_ref(), None, 4096, 1).unwrap());
+        assert_eq!(want.len(), 2);
+        let len = std::fs::metadata(&path).unwrap().len();
+        truncate(&path, len - 40);
+        let r = run(src.as_ref(), None, 4096, 1);
+        assert!(matches!(r, Err(Error::Truncated { .. })), "{:?}", r.err());
+    }
     std::process::exit(0);
 }
 
@@ -273,15 +403,14 @@ fn child_npy_env() {
 
 const CHILD_ENV: &str = "FERROTEM_SIGBUS_CHILD";
 
-/// Runs the ignored test `name` of this binary in a child process and returns its exit status.
-fn run_child(name: &str, env: &[(&str, &str)]) -> std::process::ExitStatus {
+/// Runs the ignored test `name` of this binary in a child process and returns its exit status
+/// and output.
+fn run_child(name: &str, env: &[(&str, &str)]) -> std::process::Output {
     std::process::Command::new(std::env::current_exe().unwrap())
         .args(["--ignored", "--exact", name, "--test-threads=1"])
         .env(CHILD_ENV, "1")
         .envs(env.iter().copied())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
+        .output()
         .unwrap()
 }
 
@@ -374,7 +503,7 @@ fn sigbus_on_unrelated_map_kills() {
     // After Rust's own handler (which restores the default for faults it does not own) and
     // after the default disposition.
     for env in [&[][..], &[("SIG_DFL", "1")][..]] {
-        let status = run_child("child_unrelated_default", env);
+        let status = run_child("child_unrelated_default", env).status;
         assert_eq!(status.signal(), Some(libc::SIGBUS), "{env:?}: {status:?}");
     }
 }
@@ -382,7 +511,7 @@ fn sigbus_on_unrelated_map_kills() {
 #[cfg(target_os = "linux")]
 #[test]
 fn sigbus_on_unrelated_map_reaches_previous_handler() {
-    let status = run_child("child_unrelated_previous_handler", &[]);
+    let status = run_child("child_unrelated_previous_handler", &[]).status;
     assert_eq!(status.code(), Some(42), "{status:?}");
 }
 
@@ -390,6 +519,6 @@ fn sigbus_on_unrelated_map_reaches_previous_handler() {
 #[test]
 fn sent_sigbus_kills() {
     use std::os::unix::process::ExitStatusExt;
-    let status = run_child("child_sent_sigbus", &[]);
+    let status = run_child("child_sent_sigbus", &[]).status;
     assert_eq!(status.signal(), Some(libc::SIGBUS), "{status:?}");
 }

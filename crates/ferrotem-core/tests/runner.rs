@@ -214,7 +214,7 @@ impl Udf for FrameMax {
     fn new_partial(&self, part: &PartitionInfo<'_>) -> Vec<f64> {
         vec![f64::NEG_INFINITY; part.n_frames]
     }
-    fn process_tile(&self, partial: &mut Vec<f64>, tile: &Tile<'_>) {
+    fn process_tile(&self, partial: &mut Vec<f64>, tile: &Tile<'_>) -> Result<(), Error> {
         let w = tile.pixels.len();
         let TileData::F32(d) = tile.data else {
             panic!("expected float32 tiles")
@@ -226,13 +226,20 @@ impl Udf for FrameMax {
             let slot = &mut partial[tile.offset + i];
             *slot = slot.max(m);
         }
+        Ok(())
     }
     fn new_output(&self, run: &RunInfo<'_>) -> Vec<f64> {
         vec![0.0; run.n_frames as usize]
     }
-    fn merge(&self, out: &mut Vec<f64>, part: &PartitionInfo<'_>, partial: Vec<f64>) {
+    fn merge(
+        &self,
+        out: &mut Vec<f64>,
+        part: &PartitionInfo<'_>,
+        partial: Vec<f64>,
+    ) -> Result<(), Error> {
         let at = part.compressed_start as usize;
         out[at..at + partial.len()].copy_from_slice(&partial);
+        Ok(())
     }
 }
 
@@ -478,4 +485,174 @@ fn partitions_split_into_pieces_report_once_and_merge_correctly() {
         close(&got_sum, &sum, 1e-12, "sum").unwrap();
         close(&got_sumsig, &sumsig, 1e-12, "sumsig").unwrap();
     }
+}
+
+// --- Broken UDFs fail the run, in release builds too -----------------------------------------
+//
+// Each of these was silently skipped (a partial or output of a foreign type) or only a
+// `debug_assert!` (a tile of another kind than the partial): a release build returned zeros.
+
+/// Hands `SumUdf` a partial (or, with `foreign_output`, an output) of a type it does not know,
+/// as a runner mixing up the partials of two UDFs would.
+struct ForeignPartial {
+    foreign_output: bool,
+}
+
+impl DynUdf for ForeignPartial {
+    fn name_dyn(&self) -> &str {
+        "ForeignPartial"
+    }
+    fn new_partial_dyn(&self, part: &PartitionInfo<'_>) -> Box<dyn std::any::Any + Send> {
+        if self.foreign_output {
+            SumUdf.new_partial_dyn(part)
+        } else {
+            Box::new(vec![0u8; 3])
+        }
+    }
+    fn process_tile_dyn(
+        &self,
+        partial: &mut (dyn std::any::Any + Send),
+        tile: &Tile<'_>,
+    ) -> Result<(), Error> {
+        SumUdf.process_tile_dyn(partial, tile)
+    }
+    fn process_stored_tile_dyn(
+        &self,
+        partial: &mut (dyn std::any::Any + Send),
+        tile: &ferrotem_core::udf::StoredTile<'_>,
+    ) -> Result<bool, Error> {
+        SumUdf.process_stored_tile_dyn(partial, tile)
+    }
+    fn new_output_dyn(&self, run: &RunInfo<'_>) -> Box<dyn std::any::Any + Send> {
+        if self.foreign_output {
+            Box::new(String::new())
+        } else {
+            SumUdf.new_output_dyn(run)
+        }
+    }
+    fn merge_dyn(
+        &self,
+        output: &mut (dyn std::any::Any + Send),
+        part: &PartitionInfo<'_>,
+        partial: Box<dyn std::any::Any + Send>,
+    ) -> Result<(), Error> {
+        SumUdf.merge_dyn(output, part, partial)
+    }
+}
+
+/// `SumUdf` with float64 partials in a float32 run: every tile has another kind than the partial.
+struct WrongKindSum;
+
+impl Udf for WrongKindSum {
+    type Partial = TypedVec;
+    type Output = TypedVec;
+    fn new_partial(&self, part: &PartitionInfo<'_>) -> TypedVec {
+        TypedVec::zeros(InputKind::F64, part.run.shape.sig_size())
+    }
+    fn process_tile(&self, partial: &mut TypedVec, tile: &Tile<'_>) -> Result<(), Error> {
+        SumUdf.process_tile(partial, tile)
+    }
+    fn new_output(&self, run: &RunInfo<'_>) -> TypedVec {
+        SumUdf.new_output(run)
+    }
+    fn merge(
+        &self,
+        output: &mut TypedVec,
+        part: &PartitionInfo<'_>,
+        partial: TypedVec,
+    ) -> Result<(), Error> {
+        SumUdf.merge(output, part, partial)
+    }
+}
+
+/// Runs `udf` over 12 frames of 4x4 uint16 data in byte order `order` (a swapped order takes
+/// the converted-tile path, the native one the stored-tile path first).
+fn run_broken(udf: &dyn DynUdf, order: ByteOrder) -> Result<(), Error> {
+    let dt = DType {
+        kind: ScalarKind::U16,
+        order,
+    };
+    let (bytes, _) = dataset(dt, 12, 16);
+    let source =
+        MemorySource::new(bytes, dt, DatasetShape::new(&[12], &[4, 4]).unwrap(), 0).unwrap();
+    let parts = split_frames(12, 3, 1).unwrap();
+    Runner::new(2)
+        .unwrap()
+        .run(
+            &source,
+            &parts,
+            None,
+            &[udf],
+            &RunOptions::new(InputKind::F32),
+            &|_| {},
+        )
+        .map(|_| ())
+}
+
+fn swapped() -> ByteOrder {
+    match ByteOrder::NATIVE {
+        ByteOrder::Little => ByteOrder::Big,
+        ByteOrder::Big => ByteOrder::Little,
+    }
+}
+
+fn assert_internal(r: Result<(), Error>, udf: &str, what: &str) {
+    match r {
+        Err(Error::Internal {
+            udf: Some(name),
+            detail,
+        }) => {
+            assert_eq!(name, udf, "{what}: {detail}");
+            let text = Error::udf_internal(&name, detail).to_string();
+            assert!(text.contains(udf) && text.contains("bug"), "{what}: {text}");
+        }
+        other => panic!("{what}: expected an internal error of {udf}, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_partial_or_output_of_a_foreign_type_is_an_internal_error() {
+    for order in [ByteOrder::NATIVE, swapped()] {
+        let partial = ForeignPartial {
+            foreign_output: false,
+        };
+        assert_internal(run_broken(&partial, order), "SumUDF", "partial");
+        let output = ForeignPartial {
+            foreign_output: true,
+        };
+        assert_internal(run_broken(&output, order), "SumUDF", "output");
+    }
+}
+
+#[test]
+fn a_tile_of_another_kind_than_the_partial_is_an_internal_error() {
+    // Swapped bytes: no stored-tile fast path, so the float32 tile reaches `process_tile`.
+    assert_internal(run_broken(&WrongKindSum, swapped()), "SumUDF", "tile kind");
+    // Merging partials of another kind than the output, for both built-ins.
+    let shape = DatasetShape::new(&[2], &[2, 2]).unwrap();
+    let run = RunInfo {
+        shape: &shape,
+        n_frames: 2,
+        input: InputKind::F32,
+    };
+    let partition = Partition {
+        index: 0,
+        frames: 0..2,
+    };
+    let part = ferrotem_core::runner::partition_info(&run, &partition, None);
+    let mut out = SumUdf.new_output(&run);
+    let r = SumUdf.merge(&mut out, &part, TypedVec::zeros(InputKind::C64, 4));
+    assert_internal(r, "SumUDF", "sum merge");
+    let mut out = SumSigUdf.new_output(&run);
+    let r = SumSigUdf.merge(&mut out, &part, TypedVec::zeros(InputKind::F64, 2));
+    assert_internal(r, "SumSigUDF", "sumsig merge");
+    let tile = Tile {
+        offset: 0,
+        depth: 1,
+        pixels: 0..4,
+        data: TileData::C128(&[Complex64::new(1.0, 0.0); 4]),
+    };
+    let mut partial = SumSigUdf.new_partial(&part);
+    let r = SumSigUdf.process_tile(&mut partial, &tile);
+    assert_internal(r, "SumSigUDF", "sumsig tile");
 }

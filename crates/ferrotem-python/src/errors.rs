@@ -8,11 +8,12 @@
 //! | Truncated           | `ferrotem.common.exceptions.TruncatedFileError` (`DataSetException`, `OSError`) |
 //! | Corrupt             | `ferrotem.common.exceptions.CorruptFileError` (`DataSetException`, `ValueError`) |
 //! | Cancelled           | `KeyboardInterrupt`                                         |
+//! | Internal            | `RuntimeError` (a bug; the message names the native UDF if one was at fault) |
 
 use ferrotem_core::Error;
 use pyo3::exceptions::{
     PyFileNotFoundError, PyIsADirectoryError, PyKeyboardInterrupt, PyOSError, PyPermissionError,
-    PyTypeError, PyValueError,
+    PyRuntimeError, PyTypeError, PyValueError,
 };
 use pyo3::prelude::*;
 
@@ -48,5 +49,27 @@ pub fn to_pyerr(err: Error) -> PyErr {
         Error::Truncated { .. } => project_error("TruncatedFileError", message, PyOSError::new_err),
         Error::Corrupt { .. } => project_error("CorruptFileError", message, PyValueError::new_err),
         Error::Cancelled => PyKeyboardInterrupt::new_err("ferrotem run cancelled"),
+        Error::Internal { .. } => PyRuntimeError::new_err(message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_errors_are_runtime_errors_naming_the_udf() {
+        Python::initialize();
+        Python::attach(|py| {
+            let err = to_pyerr(Error::udf_internal("SumUDF", "partial of the wrong type"));
+            assert!(err.is_instance_of::<PyRuntimeError>(py));
+            let text = err.value(py).to_string();
+            assert!(text.contains("SumUDF"), "{text}");
+            assert!(text.contains("partial of the wrong type"), "{text}");
+            // A poisoned lock is a bug too, not a Ctrl-C.
+            let err = to_pyerr(Error::internal("a lock was poisoned"));
+            assert!(err.is_instance_of::<PyRuntimeError>(py));
+            assert!(!err.is_instance_of::<PyKeyboardInterrupt>(py));
+        });
     }
 }

@@ -57,9 +57,9 @@ fn to_numpy(py: Python<'_>, out: Box<dyn Any + Send>) -> PyResult<Py<PyAny>> {
             TypedVec::C64(v) => v.into_pyarray(py).into_any().unbind(),
             TypedVec::C128(v) => v.into_pyarray(py).into_any().unbind(),
         }),
-        Err(_) => Err(pyo3::exceptions::PyRuntimeError::new_err(
-            "internal error: unexpected native result type",
-        )),
+        Err(_) => Err(to_pyerr(Error::internal(
+            "a native UDF's output is not a typed vector",
+        ))),
     }
 }
 
@@ -103,7 +103,8 @@ impl PyRunner {
     ) -> PyResult<Vec<Py<PyAny>>> {
         let kinds = lookup(&udfs)?;
         let input = input_kind(input_dtype)?;
-        let src = source.inner.clone();
+        let lent = source.lend(py)?;
+        let src = lent.source();
         let roi = make_roi(roi, src.shape().nav_size())?;
         let parts: Vec<Partition> = partitions
             .into_iter()
@@ -134,14 +135,8 @@ impl PyRunner {
                     });
                 }
             };
-            self.inner.run(
-                src.as_ref(),
-                &parts,
-                roi.as_ref(),
-                &kinds,
-                &opts,
-                &on_partition,
-            )
+            self.inner
+                .run(src, &parts, roi.as_ref(), &kinds, &opts, &on_partition)
         })?;
         if let Ok(mut slot) = progress_error.lock() {
             if let Some(e) = slot.take() {
@@ -168,7 +163,8 @@ pub fn run_native_partition(
 ) -> PyResult<Vec<Py<PyAny>>> {
     let kinds = lookup(&udfs)?;
     let input = input_kind(input_dtype)?;
-    let src = source.inner.clone();
+    let lent = source.lend(py)?;
+    let src = lent.source();
     let nav_size = src.shape().nav_size();
     if start > stop || stop > nav_size {
         return Err(to_pyerr(Error::param(
@@ -190,13 +186,7 @@ pub fn run_native_partition(
             input,
         };
         let part = partition_info(&run, &partition, roi.as_ref());
-        run_partition(
-            src.as_ref(),
-            &part,
-            roi.as_ref(),
-            &kinds,
-            &RunOptions::new(input),
-        )
+        run_partition(src, &part, roi.as_ref(), &kinds, &RunOptions::new(input))
     })?;
     partials.into_iter().map(|o| to_numpy(py, o)).collect()
 }

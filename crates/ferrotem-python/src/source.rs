@@ -2,7 +2,7 @@
 
 use crate::enter::enter;
 use crate::errors::to_pyerr;
-use crate::numpy_bytes::HeldBytes;
+use crate::numpy_bytes::{HeldBytes, ReadBorrow};
 use ferrotem_core::aligned::AlignedBuf;
 use ferrotem_core::dtype::DType;
 use ferrotem_core::read::read_converted;
@@ -23,7 +23,44 @@ thread_local! {
 /// An opened dataset source. Not picklable: Python datasets keep the parameters and reopen.
 #[pyclass(name = "DataSource", module = "ferrotem._core", frozen)]
 pub struct PyDataSource {
-    pub(crate) inner: Arc<dyn DataSource>,
+    /// Read it through [`PyDataSource::lend`] only, which borrows `held` for the call.
+    inner: Arc<dyn DataSource>,
+    /// The numpy array an in-memory source reads (see `numpy_bytes`).
+    held: Option<Py<PyArray1<u8>>>,
+}
+
+/// A source lent to one call: reading it is safe for as long as this lives (an in-memory
+/// source's array is borrowed read-only meanwhile).
+pub(crate) struct Lent<'py> {
+    source: Arc<dyn DataSource>,
+    _borrow: Option<ReadBorrow<'py>>,
+}
+
+impl Lent<'_> {
+    /// The source, to read while the GIL is released.
+    pub(crate) fn source(&self) -> &dyn DataSource {
+        self.source.as_ref()
+    }
+}
+
+impl PyDataSource {
+    fn new(inner: Arc<dyn DataSource>) -> Self {
+        PyDataSource { inner, held: None }
+    }
+
+    /// Lends the source to a call that reads its data; a `ValueError` if an in-memory source's
+    /// array is borrowed for writing elsewhere.
+    pub(crate) fn lend<'py>(&self, py: Python<'py>) -> PyResult<Lent<'py>> {
+        let borrow = self
+            .held
+            .as_ref()
+            .map(|array| ReadBorrow::new(py, array))
+            .transpose()?;
+        Ok(Lent {
+            source: self.inner.clone(),
+            _borrow: borrow,
+        })
+    }
 }
 
 fn shape(nav_shape: &[usize], sig_shape: &[usize]) -> PyResult<DatasetShape> {
@@ -36,6 +73,7 @@ impl PyDataSource {
     #[staticmethod]
     #[pyo3(signature = (data, dtype, nav_shape, sig_shape, sync_offset=0))]
     fn memory(
+        py: Python<'_>,
         data: &Bound<'_, PyArray1<u8>>,
         dtype: &str,
         nav_shape: Vec<usize>,
@@ -44,10 +82,12 @@ impl PyDataSource {
     ) -> PyResult<Self> {
         let dtype = DType::parse(dtype, "dtype").map_err(to_pyerr)?;
         let bytes = HeldBytes::new(data)?;
+        let held = bytes.array(py);
         let source = MemorySource::new(bytes, dtype, shape(&nav_shape, &sig_shape)?, sync_offset)
             .map_err(to_pyerr)?;
         Ok(PyDataSource {
             inner: Arc::new(source),
+            held: Some(held),
         })
     }
 
@@ -68,9 +108,7 @@ impl PyDataSource {
         let source = enter(py, || {
             RawFileSource::open(&path, dtype, shape, header_bytes, sync_offset)
         })?;
-        Ok(PyDataSource {
-            inner: Arc::new(source),
-        })
+        Ok(PyDataSource::new(Arc::new(source)))
     }
 
     /// An `.npy` file (C or Fortran order).
@@ -93,9 +131,7 @@ impl PyDataSource {
                 sync_offset,
             )
         })?;
-        Ok(PyDataSource {
-            inner: Arc::from(source),
-        })
+        Ok(PyDataSource::new(Arc::from(source)))
     }
 
     /// Stored dtype as numpy's `dtype.str`.
@@ -188,7 +224,9 @@ impl PyDataSource {
         let dst_kind = DType::parse(out_dtype, "out_dtype").map_err(to_pyerr)?.kind;
         let stop = pixel_stop.unwrap_or(self.inner.shape().sig_size());
         let dst = out.as_slice_mut()?;
-        let source = self.inner.as_ref();
+        // After `out`'s writable borrow: an `out` over this source's own array fails here.
+        let lent = self.lend(py)?;
+        let source = lent.source();
         enter(py, || {
             SCRATCH.with(|s| {
                 read_converted(

@@ -1,25 +1,30 @@
 //! Fortran-ordered `.npy` data: each logical pixel is gathered from its column-major position.
 //!
-//! Frames are scattered across the whole file in this layout, so positioned reads would need one
-//! system call per pixel; a read-only memory map is used instead. Before each read the file's
-//! length is checked again, so a file that has shrunk gives an error rather than `SIGBUS` (a file
-//! truncated *during* a single read can still fault; C-ordered files have no such window).
+//! Frames are scattered across the whole file in this layout, so the source reads through a
+//! [`GuardedFile`] map ([`IoMode::Mmap`], the default): the gather indexes the map directly, and
+//! [`GuardedFile::confirm`] after every read turns a file that shrank under the map into
+//! [`crate::Error::Truncated`] (the `SIGBUS` guard makes the faulting reads return zeros, which
+//! the check then discards). Where the map cannot be used ([`IoMode::Pread`], a map that
+//! faulted, another `SIGBUS` handler installed after ferrotem's) the same gather runs over
+//! positioned reads, each covering consecutive elements up to [`PREAD_WINDOW`] bytes apart:
+//! correct, but far slower for multi-dimensional scans, whose consecutive frames lie a whole
+//! column apart.
 
-use super::{prepare_read, DataSource, FrameMap};
+use super::{prepare_read, DataSource, FrameMap, GuardedFile, IoMode};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::shape::DatasetShape;
-use memmap2::Mmap;
-use std::fs::File;
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+/// The largest span of the file one positioned read covers when gathering without the map:
+/// elements closer than this share a read (the bytes between them are read and dropped).
+pub const PREAD_WINDOW: usize = 64 * 1024;
 
 /// A column-major array in a file, read as the C-ordered logical dataset.
 #[derive(Debug)]
 pub struct FortranFileSource {
-    path: PathBuf,
-    file: File,
-    map: Mmap,
+    file: GuardedFile,
     dtype: DType,
     shape: DatasetShape,
     /// Shape of the stored array (the axes the column-major strides refer to).
@@ -32,7 +37,8 @@ pub struct FortranFileSource {
 }
 
 impl FortranFileSource {
-    /// Opens the data of a Fortran-ordered array of `stored_shape` at `data_offset`.
+    /// Opens the data of a Fortran-ordered array of `stored_shape` at `data_offset`; reads as
+    /// [`IoMode::from_env`] says.
     pub fn open(
         path: &Path,
         dtype: DType,
@@ -41,7 +47,28 @@ impl FortranFileSource {
         data_offset: u64,
         sync_offset: i64,
     ) -> Result<Self> {
-        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        Self::open_with(
+            path,
+            dtype,
+            shape,
+            stored_shape,
+            data_offset,
+            sync_offset,
+            IoMode::from_env(),
+        )
+    }
+
+    /// Like [`FortranFileSource::open`], reading in `io` mode (where the map's guard is
+    /// available).
+    pub fn open_with(
+        path: &Path,
+        dtype: DType,
+        shape: DatasetShape,
+        stored_shape: Vec<usize>,
+        data_offset: u64,
+        sync_offset: i64,
+        io: IoMode,
+    ) -> Result<Self> {
         // Checked: a corrupt header can describe an array whose byte size overflows `u64`; a
         // wrapped size would pass the length check below and index out of bounds later.
         let too_big = || {
@@ -59,18 +86,23 @@ impl FortranFileSource {
             .checked_mul(dtype.itemsize() as u64)
             .and_then(|n| n.checked_add(data_offset))
             .ok_or_else(too_big)?;
-        let actual = file.metadata().map_err(|e| Error::io(path, e))?.len();
-        if actual < needed_len {
-            return Err(Error::Truncated {
-                path: path.to_path_buf(),
-                needed: needed_len,
-                actual,
-                context: format!("array of shape {stored_shape:?} of {dtype}"),
-            });
-        }
-        // SAFETY: the map is read-only; the file length is checked before every read (see module
-        // docs for the remaining window).
-        let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
+        // The map covers the data only; a file too short for it is `Truncated`, said in terms
+        // of the array.
+        let file =
+            GuardedFile::open_range(path, data_offset..needed_len, io).map_err(|e| match e {
+                Error::Truncated {
+                    path,
+                    needed,
+                    actual,
+                    ..
+                } => Error::Truncated {
+                    path,
+                    needed,
+                    actual,
+                    context: format!("array of shape {stored_shape:?} of {dtype}"),
+                },
+                other => other,
+            })?;
         let mut strides = Vec::with_capacity(stored_shape.len());
         let mut acc = 1u64;
         for &d in &stored_shape {
@@ -80,9 +112,7 @@ impl FortranFileSource {
         let stored_frames = stored_elems / shape.sig_size() as u64;
         let frames = FrameMap::new(sync_offset, stored_frames)?;
         Ok(FortranFileSource {
-            path: path.to_path_buf(),
             file,
-            map,
             dtype,
             shape,
             stored_shape,
@@ -102,6 +132,78 @@ impl FortranFileSource {
             flat /= d;
         }
         off
+    }
+
+    /// The mode this source reads in: [`IoMode::Pread`] if a map was asked for but could not be
+    /// guarded.
+    pub fn io_mode(&self) -> IoMode {
+        self.file.io_mode()
+    }
+
+    /// Gathers stored frames `frames`, pixels `pixels`, from the mapped `data` into `dst`.
+    fn gather_mapped(
+        &self,
+        data: &[u8],
+        frames: &Range<u64>,
+        pixels: &Range<usize>,
+        dst: &mut [u8],
+    ) {
+        let item = self.dtype.itemsize();
+        let per_frame = pixels.len() * item;
+        let sig_size = self.shape.sig_size() as u64;
+        for (i, frame) in dst.chunks_exact_mut(per_frame.max(1)).enumerate() {
+            let frame_index = frames.start + i as u64;
+            for (j, out) in frame.chunks_exact_mut(item).enumerate() {
+                let flat = frame_index * sig_size + (pixels.start + j) as u64;
+                let at = self.offset_of(flat) as usize * item;
+                out.copy_from_slice(&data[at..at + item]);
+            }
+        }
+    }
+
+    /// Gathers like [`FortranFileSource::gather_mapped`] with positioned reads: pixel by pixel,
+    /// one read per group of the pixel's frames that lie in ascending order within
+    /// [`PREAD_WINDOW`] bytes.
+    fn gather_pread(
+        &self,
+        frames: &Range<u64>,
+        pixels: &Range<usize>,
+        dst: &mut [u8],
+    ) -> Result<()> {
+        let item = self.dtype.itemsize();
+        let per_frame = pixels.len() * item;
+        let sig_size = self.shape.sig_size() as u64;
+        let n = (frames.end - frames.start) as usize;
+        let window = (PREAD_WINDOW / item).max(1) as u64;
+        let mut scratch = Vec::new();
+        for (j, pixel) in pixels.clone().enumerate() {
+            let element =
+                |i: usize| self.offset_of((frames.start + i as u64) * sig_size + pixel as u64);
+            let mut i = 0;
+            while i < n {
+                let first = element(i);
+                let mut last = first;
+                let mut k = i + 1;
+                while k < n {
+                    let e = element(k);
+                    if e <= last || e - first >= window {
+                        break;
+                    }
+                    last = e;
+                    k += 1;
+                }
+                scratch.resize((last - first + 1) as usize * item, 0);
+                self.file
+                    .read_at(&mut scratch, self.data_offset + first * item as u64)?;
+                for f in i..k {
+                    let at = (element(f) - first) as usize * item;
+                    let to = f * per_frame + j * item;
+                    dst[to..to + item].copy_from_slice(&scratch[at..at + item]);
+                }
+                i = k;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -133,38 +235,20 @@ impl DataSource for FortranFileSource {
         let Some((stored_frames, stored)) = prepared else {
             return Ok(());
         };
-        let actual = self
-            .file
-            .metadata()
-            .map_err(|e| Error::io(&self.path, e))?
-            .len();
-        if actual < self.needed_len {
-            return Err(Error::Truncated {
-                path: self.path.clone(),
-                needed: self.needed_len,
-                actual,
-                context: "the file shrank after it was loaded".into(),
-            });
-        }
-        let item = self.dtype.itemsize();
-        let per_frame = pixels.len() * item;
-        let sig_size = self.shape.sig_size() as u64;
-        let data = &self.map[self.data_offset as usize..];
-        for (i, frame) in stored.chunks_exact_mut(per_frame.max(1)).enumerate() {
-            let frame_index = stored_frames.start + i as u64;
-            for (j, out) in frame.chunks_exact_mut(item).enumerate() {
-                let flat = frame_index * sig_size + (pixels.start + j) as u64;
-                let at = self.offset_of(flat) as usize * item;
-                out.copy_from_slice(&data[at..at + item]);
+        match self.file.mapped(self.data_offset..self.needed_len) {
+            Some(data) => {
+                self.gather_mapped(data, &stored_frames, &pixels, stored);
+                // Every read of the map may have touched any part of the data.
+                self.file.confirm(self.needed_len)
             }
+            None => self.gather_pread(&stored_frames, &pixels, stored),
         }
-        Ok(())
     }
 
     fn describe(&self) -> String {
         format!(
             "Fortran-ordered npy {} ({})",
-            self.path.display(),
+            self.file.path().display(),
             self.dtype
         )
     }

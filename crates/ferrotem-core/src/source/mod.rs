@@ -9,14 +9,16 @@
 //! no stored counterpart read as zeros.
 
 mod fortran;
+mod guarded;
 mod memory;
 mod npy;
 mod raw;
 
-pub use fortran::FortranFileSource;
+pub use fortran::{FortranFileSource, PREAD_WINDOW};
+pub use guarded::{GuardedFile, IoMode};
 pub use memory::MemorySource;
 pub use npy::{open_npy, NpyHeader};
-pub use raw::{IoMode, RawFileSource};
+pub use raw::RawFileSource;
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};

@@ -12,6 +12,7 @@ pub use sumsig::SumSigUdf;
 
 use crate::buffer::InputKind;
 use crate::dtype::{DType, ScalarKind};
+use crate::error::{Error, Result};
 use crate::partition::Partition;
 use crate::shape::DatasetShape;
 use num_complex::{Complex32, Complex64};
@@ -29,6 +30,18 @@ pub enum TileData<'a> {
     C64(&'a [Complex32]),
     /// complex128
     C128(&'a [Complex64]),
+}
+
+impl TileData<'_> {
+    /// The element kind of the values.
+    pub fn kind(&self) -> InputKind {
+        match self {
+            TileData::F32(_) => InputKind::F32,
+            TileData::F64(_) => InputKind::F64,
+            TileData::C64(_) => InputKind::C64,
+            TileData::C128(_) => InputKind::C128,
+        }
+    }
 }
 
 /// A block of frames handed to [`Udf::process_tile`].
@@ -148,16 +161,25 @@ pub struct PartitionInfo<'a> {
 /// A user-defined function implemented in Rust.
 ///
 /// `process_tile` may be called from several threads at once, each with its own partial.
+///
+/// `process_tile` and `merge` return [`Error::Internal`] (see [`Error::udf_internal`]) when
+/// they meet something the runner promised could not happen, such as a tile of another kind
+/// than the partial: checked in release builds too, so that a bug fails the run instead of
+/// returning zeros.
 pub trait Udf: Send + Sync {
     /// Per-partition intermediate result.
     type Partial: Send + 'static;
     /// The run's result.
     type Output: Send + 'static;
 
+    /// The name errors give for this UDF; the type's path unless overridden.
+    fn name(&self) -> &str {
+        std::any::type_name::<Self>()
+    }
     /// A fresh partial for one partition.
     fn new_partial(&self, part: &PartitionInfo<'_>) -> Self::Partial;
     /// Accumulates one tile.
-    fn process_tile(&self, partial: &mut Self::Partial, tile: &Tile<'_>);
+    fn process_tile(&self, partial: &mut Self::Partial, tile: &Tile<'_>) -> Result<()>;
     /// Optional fast path: accumulates one tile straight from its stored values, converting
     /// each value to the run's input dtype itself (exactly as [`crate::convert`] would).
     ///
@@ -171,21 +193,32 @@ pub trait Udf: Send + Sync {
     /// The empty result of a run.
     fn new_output(&self, run: &RunInfo<'_>) -> Self::Output;
     /// Folds a finished partition into the result. Partitions arrive in completion order.
-    fn merge(&self, output: &mut Self::Output, part: &PartitionInfo<'_>, partial: Self::Partial);
+    fn merge(
+        &self,
+        output: &mut Self::Output,
+        part: &PartitionInfo<'_>,
+        partial: Self::Partial,
+    ) -> Result<()>;
 }
 
 /// Object-safe form of [`Udf`], so that one run can drive several UDFs of different types.
+///
+/// Partials and outputs travel as `dyn Any`; one of another type than the UDF's own (a bug in
+/// the caller, e.g. partials of two UDFs swapped) is [`Error::Internal`] naming the UDF, never
+/// silently skipped.
 pub trait DynUdf: Send + Sync {
+    /// See [`Udf::name`].
+    fn name_dyn(&self) -> &str;
     /// See [`Udf::new_partial`].
     fn new_partial_dyn(&self, part: &PartitionInfo<'_>) -> Box<dyn Any + Send>;
     /// See [`Udf::process_tile`].
-    fn process_tile_dyn(&self, partial: &mut (dyn Any + Send), tile: &Tile<'_>);
+    fn process_tile_dyn(&self, partial: &mut (dyn Any + Send), tile: &Tile<'_>) -> Result<()>;
     /// See [`Udf::process_stored_tile`].
     fn process_stored_tile_dyn(
         &self,
         partial: &mut (dyn Any + Send),
         tile: &StoredTile<'_>,
-    ) -> bool;
+    ) -> Result<bool>;
     /// See [`Udf::new_output`].
     fn new_output_dyn(&self, run: &RunInfo<'_>) -> Box<dyn Any + Send>;
     /// See [`Udf::merge`].
@@ -194,30 +227,45 @@ pub trait DynUdf: Send + Sync {
         output: &mut (dyn Any + Send),
         part: &PartitionInfo<'_>,
         partial: Box<dyn Any + Send>,
-    );
+    ) -> Result<()>;
+}
+
+/// The error for a partial or output that is not of the type `U` works with.
+fn wrong_type<U: Udf, T>(udf: &U, what: &str) -> Error {
+    Error::udf_internal(
+        udf.name(),
+        format!(
+            "{what} is not of the UDF's own type {}",
+            std::any::type_name::<T>()
+        ),
+    )
 }
 
 impl<U: Udf> DynUdf for U {
+    fn name_dyn(&self) -> &str {
+        self.name()
+    }
+
     fn new_partial_dyn(&self, part: &PartitionInfo<'_>) -> Box<dyn Any + Send> {
         Box::new(self.new_partial(part))
     }
 
-    fn process_tile_dyn(&self, partial: &mut (dyn Any + Send), tile: &Tile<'_>) {
-        if let Some(p) = partial.downcast_mut::<U::Partial>() {
-            self.process_tile(p, tile);
-        }
+    fn process_tile_dyn(&self, partial: &mut (dyn Any + Send), tile: &Tile<'_>) -> Result<()> {
+        let p = partial
+            .downcast_mut::<U::Partial>()
+            .ok_or_else(|| wrong_type::<U, U::Partial>(self, "the partial result"))?;
+        self.process_tile(p, tile)
     }
 
     fn process_stored_tile_dyn(
         &self,
         partial: &mut (dyn Any + Send),
         tile: &StoredTile<'_>,
-    ) -> bool {
-        match partial.downcast_mut::<U::Partial>() {
-            Some(p) => self.process_stored_tile(p, tile),
-            // A foreign partial: claim the tile so that `process_tile_dyn` is not asked either.
-            None => true,
-        }
+    ) -> Result<bool> {
+        let p = partial
+            .downcast_mut::<U::Partial>()
+            .ok_or_else(|| wrong_type::<U, U::Partial>(self, "the partial result"))?;
+        Ok(self.process_stored_tile(p, tile))
     }
 
     fn new_output_dyn(&self, run: &RunInfo<'_>) -> Box<dyn Any + Send> {
@@ -229,12 +277,13 @@ impl<U: Udf> DynUdf for U {
         output: &mut (dyn Any + Send),
         part: &PartitionInfo<'_>,
         partial: Box<dyn Any + Send>,
-    ) {
-        if let (Some(o), Ok(p)) = (
-            output.downcast_mut::<U::Output>(),
-            partial.downcast::<U::Partial>(),
-        ) {
-            self.merge(o, part, *p);
-        }
+    ) -> Result<()> {
+        let o = output
+            .downcast_mut::<U::Output>()
+            .ok_or_else(|| wrong_type::<U, U::Output>(self, "the output"))?;
+        let p = partial
+            .downcast::<U::Partial>()
+            .map_err(|_| wrong_type::<U, U::Partial>(self, "the partial result"))?;
+        self.merge(o, part, *p)
     }
 }

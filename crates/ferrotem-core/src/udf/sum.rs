@@ -3,6 +3,7 @@
 use super::{PartitionInfo, RunInfo, StoredData, StoredTile, Tile, TileData, Udf};
 use crate::buffer::TypedVec;
 use crate::convert::CastTo;
+use crate::error::{Error, Result};
 use crate::simd::{dispatch, Kernel};
 use std::ops::AddAssign;
 
@@ -108,19 +109,33 @@ impl Udf for SumUdf {
     type Partial = TypedVec;
     type Output = TypedVec;
 
+    fn name(&self) -> &str {
+        "SumUDF"
+    }
+
     fn new_partial(&self, part: &PartitionInfo<'_>) -> TypedVec {
         TypedVec::zeros(part.run.input, part.run.shape.sig_size())
     }
 
-    fn process_tile(&self, partial: &mut TypedVec, tile: &Tile<'_>) {
+    fn process_tile(&self, partial: &mut TypedVec, tile: &Tile<'_>) -> Result<()> {
         let px = tile.pixels.clone();
         match (partial, tile.data) {
             (TypedVec::F32(acc), TileData::F32(d)) => sum_rows_into(&mut acc[px], d, tile.depth),
             (TypedVec::F64(acc), TileData::F64(d)) => sum_rows_into(&mut acc[px], d, tile.depth),
             (TypedVec::C64(acc), TileData::C64(d)) => sum_rows_into(&mut acc[px], d, tile.depth),
             (TypedVec::C128(acc), TileData::C128(d)) => sum_rows_into(&mut acc[px], d, tile.depth),
-            _ => debug_assert!(false, "tile kind differs from the partial's"),
+            (partial, data) => {
+                return Err(Error::udf_internal(
+                    self.name(),
+                    format!(
+                        "a {:?} tile for a {:?} partial result",
+                        data.kind(),
+                        partial.kind()
+                    ),
+                ))
+            }
         }
+        Ok(())
     }
 
     fn process_stored_tile(&self, partial: &mut TypedVec, tile: &StoredTile<'_>) -> bool {
@@ -136,7 +151,14 @@ impl Udf for SumUdf {
         TypedVec::zeros(run.input, run.shape.sig_size())
     }
 
-    fn merge(&self, output: &mut TypedVec, _part: &PartitionInfo<'_>, partial: TypedVec) {
-        output.add_assign(&partial);
+    fn merge(
+        &self,
+        output: &mut TypedVec,
+        _part: &PartitionInfo<'_>,
+        partial: TypedVec,
+    ) -> Result<()> {
+        output
+            .add_assign(&partial)
+            .map_err(|e| Error::udf_internal(self.name(), format!("merge: {e}")))
     }
 }

@@ -3,6 +3,7 @@
 use super::{PartitionInfo, RunInfo, StoredData, StoredTile, Tile, TileData, Udf};
 use crate::buffer::TypedVec;
 use crate::convert::CastTo;
+use crate::error::{Error, Result};
 use crate::simd::{dispatch, Kernel};
 use num_complex::{Complex32, Complex64};
 
@@ -139,11 +140,15 @@ impl Udf for SumSigUdf {
     type Partial = TypedVec;
     type Output = TypedVec;
 
+    fn name(&self) -> &str {
+        "SumSigUDF"
+    }
+
     fn new_partial(&self, part: &PartitionInfo<'_>) -> TypedVec {
         TypedVec::zeros(part.run.input, part.n_frames)
     }
 
-    fn process_tile(&self, partial: &mut TypedVec, tile: &Tile<'_>) {
+    fn process_tile(&self, partial: &mut TypedVec, tile: &Tile<'_>) -> Result<()> {
         let rows = tile.offset..tile.offset + tile.depth;
         let width = tile.pixels.len();
         match (partial, tile.data) {
@@ -159,8 +164,18 @@ impl Udf for SumSigUdf {
             (TypedVec::C128(out), TileData::C128(d)) => {
                 row_sums_complex(&mut out[rows], d, width, |x| x, |t, o| o + t)
             }
-            _ => debug_assert!(false, "tile kind differs from the partial's"),
+            (partial, data) => {
+                return Err(Error::udf_internal(
+                    self.name(),
+                    format!(
+                        "a {:?} tile for a {:?} partial result",
+                        data.kind(),
+                        partial.kind()
+                    ),
+                ))
+            }
         }
+        Ok(())
     }
 
     fn process_stored_tile(&self, partial: &mut TypedVec, tile: &StoredTile<'_>) -> bool {
@@ -177,7 +192,14 @@ impl Udf for SumSigUdf {
         TypedVec::zeros(run.input, run.n_frames as usize)
     }
 
-    fn merge(&self, output: &mut TypedVec, part: &PartitionInfo<'_>, partial: TypedVec) {
-        output.copy_into(part.compressed_start as usize, &partial);
+    fn merge(
+        &self,
+        output: &mut TypedVec,
+        part: &PartitionInfo<'_>,
+        partial: TypedVec,
+    ) -> Result<()> {
+        output
+            .copy_into(part.compressed_start as usize, &partial)
+            .map_err(|e| Error::udf_internal(self.name(), format!("merge: {e}")))
     }
 }
