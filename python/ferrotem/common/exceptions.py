@@ -24,6 +24,15 @@ class JobCancelledError(Exception):
     """Raised inside a task to cancel the run it belongs to."""
 
 
+class ResourceError(RuntimeError):
+    """The tasks need resources (e.g. a CUDA device) the executor does not have.
+
+    Defined here, below the UDF runner that raises it and the executors that raise it, so that
+    neither layer imports the other for it; LiberTEM code imports it from
+    ``ferrotem.executor.base``, which re-exports it.
+    """
+
+
 class DataSetException(Exception):
     """Base class of dataset errors (LiberTEM's ``DataSetException``)."""
 
@@ -56,6 +65,7 @@ __all__ = [
     "InvalidDataSetParameter",
     "JobCancelledError",
     "MissingFileError",
+    "ResourceError",
     "TruncatedFileError",
     "UDFException",
     "UDFRunCancelled",

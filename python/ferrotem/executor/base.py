@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import psutil
 
-from ferrotem.common.exceptions import JobCancelledError
+from ferrotem.common.exceptions import JobCancelledError, ResourceError
+from ferrotem.udf.runner import UDFRunner
 
 if TYPE_CHECKING:
     from ferrotem.io.dataset.base import DataSet, Partition
@@ -28,10 +29,6 @@ __all__ = [
     "default_threads",
     "physical_cores",
 ]
-
-
-class ResourceError(RuntimeError):
-    """The tasks need resources (e.g. a CUDA device) the executor does not have."""
 
 
 def physical_cores() -> int:
@@ -174,10 +171,9 @@ class JobExecutor:
         """Hook for executors that use their own buffer types."""
         return buf
 
-    def get_udf_runner(self) -> type:
-        """The runner class for this executor."""
-        from ferrotem.udf.runner import UDFRunner
-
+    def get_udf_runner(self) -> type[UDFRunner]:
+        """The runner class for this executor (LiberTEM's hook: ``Context`` asks the executor,
+        so that an executor can bring its own runner, as the delayed one does)."""
         return UDFRunner
 
     def ensure_sync(self) -> JobExecutor:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ferrotem.executor.base import JobExecutor, ResourceError, Worker, WorkerSet, physical_cores
 from ferrotem.executor.graph import run_task
-from ferrotem.executor.resources import get_resources_from_udfs
+from ferrotem.udf.resources import get_resources_from_udfs
 
 if TYPE_CHECKING:
     from ferrotem.udf.task import PartitionResult, UDFTask

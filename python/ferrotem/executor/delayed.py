@@ -32,9 +32,10 @@ from ferrotem.common.shape import Shape
 from ferrotem.common.slice import Slice
 from ferrotem.executor.base import JobExecutor, Worker, WorkerSet, physical_cores
 from ferrotem.executor.graph import PROGRESS, shared_node, task_nodes
-from ferrotem.executor.resources import get_resources_from_udfs
 from ferrotem.executor.utils.dask_buffer import ComputeGroup, DaskResultBufferWrapper
 from ferrotem.udf.base import UDF, MergeAttrMapping, UDFData, UDFMeta
+from ferrotem.udf.protocols import TaskExecutor
+from ferrotem.udf.resources import get_resources_from_udfs
 from ferrotem.udf.runner import RunPlan, UDFResults, UDFRunner, _damage_buffer
 
 if TYPE_CHECKING:
@@ -208,7 +209,7 @@ class DelayedUDFRunner(UDFRunner):
     def run_for_dataset_sync(
         self,
         dataset: DataSet,
-        executor: JobExecutor,
+        executor: TaskExecutor,
         roi: Any = None,
         progress: Any = False,
         corrections: Any = None,
@@ -437,7 +438,7 @@ class DelayedJobExecutor(JobExecutor):
     def __init__(self, main_process_gpu: Any = None):
         self._main_process_gpu = main_process_gpu
 
-    def get_udf_runner(self) -> type:
+    def get_udf_runner(self) -> type[UDFRunner]:
         return DelayedUDFRunner
 
     def run_tasks(self, tasks: Any) -> Iterator[PartitionResult]:

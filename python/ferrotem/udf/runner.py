@@ -10,19 +10,24 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ferrotem.common.buffers import BufferWrapper, PreallocBufferWrapper
-from ferrotem.common.exceptions import JobCancelledError, UDFException, UDFRunCancelled
+from ferrotem.common.exceptions import (
+    JobCancelledError,
+    ResourceError,
+    UDFException,
+    UDFRunCancelled,
+)
 from ferrotem.common.math import prod
 from ferrotem.common.progress import ProgressManager, make_reporter
 from ferrotem.common.roi import normalize_roi
 from ferrotem.common.shape import Shape
-from ferrotem.executor.base import ResourceError
+from ferrotem.io.dataset.base import Partition
 from ferrotem.udf.base import UDF, ArrayWithMask, MergeAttrMapping, UDFData, UDFMeta
 from ferrotem.udf.native import native_names
+from ferrotem.udf.protocols import TaskExecutor
 from ferrotem.udf.task import PartitionResult, UDFTask
 
 if TYPE_CHECKING:
-    from ferrotem.executor.base import JobExecutor
-    from ferrotem.io.dataset.base import DataSet, Partition
+    from ferrotem.io.dataset.base import DataSet
 
 UDFResultDict = dict[str, BufferWrapper]
 
@@ -76,8 +81,6 @@ def coalesce_partitions(partitions: list[Partition], target: int) -> list[Partit
     Native runs keep only frame-sized partial results per task, so their tasks can be much
     larger than a partition; fewer tasks save per-task costs on a cluster.
     """
-    from ferrotem.io.dataset.base import Partition as _Partition
-
     if len(partitions) <= target:
         return partitions
     total = sum(p.stop - p.start for p in partitions)
@@ -87,7 +90,7 @@ def coalesce_partitions(partitions: list[Partition], target: int) -> list[Partit
         groups[min(target - 1, done * target // max(1, total))].append(p)
         done += p.stop - p.start
     return [
-        _Partition(g[0].dataset, i, g[0].start, g[-1].stop)
+        Partition(g[0].dataset, i, g[0].start, g[-1].stop)
         for i, g in enumerate(x for x in groups if x)
     ]
 
@@ -136,7 +139,7 @@ class UDFRunner:
     def run_for_dataset(
         self,
         dataset: DataSet,
-        executor: JobExecutor,
+        executor: TaskExecutor,
         roi: Any = None,
         progress: Any = False,
         corrections: Any = None,
@@ -153,7 +156,7 @@ class UDFRunner:
     def run_for_dataset_sync(
         self,
         dataset: DataSet,
-        executor: JobExecutor,
+        executor: TaskExecutor,
         roi: Any = None,
         progress: Any = False,
         corrections: Any = None,
@@ -210,7 +213,7 @@ class UDFRunner:
     def prepare(
         self,
         dataset: DataSet,
-        executor: JobExecutor,
+        executor: TaskExecutor,
         roi: Any = None,
         corrections: Any = None,
         backends: Any = None,
@@ -270,7 +273,7 @@ class UDFRunner:
             backends=backends,
         )
 
-    def make_tasks(self, plan: RunPlan, executor: JobExecutor) -> list[UDFTask]:
+    def make_tasks(self, plan: RunPlan, executor: TaskExecutor) -> list[UDFTask]:
         """One task per partition with work."""
         specs = [(type(u), u._kwargs) for u in plan.udfs]
         return [

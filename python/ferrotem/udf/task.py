@@ -16,11 +16,12 @@ import numpy as np
 from ferrotem import _core
 from ferrotem.common.aligned import aligned_empty
 from ferrotem.common.backend import device_class_or
+from ferrotem.common.buffers import AuxBufferWrapper
 from ferrotem.common.math import prod
 from ferrotem.common.shape import Shape
 from ferrotem.common.slice import Slice
 from ferrotem.io.dataset.base import Partition
-from ferrotem.udf.base import UDF, UDFMeta, UDFMethod
+from ferrotem.udf.base import UDF, UDFData, UDFMeta, UDFMethod
 from ferrotem.udf.native import partial_to_buffers
 
 #: upper bound on one block of frames read at once for Python UDFs
@@ -336,8 +337,6 @@ class UDFTask:
 def _allocate_partition(
     udf: UDF, shape: Shape, roi: np.ndarray | None, n: int, backend: str = "numpy"
 ) -> None:
-    from ferrotem.udf.base import UDFData
-
     for buf in udf._buffers.values():
         buf.set_shape_ds(shape, roi)
         if buf.use != "result_only":
@@ -393,8 +392,6 @@ def resolve_worker_backend(
 
 def _slice_aux(udf: UDF, frames: np.ndarray) -> None:
     """Restricts auxiliary data parameters to this partition's frames."""
-    from ferrotem.common.buffers import AuxBufferWrapper
-
     aux = {}
     for name, value in object.__getattribute__(udf.params, "_kwargs").items():
         if isinstance(value, AuxBufferWrapper):

@@ -6,13 +6,11 @@ from __future__ import annotations
 import asyncio
 import importlib
 import os
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ferrotem.common.exceptions import DataSetException, InvalidDataSetParameter
-
-if TYPE_CHECKING:
-    from ferrotem.executor.base import JobExecutor
-    from ferrotem.io.dataset.base import DataSet
+from ferrotem.common.protocols import FunctionExecutor
+from ferrotem.io.dataset.base import DataSet
 
 _DATASETS: dict[str, str] = {
     "memory": "ferrotem.io.dataset.memory.MemoryDataSet",
@@ -40,8 +38,6 @@ def unregister_dataset_cls(filetype: str) -> None:
 def get_dataset_cls(filetype: str | type) -> type:
     """The dataset class registered under ``filetype`` (case-insensitive); a ``DataSet``
     subclass is returned as it is."""
-    from ferrotem.io.dataset.base import DataSet
-
     if isinstance(filetype, type) and issubclass(filetype, DataSet):
         return filetype
     if not isinstance(filetype, str):
@@ -66,7 +62,7 @@ def filetypes() -> list[str]:
 def load(
     filetype: str | type,
     *args: Any,
-    executor: JobExecutor,
+    executor: FunctionExecutor,
     enable_async: bool = False,
     **kwargs: Any,
 ) -> Any:

@@ -12,7 +12,7 @@ import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -24,11 +24,9 @@ from ferrotem.common.exceptions import (
     MissingFileError,
 )
 from ferrotem.common.math import prod
+from ferrotem.common.protocols import FunctionExecutor
 from ferrotem.common.shape import Shape
 from ferrotem.common.slice import Slice
-
-if TYPE_CHECKING:
-    from ferrotem.executor.base import JobExecutor
 
 __all__ = [
     "BasePartition",
@@ -139,7 +137,7 @@ def file_identity(path: str) -> tuple[int, int, int, int]:
 _INIT_LOCK = threading.Lock()
 
 
-def ensure_initialized(dataset: DataSet, executor: JobExecutor | None) -> DataSet:
+def ensure_initialized(dataset: DataSet, executor: FunctionExecutor | None) -> DataSet:
     """``dataset``, initialised with ``executor`` unless that happened already; returns the
     dataset to use (``initialize`` may return a new object).
 
@@ -304,7 +302,7 @@ class DataSet:
         return self._source
 
     # -- LiberTEM interface --------------------------------------------------------------------
-    def initialize(self, executor: JobExecutor | None) -> DataSet:
+    def initialize(self, executor: FunctionExecutor | None) -> DataSet:
         """Opens and validates the dataset; returns ``self``."""
         raise NotImplementedError
 

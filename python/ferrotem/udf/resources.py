@@ -1,5 +1,8 @@
 """Which Dask worker resources a set of UDFs needs (LiberTEM's scheme, spec §7).
 
+Scheduling data derived from the UDFs, so it lives in the UDF layer (where LiberTEM keeps
+``get_resources_for_backends`` too); the Dask executors read it.
+
 Per UDF, the effective backends are its ``get_backends()`` restricted to the user's
 ``backends``. UDFs that can only run on CUDA need ``CUDA``; UDFs that can only run on the CPU
 need ``CPU``; UDFs that cannot use plain ``'cuda'`` (numpy arrays on a CUDA worker) need
@@ -12,6 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ferrotem.common import backend as B
+from ferrotem.udf.base import UDF
 
 
 def _as_set(backends: Any) -> set[str]:
@@ -58,8 +62,6 @@ def get_resources_for_backends(
 
 def get_resources_from_udfs(udfs: Any, user_backends: Any = None) -> dict[str, int]:
     """The resource dict for a UDF or a list of UDFs."""
-    from ferrotem.udf.base import UDF
-
     if isinstance(udfs, UDF):
         udfs = [udfs]
     return get_resources_for_backends([u.get_backends() for u in udfs], user_backends)
