@@ -37,7 +37,7 @@ pub mod roi;
 pub mod runner;
 pub mod shape;
 pub mod sigbus;
-mod simd;
+pub mod simd;
 pub mod source;
 pub mod udf;
 

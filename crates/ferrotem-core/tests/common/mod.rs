@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: hand-written `.npy` files and reference values.
 #![allow(dead_code, clippy::unwrap_used)] // each test binary uses a different subset; test helpers panic on setup failure
 
+pub mod kernel_oracle;
+
 use ferrotem_core::dtype::{ByteOrder, DType, ScalarKind};
 use std::io::Write;
 use std::path::{Path, PathBuf};
