@@ -94,7 +94,13 @@ class Context:
         self.executor = executor
         self._plot_class = plot_class
         ref = weakref.ref(self)
-        self._atexit = lambda: (ctx := ref()) is not None and ctx.close()
+
+        def close_at_exit() -> None:
+            ctx = ref()
+            if ctx is not None:
+                ctx.close()
+
+        self._atexit = close_at_exit
         atexit.register(self._atexit)
 
     @classmethod
@@ -158,8 +164,8 @@ class Context:
 
             spec_dict = _worker_spec(cpus, gpus)
             client_kwargs = {"set_as_default": True} if spec == "dask-make-default" else None
-            executor = DaskJobExecutor.make_local(spec=spec_dict, client_kwargs=client_kwargs)
-            return cls(executor=executor, plot_class=plot_class)
+            dask_executor = DaskJobExecutor.make_local(spec=spec_dict, client_kwargs=client_kwargs)
+            return cls(executor=dask_executor, plot_class=plot_class)
         if spec == "delayed":
             _forbid(spec, cpus=cpus, gpus=gpus)
             from ferrotem.executor.delayed import DelayedJobExecutor
@@ -180,7 +186,8 @@ class Context:
         """
         if io_backend is not None:
             kwargs["io_backend"] = io_backend
-        return load(filetype, *args, executor=self.executor, **kwargs)
+        # synchronous, as LiberTEM's ctx.load; io.dataset.load(enable_async=True) is the other
+        return load(filetype, *args, executor=self.executor, enable_async=False, **kwargs)
 
     # -- running UDFs --------------------------------------------------------------------------
     def _udf_list(self, udf: Any) -> tuple[list[UDF], bool]:

@@ -147,7 +147,8 @@ def _render_row(
     counts = rng.poisson(lam)
     if lam.max() > 30_000:  # only tiny frames get near the uint16 limit
         np.minimum(counts, np.iinfo(np.uint16).max, out=counts)
-    return counts.astype(np.uint16)
+    frames: np.ndarray = counts.astype(np.uint16)
+    return frames
 
 
 def synthesize(
@@ -172,7 +173,7 @@ def synthesize(
 
         def write_row(row: int) -> None:
             data = _render_row(row, sample, det, np.random.default_rng(row_seqs[row]), shift_scale)
-            buf = memoryview(data.reshape(-1).view(np.uint8))
+            buf = data.reshape(-1).view(np.uint8).data
             done = 0
             while done < len(buf):
                 done += os.pwrite(fd, buf[done:], row * row_bytes + done)
@@ -249,7 +250,8 @@ _INFERNO = np.array(
 def _normalize(img: np.ndarray, lo_pct: float = 0.5, hi_pct: float = 99.5) -> np.ndarray:
     img = np.nan_to_num(np.asarray(img, dtype=np.float64))
     lo, hi = np.percentile(img, [lo_pct, hi_pct])
-    return np.clip((img - lo) / (hi - lo if hi > lo else 1.0), 0, 1)
+    unit: np.ndarray = np.clip((img - lo) / (hi - lo if hi > lo else 1.0), 0, 1)
+    return unit
 
 
 def _colormap(unit: np.ndarray) -> np.ndarray:
@@ -277,27 +279,33 @@ def save_images(out_dir: str, images: dict[str, tuple[str, np.ndarray]]) -> list
     try:
         from PIL import Image
     except ImportError:
-        Image = None
+        return _save_arrays(out_dir, images)
     paths = []
     for name, (mode, arr) in images.items():
-        if Image is None:
-            path = os.path.join(out_dir, name + ".npy")
-            np.save(path, arr)
-        else:
-            img = Image.fromarray(arr, mode=mode) if mode == "HSV" else Image.fromarray(arr)
-            if mode == "HSV":
-                img = img.convert("RGB")
-            f = _upscale_factor(arr.shape)
-            if f > 1:
-                img = img.resize((img.width * f, img.height * f), Image.NEAREST)
-            path = os.path.join(out_dir, name + ".png")
-            img.save(path)
+        img = Image.fromarray(arr, mode=mode) if mode == "HSV" else Image.fromarray(arr)
+        if mode == "HSV":
+            img = img.convert("RGB")
+        f = _upscale_factor(arr.shape)
+        if f > 1:
+            img = img.resize((img.width * f, img.height * f), Image.Resampling.NEAREST)
+        path = os.path.join(out_dir, name + ".png")
+        img.save(path)
+        paths.append(path)
+    return paths
+
+
+def _save_arrays(out_dir: str, images: dict[str, tuple[str, np.ndarray]]) -> list[str]:
+    """Without Pillow: each image as a ``.npy`` file."""
+    paths = []
+    for name, (_, arr) in images.items():
+        path = os.path.join(out_dir, name + ".npy")
+        np.save(path, arr)
         paths.append(path)
     return paths
 
 
 # -- the demo -----------------------------------------------------------------------------------
-def _fmt_bytes(n: int) -> str:
+def _fmt_bytes(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -368,10 +376,14 @@ def run_demo(
     return {"dir": out_dir, "raw": path, "timings": timings, "generate": t_gen, "images": paths}
 
 
-def _positive_pair(values: list[int], name: str, parser: argparse.ArgumentParser) -> tuple:
-    if any(v < 1 for v in values):
+def _positive_pair(
+    values: list[int], name: str, parser: argparse.ArgumentParser
+) -> tuple[int, int]:
+    """``values`` (argparse's ``nargs=2``) as a pair; exits with a usage error unless both are
+    positive."""
+    if len(values) != 2 or any(v < 1 for v in values):
         parser.error(f"{name}: got {' '.join(map(str, values))}, expected two positive integers")
-    return tuple(values)
+    return values[0], values[1]
 
 
 def main(argv: list[str] | None = None) -> int:

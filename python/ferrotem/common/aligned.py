@@ -18,8 +18,8 @@ PAGE = 4096
 
 def aligned_empty(shape: tuple[int, ...], dtype: Any, align: int = PAGE) -> np.ndarray:
     """An uninitialised C-contiguous array whose data starts on an ``align`` boundary."""
-    dtype = np.dtype(dtype)
-    nbytes = prod(shape) * dtype.itemsize
+    dt: np.dtype = np.dtype(dtype)
+    nbytes = prod(shape) * dt.itemsize
     raw = np.empty(nbytes + align, dtype=np.uint8)
     offset = (-raw.ctypes.data) % align
-    return raw[offset : offset + nbytes].view(dtype).reshape(shape)
+    return raw[offset : offset + nbytes].view(dt).reshape(shape)

@@ -9,7 +9,7 @@ scan shape restored and unselected positions filled (NaN for floats, 0 for integ
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 import numpy as np
 
@@ -18,6 +18,9 @@ from ferrotem.common.exceptions import UDFException
 from ferrotem.common.math import prod
 from ferrotem.common.shape import Shape
 from ferrotem.common.slice import Slice
+
+if TYPE_CHECKING:
+    from typing_extensions import Self  # typing.Self needs Python 3.11
 
 BufferKind = Literal["nav", "sig", "single"]
 BufferUse = Literal["private", "result_only"] | None
@@ -28,6 +31,15 @@ BufferSize = int | tuple[int, ...]
 _KINDS = ("nav", "sig", "single")
 _USES = (None, "private", "result_only")
 _WHERES = (None, "device")
+
+
+class _Transposable(Protocol):
+    """numpy and Dask arrays alike (Dask-backed results reorder their axes too)."""
+
+    def transpose(self, *axes: int) -> Self: ...
+
+
+_ArrayT = TypeVar("_ArrayT", bound=_Transposable)
 
 
 def fill_value(dtype: np.dtype) -> Any:
@@ -100,7 +112,7 @@ def to_numpy(a: Any) -> np.ndarray:
     if isinstance(a, np.ndarray):
         return a
     if type(a).__module__.split(".")[0] == "cupy":
-        import cupy  # type: ignore[import-not-found]
+        import cupy
 
         host: np.ndarray = cupy.asnumpy(a)
         return host
@@ -159,7 +171,7 @@ class BufferWrapper:
         if where not in _WHERES:
             raise ValueError(f"where: got {where!r}, expected None or 'device'")
         try:
-            self._dtype = np.dtype(dtype)
+            self._dtype: np.dtype = np.dtype(dtype)
         except TypeError as e:
             raise TypeError(f"dtype: got {dtype!r}, expected a numpy dtype ({e})") from None
         self._kind = kind
@@ -285,9 +297,9 @@ class BufferWrapper:
         nav_axes = tuple(order.index(j) for j in range(len(order)))
         return nav_axes + tuple(range(len(order), len(order) + len(self._extra_shape)))
 
-    def _to_user_order(self, arr: Any) -> Any:
+    def _to_user_order(self, arr: _ArrayT) -> _ArrayT:
         axes = self._user_axes()
-        return arr if axes is None else arr.transpose(axes)
+        return arr if axes is None else arr.transpose(*axes)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         arr = np.array(self.data)
@@ -372,7 +384,8 @@ class AuxBufferWrapper(BufferWrapper):
 
     def get_view_for_frames(self, frames: np.ndarray) -> np.ndarray:
         """The entries of the given flat navigation positions."""
-        return self.raw_data[frames]
+        entries: np.ndarray = self.raw_data[frames]  # integer indexing: always an array
+        return entries
 
 
 __all__ = [

@@ -7,7 +7,7 @@ import contextlib
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import numpy as np
 import psutil
@@ -29,6 +29,9 @@ __all__ = [
     "default_threads",
     "physical_cores",
 ]
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 
 def physical_cores() -> int:
@@ -146,7 +149,7 @@ class JobExecutor:
         """How many tasks run at once (drives default partition counts)."""
         return max(1, self.get_available_workers().concurrency())
 
-    def run_function(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    def run_function(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
         """Runs ``fn`` once, somewhere, and returns its result."""
         return fn(*args, **kwargs)
 

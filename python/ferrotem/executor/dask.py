@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from ferrotem.executor.base import JobExecutor, ResourceError, Worker, WorkerSet, physical_cores
 from ferrotem.executor.graph import run_task
@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from ferrotem.udf.task import PartitionResult, UDFTask
 
 __all__ = ["DaskJobExecutor", "cluster_spec"]
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 #: environment of worker processes: one thread per numeric library per worker
 _THREAD_ENV = {
@@ -65,7 +68,7 @@ def cluster_spec(
     """
     from distributed import Nanny
 
-    base = {"nthreads": 1, "silence_logs": logging.WARN, "host": "127.0.0.1"}
+    base: dict[str, Any] = {"nthreads": 1, "silence_logs": logging.WARN, "host": "127.0.0.1"}
     base.update(options or {})
     preload = list(preload or [])
     spec: dict[str, dict[str, Any]] = {}
@@ -126,7 +129,11 @@ class DaskJobExecutor(JobExecutor):
     # -- construction --------------------------------------------------------------------------
     @classmethod
     def connect(
-        cls, scheduler_uri: str, *args: Any, client_kwargs: dict | None = None, **kwargs: Any
+        cls,
+        scheduler_uri: str,
+        *args: Any,
+        client_kwargs: dict[str, Any] | None = None,
+        **kwargs: Any,
     ) -> DaskJobExecutor:
         """Attaches to the scheduler at ``scheduler_uri``. ``close()`` closes only the client
         made here, never the cluster."""
@@ -142,9 +149,9 @@ class DaskJobExecutor(JobExecutor):
     @classmethod
     def make_local(
         cls,
-        spec: dict | None = None,
-        cluster_kwargs: dict | None = None,
-        client_kwargs: dict | None = None,
+        spec: dict[str, dict[str, Any]] | None = None,
+        cluster_kwargs: dict[str, Any] | None = None,
+        client_kwargs: dict[str, Any] | None = None,
         preload: Iterable[str] | None = None,
         snooze_timeout: float | None = None,
         main_process_gpu: Any = None,
@@ -185,10 +192,13 @@ class DaskJobExecutor(JobExecutor):
 
     # -- workers and resources -----------------------------------------------------------------
     def _worker_info(self) -> dict[str, Any]:
+        """The scheduler's record of every worker, by address."""
         try:
-            return self.client.scheduler_info(n_workers=-1)["workers"]
+            info = self.client.scheduler_info(n_workers=-1)
         except TypeError:  # older distributed
-            return self.client.scheduler_info()["workers"]
+            info = self.client.scheduler_info()
+        workers: dict[str, Any] = info["workers"]
+        return workers
 
     def _detect_resources(self) -> bool:
         for info in self._worker_info().values():
@@ -325,14 +335,17 @@ class DaskJobExecutor(JobExecutor):
     #: seconds without any worker after which a run gives up (see ``_results_as_completed``)
     no_worker_timeout: float = 60.0
 
-    def run_function(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        return self.client.submit(fn, *args, pure=False, priority=1, **kwargs).result()
+    def run_function(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        result: _T = self.client.submit(fn, *args, pure=False, priority=1, **kwargs).result()
+        return result
 
     def map(self, fn: Callable[[Any], Any], iterable: Iterable[Any]) -> list[Any]:
-        return self.client.gather(self.client.map(fn, list(iterable), pure=False))
+        results: list[Any] = self.client.gather(self.client.map(fn, list(iterable), pure=False))
+        return results
 
     def run_each_worker(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
-        return self.client.run(fn, *args, **kwargs)
+        by_worker: dict[str, Any] = self.client.run(fn, *args, **kwargs)
+        return by_worker
 
     def run_each_host(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
         by_host: dict[str, str] = {}
@@ -348,7 +361,9 @@ class DaskJobExecutor(JobExecutor):
         self._closed = True
         if self.is_local or self._owns_client:
             self.client.close()
+        # a client made on a cluster object (e.g. `Client(LocalCluster())`) knows it
+        client_cluster = getattr(self.client, "cluster", None)
         if self._cluster is not None:
             self._cluster.close(timeout=30)
-        elif self.is_local and getattr(self.client, "cluster", None) is not None:
-            self.client.cluster.close(timeout=30)
+        elif self.is_local and client_cluster is not None:
+            client_cluster.close(timeout=30)

@@ -39,6 +39,7 @@ from ferrotem.udf.resources import get_resources_from_udfs
 from ferrotem.udf.runner import RunPlan, UDFResults, UDFRunner, _damage_buffer
 
 if TYPE_CHECKING:
+    from ferrotem.common.buffers import BufferWrapper
     from ferrotem.io.dataset.base import DataSet
     from ferrotem.udf.task import PartitionResult, UDFTask
 
@@ -53,7 +54,6 @@ class _MergeContext:
     """Rebuilds a main-node UDF where a merge step of the graph runs."""
 
     def __init__(self, udf: UDF, plan: RunPlan):
-        assert udf.meta is not None
         self.cls = type(udf)
         self.kwargs = udf._kwargs
         self.shape = plan.shape
@@ -97,7 +97,6 @@ class _MergeContext:
     ) -> None:
         """``udf.merge(dest, src)`` with the meta a main-node merge of ``src``'s frames sees:
         ``slice`` of those frames, and ``merged`` (start, stop) as the valid navigation mask."""
-        assert udf.meta is not None
         start, stop, bufs = src
         udf.meta._valid_nav_mask = self.mask(*merged)
         udf.meta.slice = self.run_slice(start, stop)
@@ -259,7 +258,16 @@ class DelayedUDFRunner(UDFRunner):
             self._merge_graph(udf, plan, nodes, slices, partials, ui, run_id)
             udf.results = UDFData(udf._buffers)
 
-            def make(decl, arr, ds, roi_flat, full_damage, mask, _sizes=sizes, _group=group):
+            def make(
+                decl: BufferWrapper,
+                arr: Any,
+                ds: DataSet,
+                roi_flat: np.ndarray | None,
+                full_damage: np.ndarray,
+                mask: Any,
+                _sizes: list[tuple[int, int, int]] = sizes,
+                _group: ComputeGroup = group,
+            ) -> DaskResultBufferWrapper:
                 return _dask_result(decl, arr, ds, roi_flat, mask, _sizes, _group)
 
             damage = np.ones(plan.n_total, dtype=bool)
@@ -298,7 +306,7 @@ class DelayedUDFRunner(UDFRunner):
                     zip(slices, partials, strict=True), key=lambda t: t[0].origin
                 )
             )
-            merged = udf.merge_all(ordered)  # type: ignore[attr-defined]
+            merged = udf.merge_all(ordered)
             if not isinstance(merged, dict):
                 raise UDFException(
                     f"{type(udf).__name__}.merge_all() returned {type(merged).__name__}, "
@@ -451,7 +459,11 @@ class DelayedJobExecutor(JobExecutor):
         )
 
     def run_delayed(
-        self, fn: Callable[..., Any], *args: Any, _delayed_kwargs: dict | None = None, **kwargs: Any
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        _delayed_kwargs: dict[str, Any] | None = None,
+        **kwargs: Any,
     ) -> Any:
         """``fn(*args, **kwargs)`` as a ``dask.delayed`` object."""
         import dask

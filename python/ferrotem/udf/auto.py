@@ -17,7 +17,6 @@ class AutoUDF(UDF):
         super().__init__(f=f, monitor=monitor)
 
     def _probe(self) -> np.ndarray:
-        assert self.meta is not None
         sig = tuple(self.meta.dataset_shape.sig)
         return np.asarray(self.params.f(np.ones(sig, dtype=self.meta.input_dtype)))
 
@@ -26,4 +25,4 @@ class AutoUDF(UDF):
         return {"result": self.buffer(kind="nav", extra_shape=probe.shape, dtype=probe.dtype)}
 
     def process_frame(self, frame: np.ndarray) -> None:
-        self.results.result[:] = np.asarray(self.params.f(frame))  # type: ignore[union-attr]
+        self.results.result[:] = np.asarray(self.params.f(frame))

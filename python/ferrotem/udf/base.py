@@ -14,6 +14,9 @@ from ferrotem.common import backend as B
 from ferrotem.common.buffers import (
     ArrayWithMask,
     AuxBufferWrapper,
+    BufferKind,
+    BufferLocation,
+    BufferUse,
     BufferWrapper,
     PlaceholderBufferWrapper,
 )
@@ -131,7 +134,7 @@ class UDFPostprocessMixin(Protocol):
 class UDFMergeAllMixin(Protocol):
     """A UDF that implements ``merge_all(ordered_results)``."""
 
-    def merge_all(self, ordered_results: Mapping[Slice, MergeAttrMapping]) -> dict: ...
+    def merge_all(self, ordered_results: Mapping[Slice, MergeAttrMapping]) -> dict[str, Any]: ...
 
 
 def check_cast(fromvar: Any, tovar: Any) -> None:
@@ -151,6 +154,10 @@ class UDFParams:
     the whole dataset in ``preprocess`` on the main node, the merged partition in ``merge``, and
     the whole flat array elsewhere (e.g. ``get_results``).
     """
+
+    # set with object.__setattr__ (attribute writes are not parameters); declared for the checker
+    _kwargs: dict[str, Any]
+    _views: dict[str, Any]
 
     def __init__(self, kwargs: dict[str, Any]):
         object.__setattr__(self, "_kwargs", kwargs)
@@ -224,6 +231,10 @@ class UDFData:
     ``self.results.x = v`` writes into that view (``x[:] = v``).
     """
 
+    # set with object.__setattr__ (attribute writes go to the views); declared for the checker
+    _buffers: dict[str, BufferWrapper]
+    _views: dict[str, Any]
+
     def __init__(self, buffers: dict[str, BufferWrapper]):
         object.__setattr__(self, "_buffers", buffers)
         object.__setattr__(
@@ -276,9 +287,12 @@ class UDFData:
         return f"<UDFData {list(self._buffers)}>"
 
 
-class MergeAttrMapping(Mapping):
+class MergeAttrMapping(Mapping[str, Any]):
     """``dest`` and ``src`` of ``merge``: buffers by attribute (``dest.x``; ``dest.x = v`` writes
     into ``dest.x``). ``dest['x']`` works but is discouraged."""
+
+    # set with object.__setattr__ (attribute writes go to the buffers); declared for the checker
+    _mapping: dict[str, Any]
 
     def __init__(self, mapping: dict[str, Any]):
         object.__setattr__(self, "_mapping", mapping)
@@ -506,11 +520,30 @@ class UDF:
     def __init__(self, **kwargs: Any):
         self._kwargs = kwargs
         self.params = UDFParams(kwargs)
-        self.meta: UDFMeta | None = None
-        self.results: UDFData | None = None
-        self.task_data: UDFParams | None = None
+        self._meta: UDFMeta | None = None
+        # empty until the UDF runs, as in LiberTEM
+        self.results = UDFData({})
+        self.task_data = UDFParams({})
         self._backend = B.NUMPY
         self._buffers: dict[str, BufferWrapper] = {}
+        #: aux parameters restricted to the partition being processed: name -> (the partition's
+        #: entries, extra_shape is empty); set by the task
+        self._aux_partition: dict[str, tuple[np.ndarray, bool]] = {}
+
+    @property
+    def meta(self) -> UDFMeta:
+        """Facts about the dataset and the data being processed (:class:`UDFMeta`); set when
+        the UDF runs, and an ``AttributeError`` before (as in LiberTEM, which sets it then)."""
+        meta = self._meta
+        if meta is None:
+            raise AttributeError(
+                f"{type(self).__name__}.meta: not set yet; it is set when the UDF runs"
+            )
+        return meta
+
+    @meta.setter
+    def meta(self, meta: UDFMeta) -> None:
+        self._meta = meta
 
     # -- to override -------------------------------------------------------------------------------
     def get_result_buffers(self) -> dict[str, BufferWrapper]:
@@ -581,7 +614,6 @@ class UDF:
                 f"{type(self).__name__} declares use='result_only' buffers and must implement "
                 "get_results()"
             )
-        assert self.results is not None
         return {k: getattr(self.results, k) for k, b in self._buffers.items() if b.use != "private"}
 
     def cleanup(self) -> None:
@@ -590,19 +622,23 @@ class UDF:
     # -- helpers for subclasses ------------------------------------------------------------------
     def buffer(
         self,
-        kind: str,
+        kind: BufferKind,
         extra_shape: tuple[int, ...] = (),
         dtype: Any = "float32",
-        where: str | None = None,
-        use: str | None = None,
+        where: BufferLocation = None,
+        use: BufferUse = None,
     ) -> BufferWrapper:
         """Declares a result buffer of ``kind`` ``'nav'``, ``'sig'`` or ``'single'``."""
         cls = PlaceholderBufferWrapper if use == "result_only" else BufferWrapper
-        return cls(kind, extra_shape, dtype, where, use)  # type: ignore[arg-type]
+        return cls(kind, extra_shape, dtype, where, use)
 
     @classmethod
     def aux_data(
-        cls, data: Any, kind: str, extra_shape: tuple[int, ...] = (), dtype: Any = "float32"
+        cls,
+        data: Any,
+        kind: BufferKind,
+        extra_shape: tuple[int, ...] = (),
+        dtype: Any = "float32",
     ) -> AuxBufferWrapper:
         """Wraps per-frame auxiliary data (``kind='nav'``) to pass as a UDF parameter."""
         data = np.asarray(data)
@@ -612,7 +648,7 @@ class UDF:
         extra_shape = tuple(extra_shape)
         if extra_shape == (1,):
             extra_shape = ()
-        buf = AuxBufferWrapper(kind=kind, extra_shape=extra_shape, dtype=dtype)  # type: ignore[arg-type]
+        buf = AuxBufferWrapper(kind=kind, extra_shape=extra_shape, dtype=dtype)
         buf._data = data.reshape((-1,) + extra_shape)
         return buf
 

@@ -39,7 +39,7 @@ def native_name(udf: Any) -> str | None:
     """The Rust name of ``udf`` if it can run natively, else None."""
     cls = type(udf)
     name = getattr(cls, "_native_name", None)
-    if name is None:
+    if not isinstance(name, str):
         return None
     base = next(c for c in cls.__mro__ if c.__dict__.get("_native_name") == name)
     for hook in _HOOKS:
@@ -52,13 +52,13 @@ def native_names(udfs: list[Any], input_dtype: np.dtype) -> list[str] | None:
     """Rust names of all ``udfs`` if the whole run can be native, else None."""
     if np.dtype(input_dtype) not in NATIVE_INPUT_DTYPES or not udfs:
         return None
-    names = [native_name(u) for u in udfs]
-    if any(n is None for n in names):
-        return None
-    return names  # type: ignore[return-value]
+    names = [name for name in map(native_name, udfs) if name is not None]
+    return names if len(names) == len(udfs) else None
 
 
-def partial_to_buffers(name: str, array: np.ndarray, sig_shape: tuple[int, ...]) -> dict:
+def partial_to_buffers(
+    name: str, array: np.ndarray, sig_shape: tuple[int, ...]
+) -> dict[str, np.ndarray]:
     """Native output of one UDF as its ``{buffer: array}`` dict."""
     if name == "sum":
         return {"intensity": array.reshape(sig_shape)}

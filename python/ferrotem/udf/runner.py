@@ -314,9 +314,8 @@ class UDFRunner:
             for name, buf in udf._buffers.items():
                 if buf.use == "result_only":
                     continue
-                data = buf._data
+                data = buf.raw_data
                 dest[name] = data[start : start + n] if buf.kind == "nav" else data
-            assert udf.meta is not None
             udf.meta._valid_nav_mask = damage.copy()
             udf.meta.slice = result.slice
             udf.merge(MergeAttrMapping(dest), MergeAttrMapping(partial))
@@ -336,7 +335,6 @@ class UDFRunner:
         """Calls ``get_results`` on the main node, checks what it returns, and wraps every
         result (with ``make``, default :func:`_result_buffer`)."""
         make = make or _result_buffer
-        assert udf.meta is not None
         udf.meta._valid_nav_mask = damage.copy()
         udf.results = UDFData(udf._buffers)
         returned = udf.get_results()
@@ -373,7 +371,9 @@ class UDFRunner:
             out[name] = make(decl, arr, dataset, roi_flat, full_damage, mask)
         for name, decl in udf._buffers.items():
             if name not in out and decl.use is None:
-                out[name] = _result_buffer(decl, decl._data, dataset, roi_flat, full_damage, None)
+                out[name] = _result_buffer(
+                    decl, decl.raw_data, dataset, roi_flat, full_damage, None
+                )
         return out
 
 

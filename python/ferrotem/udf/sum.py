@@ -27,11 +27,10 @@ class SumUDF(UDF):
         return self.params.dtype
 
     def get_result_buffers(self) -> dict[str, BufferWrapper]:
-        assert self.meta is not None
         return {"intensity": self.buffer(kind="sig", dtype=self.meta.input_dtype, where="device")}
 
     def process_tile(self, tile: np.ndarray) -> None:
-        self.results.intensity[:] += np.sum(tile, axis=0)  # type: ignore[union-attr]
+        self.results.intensity[:] += np.sum(tile, axis=0)
 
     def merge(self, dest: MergeAttrMapping, src: MergeAttrMapping) -> None:
         dest.intensity[:] += src.intensity

@@ -20,13 +20,12 @@ class SumSigUDF(UDF):
     _native_name = "sumsig"
 
     def get_result_buffers(self) -> dict[str, BufferWrapper]:
-        assert self.meta is not None
         dtype = np.result_type(self.meta.input_dtype, np.float32)
         return {"intensity": self.buffer(kind="nav", dtype=dtype, where="device")}
 
     def process_tile(self, tile: np.ndarray) -> None:
         flat = tile.reshape(tile.shape[0], -1)
-        self.results.intensity[:] += np.sum(flat, axis=1)  # type: ignore[union-attr]
+        self.results.intensity[:] += np.sum(flat, axis=1)
 
     def get_backends(self) -> Any:
         return self.BACKEND_ALL
@@ -34,4 +33,5 @@ class SumSigUDF(UDF):
 
 def run_sumsig(ctx: Any, dataset: Any) -> dict[str, BufferWrapper]:
     """Runs :class:`SumSigUDF` over ``dataset`` with ``ctx``; returns its result dict."""
-    return ctx.run_udf(dataset=dataset, udf=SumSigUDF())
+    results: dict[str, BufferWrapper] = ctx.run_udf(dataset=dataset, udf=SumSigUDF())
+    return results

@@ -8,6 +8,7 @@ A ``UDFTask`` is picklable, so any executor (threads, Dask workers, ``dask.delay
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,14 +69,11 @@ def plan_tiles(
     frame_bytes = max(1, prod(sig_shape) * itemsize)
     if forced is not None:
         depth = min(forced[0], n)
-        boxes = list(full.subslices(tuple(forced[1:])))
+        cut = list(full.subslices(tuple(forced[1:])))
         if UDFMethod.PARTITION in methods:
             depth = n
-        if UDFMethod.PARTITION in methods or UDFMethod.FRAME in methods:
-            boxes = None
-        elif len(boxes) == 1:
-            boxes = None
-        return TilePlan(depth, boxes)
+        whole_frames = UDFMethod.PARTITION in methods or UDFMethod.FRAME in methods or len(cut) == 1
+        return TilePlan(depth, None if whole_frames else cut)
     if UDFMethod.PARTITION in methods:
         return TilePlan(n, None)
     tile_udfs = [u for u, m in zip(udfs, methods, strict=True) if m is UDFMethod.TILE]
@@ -97,7 +95,7 @@ def plan_tiles(
             depth = n
         budget = min(budget, FRAME_BLOCK_BYTES)
     depth = max(1, min(depth, budget // frame_bytes)) if frame_bytes <= budget else 1
-    boxes = None
+    boxes: list[Slice] | None = None
     if frame_bytes > budget and UDFMethod.FRAME not in methods and sig_dims >= 1:
         # Only tile UDFs, and a frame exceeds the budget: cut frames into row bands.
         row_bytes = frame_bytes // sig_shape[0]
@@ -152,6 +150,8 @@ class UDFTask:
 
         task = copy.copy(self)
         task.partition = copy.copy(self.partition.graph_descriptor())
+        # A detached task is in transit: attach() restores both before it runs, so the types
+        # keep saying what a runnable task holds.
         task.partition.dataset = None  # type: ignore[assignment]
         task.udf_specs = None  # type: ignore[assignment]
         task.roi = None
@@ -260,7 +260,7 @@ class UDFTask:
         for udf in udfs:
             udf.meta._unit = None
             udf.meta._sig_slice = None
-            _set_views(udf, None, None, None)
+            _set_views(udf, None, None)
             if hasattr(udf, "postprocess"):
                 udf.postprocess()
             udf.cleanup()
@@ -285,11 +285,13 @@ class UDFTask:
         dtype_str = self.input_dtype.str
         contiguous = self.roi is None
         delay = getattr(self.partition.dataset, "_tiledelay", None)
-        tile_udfs = [u for u, m in zip(udfs, methods, strict=True) if m is UDFMethod.TILE]
-        frame_udfs = [u for u, m in zip(udfs, methods, strict=True) if m is UDFMethod.FRAME]
-        part_udfs = [u for u, m in zip(udfs, methods, strict=True) if m is UDFMethod.PARTITION]
+        chosen = list(zip(udfs, methods, strict=True))
+        tile_udfs = [(u, _process_method(u, m)) for u, m in chosen if m is UDFMethod.TILE]
+        frame_udfs = [(u, _process_method(u, m)) for u, m in chosen if m is UDFMethod.FRAME]
+        part_udfs = [(u, _process_method(u, m)) for u, m in chosen if m is UDFMethod.PARTITION]
         for offset in range(0, n, depth):
             d = min(depth, n - offset)
+            rows = slice(offset, offset + d)
             block = block_buf[:d]
             out = block.reshape(-1).view(np.uint8)
             if contiguous:
@@ -302,34 +304,33 @@ class UDFTask:
                 block = cupy.asarray(block)
             if tile_udfs:
                 if plan.boxes is None:
-                    for udf in tile_udfs:
+                    for udf, process in tile_udfs:
                         udf.meta._unit = (offset, d)
                         udf.meta._tiling_scheme_idx = 0
-                        _set_views(udf, offset, d, None)
-                        udf.process_tile(block)  # type: ignore[attr-defined]
+                        _set_views(udf, rows, None)
+                        process(block)
                 else:
                     for idx, box in enumerate(plan.boxes):
                         tile = block[(slice(None),) + box.get()].copy()
-                        for udf in tile_udfs:
+                        for udf, process in tile_udfs:
                             udf.meta._unit = (offset, d)
                             udf.meta._sig_slice = box
                             udf.meta._tiling_scheme_idx = idx
-                            _set_views(udf, offset, d, box)
-                            udf.process_tile(tile)  # type: ignore[attr-defined]
-            for udf in frame_udfs:
+                            _set_views(udf, rows, box)
+                            process(tile)
+            for udf, process in frame_udfs:
                 nav_views = _frame_view_sources(udf)
                 meta = udf.meta
-                process = udf.process_frame  # type: ignore[attr-defined]
                 for j in range(d):
                     i = offset + j
                     for views, name, storage, scalar in nav_views:
                         views[name] = storage[i : i + 1] if scalar else storage[i]
                     meta._unit = (i, 1)
                     process(block[j])
-            for udf in part_udfs:
+            for udf, process in part_udfs:
                 udf.meta._unit = (offset, d)
-                _set_views(udf, offset, d, None)
-                udf.process_partition(block)  # type: ignore[attr-defined]
+                _set_views(udf, rows, None)
+                process(block)
             if delay:
                 time.sleep(delay)
 
@@ -348,10 +349,26 @@ def _allocate_partition(
     udf.results = UDFData(udf._buffers)
 
 
+#: the ``process_*`` method of each way a UDF consumes data
+_PROCESS_METHODS = {
+    UDFMethod.TILE: "process_tile",
+    UDFMethod.FRAME: "process_frame",
+    UDFMethod.PARTITION: "process_partition",
+}
+
+
+def _process_method(udf: UDF, method: UDFMethod) -> Callable[[np.ndarray], None]:
+    """The bound ``process_*`` method that ``udf.get_method()`` chose."""
+    process: Callable[[np.ndarray], None] = getattr(udf, _PROCESS_METHODS[method])
+    return process
+
+
 def _to_numpy(arr: Any) -> np.ndarray:
     """Partial results travel as numpy arrays (CuPy buffers are copied off the device)."""
-    get = getattr(arr, "get", None)
-    return get() if callable(get) and not isinstance(arr, np.ndarray) else arr
+    if isinstance(arr, np.ndarray):
+        return arr
+    host: np.ndarray = arr.get()  # the only other storage is CuPy's
+    return host
 
 
 def _has_cupy() -> bool:
@@ -396,41 +413,41 @@ def _slice_aux(udf: UDF, frames: np.ndarray) -> None:
     for name, value in object.__getattribute__(udf.params, "_kwargs").items():
         if isinstance(value, AuxBufferWrapper):
             aux[name] = (value.get_view_for_frames(frames.astype(np.intp)), not value.extra_shape)
-    udf._aux_partition = aux  # type: ignore[attr-defined]
+    udf._aux_partition = aux
     object.__getattribute__(udf.params, "_views").update({k: v[0] for k, v in aux.items()})
 
 
-def _frame_view_sources(udf: UDF) -> list[tuple[dict, str, np.ndarray, bool]]:
+def _frame_view_sources(udf: UDF) -> list[tuple[dict[str, Any], str, np.ndarray, bool]]:
     """(views dict, name, partition storage, extra_shape is empty) of every nav buffer and aux
     parameter, for per-frame views. Signal and single buffers keep their whole-buffer view."""
-    views = udf.results._views  # type: ignore[union-attr]
+    views = udf.results._views
     out = [
-        (views, name, buf._data, not buf.extra_shape)
+        (views, name, buf.raw_data, not buf.extra_shape)
         for name, buf in udf._buffers.items()
         if buf.kind == "nav" and buf.use != "result_only"
     ]
     params_views = object.__getattribute__(udf.params, "_views")
-    for name, (arr, scalar) in getattr(udf, "_aux_partition", {}).items():
+    for name, (arr, scalar) in udf._aux_partition.items():
         out.append((params_views, name, arr, scalar))
     return out
 
 
-def _set_views(udf: UDF, offset: int | None, depth: int | None, box: Slice | None) -> None:
-    """Points ``udf.results`` at the views for ``depth`` frames from ``offset`` (signal box
-    ``box``), or at whole partition buffers when ``offset`` is None."""
-    views = udf.results._views  # type: ignore[union-attr]
+def _set_views(udf: UDF, rows: slice | None, box: Slice | None) -> None:
+    """Points ``udf.results`` at the views for the partition's frames ``rows`` (signal box
+    ``box``), or at whole partition buffers when ``rows`` is None."""
+    views = udf.results._views
     for name, buf in udf._buffers.items():
         if buf.use == "result_only":
             continue
-        data = buf._data
+        data = buf.raw_data
         if buf.kind == "nav":
-            views[name] = data if offset is None else data[offset : offset + depth]
+            views[name] = data if rows is None else data[rows]
         elif buf.kind == "sig":
             views[name] = data if box is None else data[box.get()]
         else:
             views[name] = data
-    aux = getattr(udf, "_aux_partition", None)
+    aux = udf._aux_partition
     if aux:
         params_views = object.__getattribute__(udf.params, "_views")
         for name, (arr, _) in aux.items():
-            params_views[name] = arr if offset is None else arr[offset : offset + depth]
+            params_views[name] = arr if rows is None else arr[rows]

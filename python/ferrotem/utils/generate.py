@@ -106,7 +106,7 @@ def hologram_frame(
         holo = scale * np.random.poisson(holo / scale)
     if gaussian_noise:
         try:
-            from scipy.ndimage import gaussian_filter  # type: ignore[import-untyped]
+            from scipy.ndimage import gaussian_filter
         except ImportError:
             raise ImportError("hologram_frame(gaussian_noise=...) needs SciPy") from None
         holo = gaussian_filter(holo, gaussian_noise)

@@ -79,9 +79,11 @@ class DaskResultBufferWrapper(BufferWrapper):
         extra = self._extra_shape
         if self._roi is None:
             return self._to_user_order(raw.reshape(nav + extra))
-        return self._to_user_order(self._expand_roi(raw).reshape(nav + extra))
+        return self._to_user_order(self._expand_roi(raw, prod(nav)).reshape(nav + extra))
 
-    def _expand_roi(self, raw: Any) -> Any:
+    def _expand_roi(self, raw: Any, n_nav: int) -> Any:
+        """``raw`` (ROI-compressed) with all ``n_nav`` navigation positions, unselected ones
+        filled."""
         import dask.array as da
 
         roi = self._roi
@@ -114,7 +116,7 @@ class DaskResultBufferWrapper(BufferWrapper):
                 )
             )
         if not blocks:
-            return da.full((prod(self._ds_shape.nav),) + extra, fill, dtype=self._dtype)
+            return da.full((n_nav,) + extra, fill, dtype=self._dtype)
         return da.concatenate(blocks, axis=0)
 
     @property

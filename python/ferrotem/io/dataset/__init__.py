@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import importlib
 import os
-from typing import Any
+from collections.abc import Coroutine
+from typing import Any, Literal, overload
 
 from ferrotem.common.exceptions import DataSetException, InvalidDataSetParameter
 from ferrotem.common.protocols import FunctionExecutor
@@ -59,13 +60,43 @@ def filetypes() -> list[str]:
     return sorted(_DATASETS)
 
 
+@overload
+def load(
+    filetype: str | type,
+    *args: Any,
+    executor: FunctionExecutor,
+    enable_async: Literal[False] = False,
+    **kwargs: Any,
+) -> DataSet: ...
+
+
+@overload
+def load(
+    filetype: str | type,
+    *args: Any,
+    executor: FunctionExecutor,
+    enable_async: Literal[True],
+    **kwargs: Any,
+) -> Coroutine[Any, Any, DataSet]: ...
+
+
+@overload
+def load(
+    filetype: str | type,
+    *args: Any,
+    executor: FunctionExecutor,
+    enable_async: bool,
+    **kwargs: Any,
+) -> DataSet | Coroutine[Any, Any, DataSet]: ...
+
+
 def load(
     filetype: str | type,
     *args: Any,
     executor: FunctionExecutor,
     enable_async: bool = False,
     **kwargs: Any,
-) -> Any:
+) -> DataSet | Coroutine[Any, Any, DataSet]:
     """Builds, initialises and checks a dataset on ``executor`` (what ``Context.load`` does);
     with ``enable_async=True``, returns a coroutine that does it in a worker thread.
 
@@ -73,7 +104,13 @@ def load(
     ``DataSet`` subclass; the other arguments go to the dataset class.
     """
     if enable_async:
-        return asyncio.to_thread(load, filetype, *args, executor=executor, **kwargs)
+        return asyncio.to_thread(_load, filetype, args, executor, kwargs)
+    return _load(filetype, args, executor, kwargs)
+
+
+def _load(
+    filetype: str | type, args: tuple[Any, ...], executor: FunctionExecutor, kwargs: dict[str, Any]
+) -> DataSet:
     if isinstance(filetype, str) and filetype.lower() == "auto":
         filetype = detect_filetype(args, kwargs)
     cls = get_dataset_cls(filetype)

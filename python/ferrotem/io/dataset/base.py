@@ -44,10 +44,10 @@ def check_int(name: str, value: Any, *, minimum: int | None = None) -> int:
     """Validates an integer parameter; raises naming ``name`` and the value."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
         raise DataSetTypeError(f"{name}: got {value!r}, expected an integer")
-    value = int(value)
-    if minimum is not None and value < minimum:
-        raise InvalidDataSetParameter(f"{name}: got {value}, expected an integer >= {minimum}")
-    return value
+    number = int(value)
+    if minimum is not None and number < minimum:
+        raise InvalidDataSetParameter(f"{name}: got {number}, expected an integer >= {minimum}")
+    return number
 
 
 def check_shape(name: str, value: Any, *, allow_empty: bool = False) -> tuple[int, ...]:
@@ -79,6 +79,8 @@ def check_file(name: str, path: Any) -> str:
     if not isinstance(path, str | os.PathLike):
         raise DataSetTypeError(f"{name}: got {path!r}, expected a file path")
     path = os.fspath(path)
+    if not isinstance(path, str):
+        raise DataSetTypeError(f"{name}: got the bytes path {path!r}, expected a str path")
     if not os.path.exists(path):
         raise MissingFileError(f"{name}: {path!r} does not exist")
     if os.path.isdir(path):

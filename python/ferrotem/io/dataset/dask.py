@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,6 +27,9 @@ from ferrotem.common.math import prod
 from ferrotem.common.shape import Shape
 from ferrotem.io.dataset.base import DataSet, DataSetMeta, Partition
 from ferrotem.io.dataset.memory import check_data_dtype
+
+if TYPE_CHECKING:
+    import dask.array as da
 
 __all__ = ["DaskDataSet", "DaskPartition", "DaskRechunkWarning", "adapt_chunks"]
 
@@ -86,7 +90,11 @@ def adapt_chunks(
 class DaskPartition(Partition):
     """A partition backed by one block of the adapted Dask array."""
 
-    def __init__(self, dataset: DaskDataSet, index: int, start: int, stop: int, block: tuple):
+    dataset: DaskDataSet
+
+    def __init__(
+        self, dataset: DaskDataSet, index: int, start: int, stop: int, block: tuple[int, ...]
+    ):
         super().__init__(dataset, index, start, stop)
         self.block = block
 
@@ -94,7 +102,7 @@ class DaskPartition(Partition):
         """A copy whose dataset holds no Dask arrays: inside a graph, the chunk arrives as a
         dependency, so pickling the input graph into every task is avoided."""
         return DaskPartition(
-            self.dataset.stripped(),  # type: ignore[attr-defined]
+            self.dataset.stripped(),
             self.index,
             self.start,
             self.stop,
@@ -104,15 +112,15 @@ class DaskPartition(Partition):
     def chunk_delayed(self) -> Any:
         """This partition's block as a ``Delayed`` whose key is the block's key in the array's
         graph (a real dependency, computed once wherever it lives)."""
-        return self.dataset.block_delayeds()[self.block]  # type: ignore[attr-defined]
+        return self.dataset.block_delayeds()[self.block]
 
     def chunk(self) -> Any:
         """The Dask array of this partition's block."""
-        return self.dataset.array.blocks[self.block]  # type: ignore[attr-defined]
+        return self.dataset.array.blocks[self.block]
 
     def open_local(self, chunk: np.ndarray | None = None) -> tuple[_core.DataSource, int]:
         if chunk is None:
-            if self.dataset.array is None:  # type: ignore[attr-defined]
+            if self.dataset.array is None:
                 raise RuntimeError(
                     "this Dask partition was sent without its chunk; it must be run with the "
                     "chunk as an argument"
@@ -177,7 +185,8 @@ class DaskDataSet(DataSet):
             raise DataSetTypeError(f"min_size: got {min_size!r}, expected a number of bytes")
         elif min_size < 0:
             raise InvalidDataSetParameter(f"min_size: got {min_size}, expected >= 0")
-        self._input = dask_array
+        #: the array as given; None in a stripped copy (see `stripped`)
+        self._input: da.Array | None = dask_array
         self._sig_dims = sig_dims
         self._preserve = bool(preserve_dimensions)
         self._min_size = float(min_size)
@@ -199,9 +208,12 @@ class DaskDataSet(DataSet):
 
     def initialize(self, executor: Any) -> DaskDataSet:
         arr = self._input
+        if arr is None:
+            raise DataSetTypeError("a stripped Dask dataset (a graph descriptor) has no array")
         nav_dims = arr.ndim - self._sig_dims
         if not self._preserve:
-            order = sorted(range(nav_dims), key=lambda ax: -len(arr.chunks[ax]))
+            chunks = arr.chunks
+            order = sorted(range(nav_dims), key=lambda ax: -len(chunks[ax]))
             if order != list(range(nav_dims)):
                 warnings.warn(
                     f"preserve_dimensions=False: navigation axes reordered to {tuple(order)}",
@@ -270,7 +282,7 @@ class DaskDataSet(DataSet):
         nav_dims = len(self.shape) - self._sig_dims
         return prod(len(c) for c in self._chunks()[:nav_dims])
 
-    def get_partitions(self) -> Any:
+    def get_partitions(self) -> Iterator[DaskPartition]:
         import itertools
 
         nav_dims = len(self.shape) - self._sig_dims

@@ -27,7 +27,7 @@ def parse_dtype(name: str, dtype: Any) -> np.dtype:
     if dtype is None:
         raise DataSetTypeError(f"{name}: got None, expected a numpy dtype such as 'uint16'")
     try:
-        result = np.dtype(dtype)
+        result: np.dtype = np.dtype(dtype)
     except (TypeError, ValueError):
         raise DataSetTypeError(
             f"{name}: got {dtype!r}, expected a numpy dtype such as 'uint16' or '>u2'"
