@@ -441,13 +441,13 @@ def test_plan_covers_each_frame_once_inside_partitions(nav, parts, per_block, ro
         frames = (
             block.frames
             if block.frames is not None
-            else np.arange(block.start, block.start + block.count)
+            else np.arange(block.start, block.start + block.n_frames)
         )
-        assert len(frames) == block.count > 0
+        assert len(frames) == block.n_frames > 0
         owner = {bisect.bisect_right(starts, int(f)) - 1 for f in frames}
         assert owner == {block.partition}
         shape = tuple(c[i] for c, i in zip(plan.chunks, block.grid, strict=True))
-        assert math.prod(shape[: len(shape) - 1]) == block.count
+        assert math.prod(shape[: len(shape) - 1]) == block.n_frames
         seen.extend(int(f) for f in frames)
     expected = np.arange(n) if roi is None else np.flatnonzero(roi)
     assert sorted(seen) == expected.tolist()
@@ -458,7 +458,7 @@ def test_plan_covers_each_frame_once_inside_partitions(nav, parts, per_block, ro
         by_grid = sorted(plan.blocks, key=lambda b: b.grid)
         assert [b.start for b in by_grid] == sorted(b.start for b in plan.blocks)
     if roi is None and plan.reshape is None and per_block < n:
-        assert max(b.count for b in plan.blocks) <= max(per_block, _min_unit(nav, per_block))
+        assert max(b.n_frames for b in plan.blocks) <= max(per_block, _min_unit(nav, per_block))
 
 
 def _min_unit(nav: tuple[int, ...], per_block: int) -> int:

@@ -44,13 +44,13 @@ BLOCKS_PER_WORKER = 4
 # -- reading ------------------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
 class _Block:
-    """One block of the array: frames ``start .. start + count`` of ``partition`` (flat
+    """One block of the array: frames ``start .. start + n_frames`` of ``partition`` (flat
     navigation indices), or the listed ``frames`` when a ROI selects them; ``shape`` is the
     block's shape in the array."""
 
     partition: Partition
     start: int
-    count: int
+    n_frames: int
     shape: tuple[int, ...]
     frames: np.ndarray | None = None
 
@@ -61,10 +61,10 @@ def _read_block(block: _Block, dtype: np.dtype, chunk: Any = None) -> np.ndarray
     partition = block.partition
     source, offset = partition.open_local(chunk)
     sig = tuple(partition.dataset.shape.sig)
-    out = aligned_empty((block.count,) + sig, dtype)
+    out = aligned_empty((block.n_frames,) + sig, dtype)
     flat = out.reshape(-1).view(np.uint8)
     if block.frames is None:
-        source.read(block.start - offset, block.count, flat, out.dtype.str)
+        source.read(block.start - offset, block.n_frames, flat, out.dtype.str)
     else:
         source.read_selected((block.frames - offset).astype(np.uint64), flat, out.dtype.str)
     return out.reshape(block.shape)
@@ -99,7 +99,7 @@ class PlannedBlock(NamedTuple):
     #: first flat frame index of a contiguous run (unused when ``frames`` is given)
     start: int
     #: number of frames
-    count: int
+    n_frames: int
     #: the selected flat frame indices, with a ROI
     frames: np.ndarray | None = None
 
@@ -274,7 +274,7 @@ def make_dask_array(
         index = planned.partition
         block_shape = tuple(c[i] for c, i in zip(plan.chunks, planned.grid, strict=True))
         block = _Block(
-            descriptors[index], planned.start, planned.count, block_shape, planned.frames
+            descriptors[index], planned.start, planned.n_frames, block_shape, planned.frames
         )
         key = (name,) + planned.grid
         node = chunk_nodes[index]
