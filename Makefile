@@ -1,6 +1,6 @@
 # ferrotem — one command per job; each sets up what it needs on a fresh machine.
 #   make demo   venv + deps + release build, then `ferrotem demo`
-#   make test   same set-up, then rustfmt, clippy, cargo test, ruff, mypy, pytest
+#   make test   same set-up, then rustfmt, clippy, cargo doc, cargo test, ruff, mypy, pytest
 #   make bench  same set-up, then the side-by-side benchmark table
 
 PYTHON ?= python3
@@ -31,6 +31,7 @@ demo: develop
 lint: $(DEPS_STAMP)
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --quiet -- -D warnings
+	RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 	$(VENV)/bin/ruff check python tests benchmarks examples
 	$(VENV)/bin/mypy
 

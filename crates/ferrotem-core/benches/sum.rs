@@ -1,4 +1,4 @@
-//! Criterion benchmarks of the native hot path: read + convert + SumUDF / SumSigUDF.
+//! Criterion benchmarks of the native hot path: read + convert + `SumUDF` / `SumSigUDF`.
 //!
 //! * `uint16-64MiB`: an in-memory uint16 dataset (no file system in the way, so this measures
 //!   the engine itself).
@@ -47,7 +47,7 @@ fn bench_source(c: &mut Criterion, group: &str, source: &dyn DataSource, parts: 
                 runner
                     .run(source, &parts, None, &udfs, &opts, &|_| {})
                     .unwrap()
-            })
+            });
         });
     }
     group.finish();
@@ -75,7 +75,7 @@ fn write_file(dir: &std::path::Path, name: &str, kind: ScalarKind) -> std::path:
     for i in 0..FILE_BYTES / item {
         match kind {
             ScalarKind::U16 => chunk.extend_from_slice(&((i % 1000) as u16).to_ne_bytes()),
-            _ => chunk.extend_from_slice(&((i % 1000) as f32).to_ne_bytes()),
+            _ => chunk.extend_from_slice(&f32::from((i % 1000) as u16).to_ne_bytes()),
         }
         if chunk.len() >= 1 << 20 {
             f.write_all(&chunk).unwrap();
@@ -124,7 +124,7 @@ fn bench_memread(c: &mut Criterion) {
                     })
                     .reduce(|| 0, u64::wrapping_add)
             })
-        })
+        });
     });
     group.finish();
 }

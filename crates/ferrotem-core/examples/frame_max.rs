@@ -28,7 +28,7 @@ impl Udf for FrameMax {
         vec![f32::NEG_INFINITY; part.n_frames]
     }
 
-    fn name(&self) -> &str {
+    fn name(&self) -> &'static str {
         "FrameMax"
     }
 
@@ -110,8 +110,12 @@ fn main() -> Result<(), Box<dyn Error>> {
     let Some(TypedVec::F32(sums)) = outputs[1].downcast_ref::<TypedVec>() else {
         return Err("SumSigUdf output has an unexpected type".into());
     };
+    #[allow(
+        clippy::float_cmp,
+        reason = "the maximum of frame `f` is the small integer `1000 + f`, exact in float32"
+    )]
     for (f, &m) in maxima.iter().enumerate() {
-        assert_eq!(m, (1000 + f) as f32, "frame {f}");
+        assert_eq!(m, f32::from(u16::try_from(1000 + f)?), "frame {f}");
     }
     println!(
         "frame maxima of a {}x{} scan of {}x{} uint16 frames ({} threads, {} partitions):",

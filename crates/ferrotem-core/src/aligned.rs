@@ -26,6 +26,7 @@ unsafe impl Sync for AlignedBuf {}
 
 impl AlignedBuf {
     /// `len` zero bytes, page-aligned (an empty buffer allocates nothing).
+    #[must_use]
     pub fn zeroed(len: usize) -> Self {
         if len == 0 {
             return AlignedBuf {
@@ -48,16 +49,19 @@ impl AlignedBuf {
     }
 
     /// Length in bytes.
+    #[must_use]
     pub fn len(&self) -> usize {
         self.len
     }
 
     /// True if the buffer is empty.
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
     /// The bytes.
+    #[must_use]
     pub fn as_slice(&self) -> &[u8] {
         // SAFETY: `ptr` points at `len` initialised bytes owned by `self`.
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }

@@ -19,6 +19,10 @@ pub enum InputKind {
 
 impl InputKind {
     /// Maps a dtype kind onto an input kind, if native UDFs can compute in it.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] (`input_dtype`) for kinds other than float32, float64,
+    /// complex64 and complex128.
     pub fn from_scalar(kind: ScalarKind) -> Result<Self> {
         Ok(match kind {
             ScalarKind::F32 => InputKind::F32,
@@ -36,6 +40,7 @@ impl InputKind {
     }
 
     /// The matching dtype kind.
+    #[must_use]
     pub fn scalar(self) -> ScalarKind {
         match self {
             InputKind::F32 => ScalarKind::F32,
@@ -61,6 +66,7 @@ pub enum TypedVec {
 
 impl TypedVec {
     /// `len` zeros of `kind`.
+    #[must_use]
     pub fn zeros(kind: InputKind, len: usize) -> Self {
         match kind {
             InputKind::F32 => TypedVec::F32(vec![0.0; len]),
@@ -71,6 +77,7 @@ impl TypedVec {
     }
 
     /// Number of elements.
+    #[must_use]
     pub fn len(&self) -> usize {
         match self {
             TypedVec::F32(v) => v.len(),
@@ -81,11 +88,13 @@ impl TypedVec {
     }
 
     /// True if there are no elements.
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// The element kind.
+    #[must_use]
     pub fn kind(&self) -> InputKind {
         match self {
             TypedVec::F32(_) => InputKind::F32,
@@ -95,8 +104,10 @@ impl TypedVec {
         }
     }
 
-    /// Adds `other` element-wise into `self` (both must have the same length); an error,
-    /// changing nothing, if the kinds differ.
+    /// Adds `other` element-wise into `self` (both must have the same length).
+    ///
+    /// # Errors
+    /// [`KindMismatch`], changing nothing, if the kinds differ.
     pub fn add_assign(&mut self, other: &TypedVec) -> Result<(), KindMismatch> {
         fn add<T: Copy + std::ops::AddAssign>(a: &mut [T], b: &[T]) {
             for (x, y) in a.iter_mut().zip(b) {
@@ -113,8 +124,10 @@ impl TypedVec {
         Ok(())
     }
 
-    /// Copies `other` into `self[at..at + other.len()]`; an error, changing nothing, if the
-    /// kinds differ.
+    /// Copies `other` into `self[at..at + other.len()]`.
+    ///
+    /// # Errors
+    /// [`KindMismatch`], changing nothing, if the kinds differ.
     pub fn copy_into(&mut self, at: usize, other: &TypedVec) -> Result<(), KindMismatch> {
         fn copy<T: Copy>(a: &mut [T], at: usize, b: &[T]) {
             a[at..at + b.len()].copy_from_slice(b);

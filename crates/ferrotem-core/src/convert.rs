@@ -2,6 +2,14 @@
 //! buffers of the UDF input dtype. Follows numpy's `astype` (unsafe casting): integers wrap,
 //! floats truncate toward zero when cast to integers, complex values lose their imaginary part
 //! when cast to real types.
+//!
+//! The `as` casts below are the point of this module, so the cast lints are allowed on the
+//! `CastTo` impls that make them.
+#![allow(
+    clippy::inline_always,
+    reason = "hot loops: `simd::dispatch` needs the kernel and all it calls inlined into its \
+              `#[target_feature]` copies, or they run on the baseline instruction set"
+)]
 
 use crate::dtype::{DType, ScalarKind};
 use crate::error::{Error, Result};
@@ -102,21 +110,44 @@ pub trait CastTo<D> {
     fn cast(self) -> D;
 }
 
+// numpy's unsafe casting is Rust's `as`: integers wrap (`cast_possible_wrap`, `cast_sign_loss`),
+// wide integers round to the nearest float (`cast_precision_loss`), floats truncate toward zero
+// and saturate out of range, negative ones to 0 for unsigned types (`cast_sign_loss`), where
+// numpy's result is undefined.
+// `cast_lossless` would have the widening pairs use `From`, which the macro cannot pick per
+// pair and which compiles to the same instruction.
 macro_rules! cast_real {
     ($($s:ty),*) => {$(
         cast_real!(@to $s; u8, u16, u32, u64, i8, i16, i32, i64, f32, f64);
         impl CastTo<Complex32> for $s {
             #[inline(always)]
+            #[allow(
+                clippy::cast_lossless,
+                clippy::cast_precision_loss,
+                reason = "numpy's astype, see above"
+            )]
             fn cast(self) -> Complex32 { Complex32::new(self as f32, 0.0) }
         }
         impl CastTo<Complex64> for $s {
             #[inline(always)]
+            #[allow(
+                clippy::cast_lossless,
+                clippy::cast_precision_loss,
+                reason = "numpy's astype, see above"
+            )]
             fn cast(self) -> Complex64 { Complex64::new(self as f64, 0.0) }
         }
     )*};
     (@to $s:ty; $($d:ty),*) => {$(
         impl CastTo<$d> for $s {
             #[inline(always)]
+            #[allow(
+                clippy::cast_lossless,
+                clippy::cast_possible_wrap,
+                clippy::cast_precision_loss,
+                clippy::cast_sign_loss,
+                reason = "numpy's astype, see above"
+            )]
             fn cast(self) -> $d { self as $d }
         }
     )*};
@@ -132,12 +163,18 @@ macro_rules! cast_complex {
         }
         impl CastTo<Complex64> for $s {
             #[inline(always)]
+            #[allow(clippy::cast_lossless, reason = "numpy's astype, see `cast_real`")]
             fn cast(self) -> Complex64 { Complex64::new(self.re as f64, self.im as f64) }
         }
     )*};
     (@to $s:ty; $($d:ty),*) => {$(
         impl CastTo<$d> for $s {
             #[inline(always)]
+            #[allow(
+                clippy::cast_lossless,
+                clippy::cast_sign_loss,
+                reason = "numpy's astype, see `cast_real`"
+            )]
             fn cast(self) -> $d { self.re as $d }
         }
     )*};
@@ -202,6 +239,9 @@ fn convert_typed<S: Stored + CastTo<D>, D: Copy>(src: &[u8], swap: bool, dst: &m
 }
 
 /// Converts `src` (elements of `src_dtype`) into `dst`, element for element.
+///
+/// # Errors
+/// [`Error::InvalidParameter`] (`out`) if `dst` does not hold as many elements as `src`.
 pub fn convert<D: Target>(src: &[u8], src_dtype: DType, dst: &mut [D]) -> Result<()>
 where
     u8: CastTo<D>,
@@ -244,6 +284,10 @@ where
 
 /// Converts into a destination given as raw native-order bytes of kind `dst_kind`
 /// (the binding layer uses this for numpy arrays of any numeric dtype).
+///
+/// # Errors
+/// [`Error::InvalidParameter`] (`out`) if `dst` is not aligned for `dst_kind` or does not hold
+/// as many elements as `src`.
 pub fn convert_bytes(
     src: &[u8],
     src_dtype: DType,
@@ -293,6 +337,10 @@ pub fn convert_bytes(
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::float_cmp,
+    reason = "the expected values are exactly representable and conversion must hit them exactly"
+)]
 mod tests {
     use super::*;
     use crate::dtype::ByteOrder;

@@ -53,6 +53,7 @@ pub const ALL_KINDS: [ScalarKind; 12] = [
 
 impl ScalarKind {
     /// Bytes per element.
+    #[must_use]
     pub fn itemsize(self) -> usize {
         match self {
             ScalarKind::U8 | ScalarKind::I8 => 1,
@@ -64,6 +65,7 @@ impl ScalarKind {
     }
 
     /// Bytes of one scalar component (the width that byte swapping works on).
+    #[must_use]
     pub fn component_size(self) -> usize {
         match self {
             ScalarKind::C64 => 4,
@@ -73,6 +75,7 @@ impl ScalarKind {
     }
 
     /// numpy's kind character.
+    #[must_use]
     pub fn kind_char(self) -> char {
         match self {
             ScalarKind::U8 | ScalarKind::U16 | ScalarKind::U32 | ScalarKind::U64 => 'u',
@@ -83,6 +86,7 @@ impl ScalarKind {
     }
 
     /// True for the floating point and complex kinds.
+    #[must_use]
     pub fn is_inexact(self) -> bool {
         matches!(self.kind_char(), 'f' | 'c')
     }
@@ -135,6 +139,7 @@ pub struct DType {
 
 impl DType {
     /// A native-order dtype of the given kind.
+    #[must_use]
     pub fn native(kind: ScalarKind) -> Self {
         DType {
             kind,
@@ -145,6 +150,9 @@ impl DType {
     /// Parses numpy's `dtype.str` form (`"<u2"`, `">f4"`, `"|u1"`, `"=i4"`, `"u2"`).
     ///
     /// `param` names the parameter in the error message.
+    ///
+    /// # Errors
+    /// [`Error::InvalidType`] (`param`) if `text` is not one of these forms of a numeric dtype.
     pub fn parse(text: &str, param: &str) -> Result<Self> {
         let bad = || {
             Error::type_(
@@ -171,16 +179,19 @@ impl DType {
     }
 
     /// Bytes per element.
+    #[must_use]
     pub fn itemsize(self) -> usize {
         self.kind.itemsize()
     }
 
     /// True when elements must be byte-swapped to be read on this machine.
+    #[must_use]
     pub fn needs_swap(self) -> bool {
         self.kind.component_size() > 1 && self.order != ByteOrder::NATIVE
     }
 
     /// numpy's `dtype.str` for this type.
+    #[must_use]
     pub fn to_numpy_str(self) -> String {
         let order = if self.kind.itemsize() == 1 {
             '|'

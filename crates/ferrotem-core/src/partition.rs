@@ -19,6 +19,7 @@ pub const DEFAULT_PARTITION_BYTES: u64 = 512 * 1024 * 1024;
 /// Default number of partitions for a dataset of `n_pixels` elements on `cores` cores: enough
 /// partitions of at most [`DEFAULT_PARTITION_BYTES`] (as float32), rounded up to a multiple of
 /// `cores` so that every core gets work.
+#[must_use]
 pub fn default_partition_count(n_pixels: u64, cores: usize) -> usize {
     let cores = cores.max(1) as u64;
     let num = n_pixels / (DEFAULT_PARTITION_BYTES / 4);
@@ -32,6 +33,9 @@ pub fn default_partition_count(n_pixels: u64, cores: usize) -> usize {
 /// partitions, boundaries fall on whole rows, so that per-partition blocks reshape to the scan
 /// without re-chunking. Otherwise boundaries are spread evenly over frames. Asking for more
 /// partitions than frames gives one partition per frame.
+///
+/// # Errors
+/// [`Error::InvalidParameter`] (`num_partitions`) if `n_parts` is zero.
 pub fn split_frames(n_frames: u64, n_parts: usize, row_len: u64) -> Result<Vec<Partition>> {
     if n_parts == 0 {
         return Err(Error::param("num_partitions", 0, "a positive integer"));
@@ -49,7 +53,7 @@ pub fn split_frames(n_frames: u64, n_parts: usize, row_len: u64) -> Result<Vec<P
     let mut start = 0u64;
     for i in 0..n_parts {
         // Same boundaries as `np.linspace(0, units, n_parts + 1, dtype=int)`.
-        let end_units = (units as u128 * (i as u128 + 1) / n_parts as u128) as u64;
+        let end_units = (u128::from(units) * (u128::from(i) + 1) / u128::from(n_parts)) as u64;
         let end = end_units * unit;
         parts.push(Partition {
             index: i as usize,

@@ -15,6 +15,10 @@ const CHUNK_BYTES: usize = 256 * 1024;
 /// converted to native-order `dst_kind`, into `dst` (frames one after the other).
 ///
 /// `scratch` is reused between calls to avoid allocating (and page-faulting) per tile.
+///
+/// # Errors
+/// [`Error::InvalidParameter`] (`out`) if `dst` does not hold exactly the requested frames;
+/// otherwise whatever the source's reads return ([`Error::Io`], [`Error::Truncated`], ...).
 pub fn read_converted(
     source: &dyn DataSource,
     runs: &[Range<u64>],

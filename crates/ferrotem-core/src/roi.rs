@@ -14,6 +14,9 @@ pub struct Roi {
 
 impl Roi {
     /// Builds a ROI from a flat mask; its length must equal the number of frames.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] (`roi`) if `mask.len()` differs from `nav_size`.
     pub fn new(mask: Vec<bool>, nav_size: u64) -> Result<Self> {
         if mask.len() as u64 != nav_size {
             return Err(Error::param(
@@ -33,21 +36,25 @@ impl Roi {
     }
 
     /// Number of selected frames.
+    #[must_use]
     pub fn count(&self) -> u64 {
         *self.prefix.last().unwrap_or(&0)
     }
 
     /// Number of selected frames in `frames`.
+    #[must_use]
     pub fn count_in(&self, frames: &Range<u64>) -> u64 {
         self.prefix[frames.end as usize] - self.prefix[frames.start as usize]
     }
 
     /// Position in the ROI-compressed order of the first selected frame at or after `frame`.
+    #[must_use]
     pub fn compressed_index(&self, frame: u64) -> u64 {
         self.prefix[frame as usize]
     }
 
     /// The selected frames within `frames`, as maximal contiguous runs.
+    #[must_use]
     pub fn runs_in(&self, frames: &Range<u64>) -> Vec<Range<u64>> {
         let mut runs = Vec::new();
         let mut start: Option<u64> = None;
@@ -68,6 +75,7 @@ impl Roi {
     }
 
     /// The mask.
+    #[must_use]
     pub fn mask(&self) -> &[bool] {
         &self.mask
     }
@@ -86,7 +94,7 @@ mod tests {
             let (lo, hi) = (a.min(b) as u64, a.max(b) as u64);
             let roi = Roi::new(mask.clone(), n as u64).unwrap();
             let runs = roi.runs_in(&(lo..hi));
-            let selected: Vec<u64> = runs.iter().flat_map(|r| r.clone()).collect();
+            let selected: Vec<u64> = runs.iter().flat_map(Clone::clone).collect();
             let expected: Vec<u64> = (lo..hi).filter(|&i| mask[i as usize]).collect();
             prop_assert_eq!(&selected, &expected);
             prop_assert_eq!(roi.count_in(&(lo..hi)), expected.len() as u64);

@@ -46,6 +46,7 @@ pub const DEFAULT_TASK_BYTES: usize = 32 * 1024 * 1024;
 
 impl RunOptions<'_> {
     /// Options with the default tile size and no cancellation.
+    #[must_use]
     pub fn new(input: InputKind) -> Self {
         RunOptions {
             input,
@@ -82,6 +83,7 @@ impl InputElement for Complex64 {
 }
 
 /// Describes the partition for UDFs: how many of its frames take part and where they go.
+#[must_use]
 pub fn partition_info<'a>(
     run: &RunInfo<'a>,
     partition: &'a Partition,
@@ -131,6 +133,11 @@ fn check_run(source: &dyn DataSource, partitions: &[Partition], roi: Option<&Roi
 }
 
 /// Processes one partition with every UDF, reading each byte once. Returns one partial per UDF.
+///
+/// # Errors
+/// [`Error::InvalidParameter`] (`roi`, `partition`) if the ROI or the partition does not fit
+/// the source; [`Error::Cancelled`] if `opts.cancel` is set; otherwise the first error of a
+/// read or of a UDF.
 pub fn run_partition(
     source: &dyn DataSource,
     part: &PartitionInfo<'_>,
@@ -282,6 +289,9 @@ pub struct Runner {
 
 impl Runner {
     /// A runner with `threads` worker threads (`0` means one per available core).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] (`threads`) if the thread pool cannot be started.
     pub fn new(threads: usize) -> Result<Self> {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
@@ -294,6 +304,7 @@ impl Runner {
     }
 
     /// Number of worker threads.
+    #[must_use]
     pub fn threads(&self) -> usize {
         self.pool.current_num_threads()
     }
@@ -301,6 +312,9 @@ impl Runner {
     /// Runs `udfs` over `partitions` in parallel and returns one merged output per UDF.
     ///
     /// Partials are merged as partitions finish; `on_partition` is called after each merge.
+    ///
+    /// # Errors
+    /// As [`run_partition`], for the first partition that fails; merging stops there.
     pub fn run(
         &self,
         source: &dyn DataSource,
@@ -351,8 +365,9 @@ impl Runner {
                     let part = partition_info(&run, piece, roi);
                     if part.n_frames > 0 {
                         let partials = run_partition(source, &part, roi, udfs, opts)?;
-                        let mut outs = outputs.lock().map_err(|_| poisoned())?;
-                        for ((udf, out), partial) in udfs.iter().zip(outs.iter_mut()).zip(partials)
+                        let mut locked = outputs.lock().map_err(|_| poisoned())?;
+                        for ((udf, out), partial) in
+                            udfs.iter().zip(locked.iter_mut()).zip(partials)
                         {
                             udf.merge_dyn(out.as_mut(), &part, partial)?;
                         }

@@ -12,6 +12,9 @@ pub struct DatasetShape {
 }
 
 /// Multiplies dimensions, refusing zero, and overflow of `u64`.
+///
+/// # Errors
+/// [`Error::InvalidParameter`] (`param`) if a dimension is zero or the product overflows.
 pub fn checked_product(dims: &[usize], param: &str) -> Result<u64> {
     let mut total: u64 = 1;
     for &d in dims {
@@ -35,6 +38,11 @@ pub fn checked_product(dims: &[usize], param: &str) -> Result<u64> {
 
 impl DatasetShape {
     /// Builds a shape, checking that every dimension is positive and that sizes cannot overflow.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] (`nav_shape`, `sig_shape`) if either is empty or has a zero
+    /// dimension, (`sig_shape`) for a frame too large to address in memory, (`shape`) if the
+    /// number of elements overflows `u64`.
     pub fn new(nav: &[usize], sig: &[usize]) -> Result<Self> {
         if nav.is_empty() {
             return Err(Error::param(
@@ -75,26 +83,31 @@ impl DatasetShape {
     }
 
     /// Navigation dimensions.
+    #[must_use]
     pub fn nav(&self) -> &[usize] {
         &self.nav
     }
 
     /// Signal dimensions.
+    #[must_use]
     pub fn sig(&self) -> &[usize] {
         &self.sig
     }
 
     /// Number of frames (product of `nav`).
+    #[must_use]
     pub fn nav_size(&self) -> u64 {
         self.nav_size
     }
 
     /// Pixels per frame (product of `sig`).
+    #[must_use]
     pub fn sig_size(&self) -> usize {
         self.sig_size
     }
 
     /// Length of the last navigation axis: the number of frames in one scan row.
+    #[must_use]
     pub fn row_len(&self) -> u64 {
         self.nav.last().copied().unwrap_or(1) as u64
     }

@@ -113,6 +113,7 @@ impl Guard {
     /// Registers `range` (the addresses of a read-only file map) with the `SIGBUS` handler,
     /// installing the handler first if needed. `None` if the handler cannot be installed or all
     /// slots are taken; the caller must then not read the map.
+    #[must_use]
     pub fn register(range: Range<usize>) -> Option<Guard> {
         if range.start == FREE || range.end <= range.start || !imp::install() {
             return None;
@@ -161,6 +162,7 @@ pub fn total_faults() -> u64 {
 }
 
 /// True if ferrotem's handler is installed and is still the process's `SIGBUS` handler.
+#[must_use]
 pub fn handler_active() -> bool {
     imp::active()
 }
@@ -192,14 +194,15 @@ mod imp {
         INSTALL.call_once(|| {
             // SAFETY: `sysconf` has no preconditions.
             let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-            if page <= 0 {
-                return;
-            }
-            PAGE.store(page as usize, Ordering::Relaxed);
+            let page = match usize::try_from(page) {
+                Ok(page) if page > 0 => page,
+                _ => return,
+            };
+            PAGE.store(page, Ordering::Relaxed);
             // SAFETY: an all-zero `sigaction` is a valid value (SIG_DFL, empty mask, no flags).
             let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
             // SAFETY: querying the current disposition into a valid out-pointer.
-            if unsafe { libc::sigaction(libc::SIGBUS, std::ptr::null(), &mut old) } != 0 {
+            if unsafe { libc::sigaction(libc::SIGBUS, std::ptr::null(), &raw mut old) } != 0 {
                 return;
             }
             // Saved before the handler goes in, so the handler always finds it.
@@ -209,9 +212,9 @@ mod imp {
             new.sa_sigaction = handler as *const () as libc::sighandler_t;
             new.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
             // SAFETY: `sa_mask` is a valid sigset to initialise.
-            unsafe { libc::sigemptyset(&mut new.sa_mask) };
+            unsafe { libc::sigemptyset(&raw mut new.sa_mask) };
             // SAFETY: installs a handler that only does async-signal-safe work (see `handler`).
-            unsafe { libc::sigaction(libc::SIGBUS, &new, std::ptr::null_mut()) };
+            unsafe { libc::sigaction(libc::SIGBUS, &raw const new, std::ptr::null_mut()) };
         });
         active()
     }
@@ -223,19 +226,21 @@ mod imp {
         // SAFETY: as in `install`.
         let mut cur: libc::sigaction = unsafe { std::mem::zeroed() };
         // SAFETY: querying the current disposition into a valid out-pointer.
-        if unsafe { libc::sigaction(libc::SIGBUS, std::ptr::null(), &mut cur) } != 0 {
+        if unsafe { libc::sigaction(libc::SIGBUS, std::ptr::null(), &raw mut cur) } != 0 {
             return false;
         }
         cur.sa_sigaction == handler as *const () as libc::sighandler_t
     }
 
     extern "C" fn handler(sig: c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
-        // SAFETY: the kernel passes a valid `siginfo_t` to `SA_SIGINFO` handlers; `si_addr` is
-        // meaningful for kernel-generated (`si_code > 0`) SIGBUS, the only case where it is read.
-        let code = unsafe { (*info).si_code };
+        // SAFETY: the kernel passes a valid `siginfo_t` to `SA_SIGINFO` handlers, alive while
+        // the handler runs; it is only read.
+        let info_ref = unsafe { &*info };
+        let code = info_ref.si_code;
         if code > 0 {
-            // SAFETY: as above.
-            let addr = unsafe { (*info).si_addr() } as usize;
+            // SAFETY: `si_addr` is meaningful for kernel-generated (`si_code > 0`) SIGBUS, the
+            // only case where it is read.
+            let addr = unsafe { info_ref.si_addr() } as usize;
             if let Some((slot, range)) = lookup(addr) {
                 let page = PAGE.load(Ordering::Relaxed);
                 let from = addr & !(page - 1);
@@ -275,7 +280,7 @@ mod imp {
             let mut dfl: libc::sigaction = unsafe { std::mem::zeroed() };
             dfl.sa_sigaction = libc::SIG_DFL;
             // SAFETY: restoring the default disposition; async-signal-safe.
-            unsafe { libc::sigaction(sig, &dfl, std::ptr::null_mut()) };
+            unsafe { libc::sigaction(sig, &raw const dfl, std::ptr::null_mut()) };
             if code <= 0 {
                 // A sent signal does not repeat by itself: send it again. It is blocked while
                 // this handler runs and takes effect (default: terminate) when it returns.

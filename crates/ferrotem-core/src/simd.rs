@@ -82,6 +82,7 @@ impl Level {
 
 /// The instruction set the hot loops run with in this process: `"avx512"`, `"avx2"`, `"avx"` or
 /// `"baseline"` (the best the CPU supports, capped by `FERROTEM_SIMD`).
+#[must_use]
 pub fn instruction_set() -> &'static str {
     Level::active().name()
 }

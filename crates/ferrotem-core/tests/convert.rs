@@ -1,6 +1,13 @@
 //! Conversion: every stored kind to every target kind, in both byte orders and from aligned and
 //! misaligned buffers, against a plain `as` cast (complex to real keeps the real part).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: helpers outside #[test] fns panic on setup failure too
+#![allow(
+    clippy::cast_lossless,
+    clippy::cast_possible_wrap,
+    clippy::cast_precision_loss,
+    clippy::cast_sign_loss,
+    reason = "the oracle is Rust's `as`, which is numpy's unsafe casting; the casts are the test"
+)]
 
 use ferrotem_core::convert::{convert, convert_bytes};
 use ferrotem_core::dtype::{ByteOrder, DType, ScalarKind};
@@ -77,6 +84,7 @@ trait Same {
 macro_rules! same_int { ($($t:ty),*) => {$( impl Same for $t { fn same(&self, o: &Self) -> bool { self == o } } )*}; }
 same_int!(u8, u16, u32, u64, i8, i16, i32, i64);
 macro_rules! same_float { ($($t:ty),*) => {$( impl Same for $t {
+    #[allow(clippy::float_cmp, reason = "conversion must give exactly the oracle's value")]
     fn same(&self, o: &Self) -> bool { self == o || (self.is_nan() && o.is_nan()) }
 } )*}; }
 same_float!(f32, f64);
@@ -119,7 +127,8 @@ where
         .collect();
     // Place the stored bytes `shift` bytes into 16-byte-aligned storage.
     let mut store = vec![0u128; (src.len() + shift).div_ceil(16) + 1];
-    // SAFETY (test): viewing u128 storage as bytes.
+    // SAFETY: the slice covers exactly the `store.len() * 16` initialised bytes of `store`
+    // (u128 has no padding, u8 no alignment needs), and `store` is only used through it.
     let raw = unsafe {
         std::slice::from_raw_parts_mut(store.as_mut_ptr().cast::<u8>(), store.len() * 16)
     };
@@ -140,7 +149,7 @@ where
     }
     // The byte-level entry point (used by the Python binding) agrees.
     let mut out = vec![0u128; (n * std::mem::size_of::<D>()).div_ceil(16)];
-    // SAFETY (test): viewing u128 storage as bytes.
+    // SAFETY: as for `raw`: exactly the initialised bytes of `out`, used only through the slice.
     let out_bytes =
         unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<u8>(), out.len() * 16) };
     convert_bytes(
@@ -150,7 +159,9 @@ where
         D::KIND,
     )
     .unwrap();
-    // SAFETY (test): the bytes were written as `n` values of `D`.
+    // SAFETY: `out` is 16-byte aligned (u128), enough for any `D`; its first
+    // `n * size_of::<D>()` bytes are initialised (written by `convert_bytes`, zero before), and
+    // every bit pattern is a valid value of the numeric types `D` stands for.
     let back = unsafe { std::slice::from_raw_parts(out.as_ptr().cast::<D>(), n) };
     for (g, e) in back.iter().zip(&expected) {
         assert!(g.same(e), "convert_bytes {dt} -> {:?}", D::KIND);

@@ -133,13 +133,13 @@ fn frames_of_512x512() {
 /// frames, a ROI in runs, tiles of 3, 8, 13 and 1 frames (groups of 8 rows full and partial),
 /// frames split into 3 or 6 pixel ranges that are not multiples of the vector width, pieces
 /// of 777 frames, and a misaligned map that forces element-wise conversion.
-fn odd_sizes(frames_u16: usize, frames_f32: usize) -> u64 {
+fn odd_sizes(u16_frames: usize, f32_frames: usize) -> u64 {
     let mut digest = 0u64;
     let sig = [250usize, 263];
     let px = sig[0] * sig[1];
     for (kind, frames, seed) in [
-        (ScalarKind::U16, frames_u16, 11),
-        (ScalarKind::F32, frames_f32, 12),
+        (ScalarKind::U16, u16_frames, 11),
+        (ScalarKind::F32, f32_frames, 12),
     ] {
         let dt = native(kind);
         let data = TestData::generate(dt, &[frames], &sig, seed);

@@ -71,13 +71,13 @@ fn outputs(out: &[Box<dyn Any + Send>]) -> Vec<TypedVec> {
 fn mmap_results_equal_pread() {
     let dir = tempfile::tempdir().unwrap();
     let (n, sig) = (40usize, 24 * 24);
-    let u16le = DType::parse("<u2", "dtype").unwrap();
-    let u16be = DType::parse(">u2", "dtype").unwrap();
+    let little_u16 = DType::parse("<u2", "dtype").unwrap();
+    let big_u16 = DType::parse(">u2", "dtype").unwrap();
     let f32n = DType::native(ScalarKind::F32);
     let u8n = DType::native(ScalarKind::U8);
     let mask: Vec<bool> = (0..n).map(|i| i % 3 != 1).collect();
     let roi = Roi::new(mask, n as u64).unwrap();
-    for dt in [u16le, u16be, f32n, u8n] {
+    for dt in [little_u16, big_u16, f32n, u8n] {
         for header in [0usize, 64, 3] {
             for sync in [0i64, 5, -7] {
                 let stored = bytes_of(dt, header, n, sig);
@@ -86,32 +86,51 @@ fn mmap_results_equal_pread() {
                 let open = |io| {
                     RawFileSource::open_with(&path, dt, shape(), header as u64, sync, io).unwrap()
                 };
-                let (p, m) = (open(IoMode::Pread), open(IoMode::Mmap));
-                assert_eq!(p.io_mode(), IoMode::Pread);
-                assert_eq!(m.io_mode(), IoMode::Mmap);
+                let (pread, mapped) = (open(IoMode::Pread), open(IoMode::Mmap));
+                assert_eq!(pread.io_mode(), IoMode::Pread);
+                assert_eq!(mapped.io_mode(), IoMode::Mmap);
                 let what = format!("{dt} header {header} sync {sync}");
                 if sync == 0 {
-                    assert!(m.stored_slice(2, 3, 0..sig).is_some(), "{what}");
-                    assert!(m.stored_slice(2, 1, 5..9).is_some(), "{what}");
-                    assert!(m.stored_slice(2, 2, 5..9).is_none(), "{what}");
+                    assert!(mapped.stored_slice(2, 3, 0..sig).is_some(), "{what}");
+                    assert!(mapped.stored_slice(2, 1, 5..9).is_some(), "{what}");
+                    assert!(mapped.stored_slice(2, 2, 5..9).is_none(), "{what}");
                 }
                 // Whole-frame tiles, part-frame tiles (frame larger than a tile), with a ROI.
                 for (tile, roi) in [(4096, None), (700, None), (4096, Some(&roi))] {
-                    let a = outputs(&run(&p, roi, tile, 1).unwrap());
-                    let b = outputs(&run(&m, roi, tile, 1).unwrap());
-                    assert_eq!(a, b, "{what} tile {tile}");
+                    let via_pread = outputs(&run(&pread, roi, tile, 1).unwrap());
+                    let via_map = outputs(&run(&mapped, roi, tile, 1).unwrap());
+                    assert_eq!(via_pread, via_map, "{what} tile {tile}");
                 }
                 // read_converted, to float32 (converting) and to the stored kind (direct).
                 let runs = [0..7u64, 9..n as u64];
                 for (kind, item) in [(ScalarKind::F32, 4), (dt.kind, dt.itemsize())] {
                     for px in [0..sig, 10..300] {
                         let len = (n - 2) * px.len() * item;
-                        let mut a = vec![0u8; len];
-                        let mut b = vec![1u8; len];
-                        let mut s = AlignedBuf::zeroed(0);
-                        read_converted(&p, &runs, px.clone(), &mut a, kind, &mut s).unwrap();
-                        read_converted(&m, &runs, px.clone(), &mut b, kind, &mut s).unwrap();
-                        assert!(a == b, "{what} read_converted {kind:?} {px:?}");
+                        let mut via_pread = vec![0u8; len];
+                        let mut via_map = vec![1u8; len];
+                        let mut scratch = AlignedBuf::zeroed(0);
+                        read_converted(
+                            &pread,
+                            &runs,
+                            px.clone(),
+                            &mut via_pread,
+                            kind,
+                            &mut scratch,
+                        )
+                        .unwrap();
+                        read_converted(
+                            &mapped,
+                            &runs,
+                            px.clone(),
+                            &mut via_map,
+                            kind,
+                            &mut scratch,
+                        )
+                        .unwrap();
+                        assert!(
+                            via_pread == via_map,
+                            "{what} read_converted {kind:?} {px:?}"
+                        );
                     }
                 }
             }
@@ -451,29 +470,27 @@ fn child_unrelated_default() {
 /// (Rust's runtime installs a handler of its own, for stack overflows).
 fn set_default_disposition() {
     // SAFETY: an all-zero sigaction is SIG_DFL with an empty mask.
-    unsafe {
-        let sa: libc::sigaction = std::mem::zeroed();
-        libc::sigaction(libc::SIGBUS, &sa, std::ptr::null_mut());
-    }
+    let sa: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: sets the default disposition from a valid `sigaction`.
+    unsafe { libc::sigaction(libc::SIGBUS, &raw const sa, std::ptr::null_mut()) };
 }
 
 #[test]
 #[ignore = "child process of sigbus_on_unrelated_map_reaches_previous_handler"]
 fn child_unrelated_previous_handler() {
-    if std::env::var_os(CHILD_ENV).is_none() {
-        return;
-    }
     extern "C" fn exit_42(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {
         // SAFETY: `_exit` is async-signal-safe.
         unsafe { libc::_exit(42) };
     }
-    // SAFETY: an all-zero sigaction is valid; installs a handler that only calls `_exit`.
-    unsafe {
-        let mut sa: libc::sigaction = std::mem::zeroed();
-        sa.sa_sigaction = exit_42 as *const () as libc::sighandler_t;
-        sa.sa_flags = libc::SA_SIGINFO;
-        libc::sigaction(libc::SIGBUS, &sa, std::ptr::null_mut());
+    if std::env::var_os(CHILD_ENV).is_none() {
+        return;
     }
+    // SAFETY: an all-zero sigaction is valid (SIG_DFL, empty mask, no flags).
+    let mut sa: libc::sigaction = unsafe { std::mem::zeroed() };
+    sa.sa_sigaction = exit_42 as *const () as libc::sighandler_t;
+    sa.sa_flags = libc::SA_SIGINFO;
+    // SAFETY: installs a handler that only calls `_exit`, which is async-signal-safe.
+    unsafe { libc::sigaction(libc::SIGBUS, &raw const sa, std::ptr::null_mut()) };
     fault_on_unrelated_map();
     std::process::exit(0);
 }

@@ -1,6 +1,12 @@
-//! Readers: raw files (both byte orders, header bytes, sync_offset of either sign, partial pixel
+//! Readers: raw files (both byte orders, header bytes, `sync_offset` of either sign, partial pixel
 //! ranges), memory, `.npy` in C and Fortran order, and what corrupt or truncated files give.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: helpers outside #[test] fns panic on setup failure too
+#![allow(
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    reason = "frame counts, offsets and indices here are below 2^16; signed arithmetic on them \
+              is the plainest statement of `sync_offset`"
+)]
 
 mod common;
 
@@ -57,7 +63,7 @@ fn any_dtype() -> impl Strategy<Value = DType> {
         .prop_map(|(k, o)| dtype(k, o))
 }
 
-/// A read request: (stored_frames, nav_size, sig, sync_offset, first, count, pixels).
+/// A read request: `(stored_frames, nav_size, sig, sync_offset, first, count, pixels)`.
 fn request() -> impl Strategy<Value = (usize, usize, usize, i64, u64, usize, (usize, usize))> {
     (1usize..12, 1usize..8)
         .prop_flat_map(|(stored, sig)| {
@@ -276,6 +282,7 @@ const NPY_SHAPES: [&[usize]; 5] = [
 ];
 
 /// Reads every element of `src` raw and converted to float64 and checks it against `value`.
+#[allow(clippy::float_cmp, reason = "the test values are exact in every dtype")]
 fn check_every_element(src: &dyn DataSource, dt: DType, offset: usize) {
     let n = src.shape().nav_size() as usize;
     let sig = src.shape().sig_size();

@@ -1,4 +1,4 @@
-//! The runner: SumUdf / SumSigUdf over random data, partitions, ROIs and tile sizes against a
+//! The runner: `SumUdf` / `SumSigUdf` over random data, partitions, ROIs and tile sizes against a
 //! naive float64 oracle; a user UDF next to the built-ins; partitions and ROIs on their own.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: helpers outside #[test] fns panic on setup failure too
 
@@ -402,11 +402,11 @@ fn sum_of_integers_accumulates_in_float32() {
         .unwrap();
     assert_eq!(
         out[0].downcast_ref::<TypedVec>().unwrap(),
-        &TypedVec::F32(vec![16777216.0])
+        &TypedVec::F32(vec![16_777_216.0])
     );
     assert_eq!(
         out[1].downcast_ref::<TypedVec>().unwrap(),
-        &TypedVec::F32(vec![16777216.0, 1.0])
+        &TypedVec::F32(vec![16_777_216.0, 1.0])
     );
     let _ = (Complex32::new(0.0, 0.0), Complex64::new(0.0, 0.0));
 }
@@ -472,7 +472,7 @@ fn partitions_split_into_pieces_report_once_and_merge_correctly() {
         let out = Runner::new(2)
             .unwrap()
             .run(&source, &parts, roi.as_ref(), &udfs, &opts, &|p| {
-                seen.lock().unwrap().push(p.index)
+                seen.lock().unwrap().push(p.index);
             })
             .unwrap();
         let mut seen = seen.into_inner().unwrap();
@@ -499,7 +499,7 @@ struct ForeignPartial {
 }
 
 impl DynUdf for ForeignPartial {
-    fn name_dyn(&self) -> &str {
+    fn name_dyn(&self) -> &'static str {
         "ForeignPartial"
     }
     fn new_partial_dyn(&self, part: &PartitionInfo<'_>) -> Box<dyn std::any::Any + Send> {

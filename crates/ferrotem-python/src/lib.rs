@@ -1,5 +1,5 @@
 //! `ferrotem._core`: the Python binding of `ferrotem-core`. This file only registers; each area
-//! lives in its own module. Every slow call goes through [`enter`], the one entry helper.
+//! lives in its own module. Every slow call goes through `enter::enter`, the one entry helper.
 
 mod enter;
 mod errors;

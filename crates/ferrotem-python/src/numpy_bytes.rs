@@ -42,7 +42,7 @@ impl HeldBytes {
         }
         let len = array.len();
         // SAFETY: contiguous 1-D u8 array: `data()` points at `len` bytes.
-        let ptr = array.data() as *const u8;
+        let ptr = array.data().cast_const();
         Ok(HeldBytes {
             owner: array.clone().unbind(),
             ptr,

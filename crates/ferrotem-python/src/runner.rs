@@ -69,6 +69,10 @@ pub struct PyRunner {
     inner: Runner,
 }
 
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "PyO3 extracts Python arguments into owned values (`Vec`, `PathBuf`, array borrows)"
+)]
 #[pymethods]
 impl PyRunner {
     /// A pool of `threads` threads (0: one per core).
@@ -150,6 +154,10 @@ impl PyRunner {
 /// Runs the native UDFs over one partition (frames `start .. stop`) in the calling thread and
 /// returns one partial result per UDF (`sum`: the frame-sized sum; `sumsig`: one value per
 /// selected frame).
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "PyO3 extracts Python arguments into owned values (`Vec`, `PathBuf`, array borrows)"
+)]
 #[pyfunction]
 #[pyo3(signature = (source, start, stop, roi, input_dtype, udfs))]
 pub fn run_native_partition(

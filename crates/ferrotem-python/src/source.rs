@@ -67,6 +67,10 @@ fn shape(nav_shape: &[usize], sig_shape: &[usize]) -> PyResult<DatasetShape> {
     DatasetShape::new(nav_shape, sig_shape).map_err(to_pyerr)
 }
 
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "PyO3 extracts Python arguments into owned values (`Vec`, `PathBuf`, array borrows)"
+)]
 #[pymethods]
 impl PyDataSource {
     /// Frames in a numpy array, passed as its flat uint8 view.
@@ -243,6 +247,10 @@ impl PyDataSource {
 }
 
 /// Reads an `.npy` header: `(dtype_str, fortran_order, shape, data_offset)`.
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "PyO3 extracts Python arguments into owned values (`Vec`, `PathBuf`, array borrows)"
+)]
 #[pyfunction]
 pub fn npy_header(py: Python<'_>, path: PathBuf) -> PyResult<(String, bool, Vec<usize>, u64)> {
     let h = enter(py, || NpyHeader::read(&path))?;

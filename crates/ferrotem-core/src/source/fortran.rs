@@ -39,6 +39,9 @@ pub struct FortranFileSource {
 impl FortranFileSource {
     /// Opens the data of a Fortran-ordered array of `stored_shape` at `data_offset`; reads as
     /// [`IoMode::from_env`] says.
+    ///
+    /// # Errors
+    /// As [`FortranFileSource::open_with`].
     pub fn open(
         path: &Path,
         dtype: DType,
@@ -60,6 +63,11 @@ impl FortranFileSource {
 
     /// Like [`FortranFileSource::open`], reading in `io` mode (where the map's guard is
     /// available).
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the file cannot be opened; [`Error::InvalidParameter`] (`shape`) if the
+    /// array's size in bytes overflows `u64`, (`sync_offset`) if it is out of range;
+    /// [`Error::Truncated`] if the file is too short for the array.
     pub fn open_with(
         path: &Path,
         dtype: DType,
@@ -136,6 +144,7 @@ impl FortranFileSource {
 
     /// The mode this source reads in: [`IoMode::Pread`] if a map was asked for but could not be
     /// guarded.
+    #[must_use]
     pub fn io_mode(&self) -> IoMode {
         self.file.io_mode()
     }

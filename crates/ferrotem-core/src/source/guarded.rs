@@ -38,6 +38,7 @@ pub enum IoMode {
 impl IoMode {
     /// The mode used when none is given: `FERROTEM_IO=mmap` or `FERROTEM_IO=pread` from the
     /// environment, read at each open; [`IoMode::DEFAULT`] if unset or anything else.
+    #[must_use]
     pub fn from_env() -> IoMode {
         match std::env::var("FERROTEM_IO") {
             Ok(v) if v.eq_ignore_ascii_case("mmap") => IoMode::Mmap,
@@ -112,12 +113,19 @@ pub struct GuardedFile {
 impl GuardedFile {
     /// Opens `path` (a file, not a directory) and, in `io` mode [`IoMode::Mmap`], maps all of
     /// it under the guard.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if it cannot be opened; [`Error::InvalidParameter`] (`path`) for a
+    /// directory. A map that cannot be made is no error: the file is read with `pread` then.
     pub fn open(path: impl AsRef<Path>, io: IoMode) -> Result<Self> {
         Self::open_mapping(path.as_ref(), None, io)
     }
 
     /// Like [`GuardedFile::open`], mapping only the bytes `range` of the file (the data of one
     /// array inside a container file, say), which must lie within it.
+    ///
+    /// # Errors
+    /// As [`GuardedFile::open`]; [`Error::Truncated`] if `range` does not lie within the file.
     pub fn open_range(path: impl AsRef<Path>, range: Range<u64>, io: IoMode) -> Result<Self> {
         Self::open_mapping(path.as_ref(), Some(range), io)
     }
@@ -155,22 +163,26 @@ impl GuardedFile {
     }
 
     /// The file's path.
+    #[must_use]
     pub fn path(&self) -> &Path {
         &self.path
     }
 
     /// The file's length when it was opened.
+    #[must_use]
     pub fn len(&self) -> u64 {
         self.len
     }
 
     /// True if the file was empty when it was opened.
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
     /// The mode the file is read in: [`IoMode::Pread`] if a map was asked for but could not be
     /// made or guarded.
+    #[must_use]
     pub fn io_mode(&self) -> IoMode {
         if self.map.is_some() {
             IoMode::Mmap
@@ -182,6 +194,7 @@ impl GuardedFile {
     /// Bytes `range` of the file (file offsets), in place from the map; `None` if they are not
     /// mapped or the map can no longer be trusted (see module docs): read them with
     /// [`GuardedFile::read_at`] then. Call [`GuardedFile::confirm`] after consuming them.
+    #[must_use]
     pub fn mapped(&self, range: Range<u64>) -> Option<&[u8]> {
         let map = self.map.as_ref()?;
         // After a fault the map reads zeros where the file was cut, even if it has grown back
@@ -198,6 +211,9 @@ impl GuardedFile {
     /// Confirms that the bytes taken from [`GuardedFile::mapped`], up to file offset `end`,
     /// were the file's data: [`Error::Truncated`] if the map has faulted (those bytes may be
     /// zeros) or the file is now shorter than `end`. Always `Ok` for a file that is not mapped.
+    ///
+    /// # Errors
+    /// [`Error::Truncated`] as said; [`Error::Io`] if the file's length cannot be read.
     pub fn confirm(&self, end: u64) -> Result<()> {
         let Some(map) = self.map.as_ref() else {
             return Ok(());
@@ -209,8 +225,10 @@ impl GuardedFile {
         Ok(())
     }
 
-    /// Reads `buf.len()` bytes at file offset `offset` (`pread`); [`Error::Truncated`] if the
-    /// file ends first.
+    /// Reads `buf.len()` bytes at file offset `offset` (`pread`).
+    ///
+    /// # Errors
+    /// [`Error::Truncated`] if the file ends first; [`Error::Io`] if the read fails otherwise.
     pub fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<()> {
         self.file.read_exact_at(buf, offset).map_err(|e| {
             if e.kind() == std::io::ErrorKind::UnexpectedEof {
@@ -223,6 +241,9 @@ impl GuardedFile {
     }
 
     /// The file's length now (`fstat`).
+    ///
+    /// # Errors
+    /// [`Error::Io`] if `fstat` fails.
     pub fn current_len(&self) -> Result<u64> {
         Ok(self
             .file

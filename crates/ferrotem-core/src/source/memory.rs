@@ -17,6 +17,10 @@ pub struct MemorySource<B> {
 
 impl<B: AsRef<[u8]> + Send + Sync> MemorySource<B> {
     /// Wraps `bytes`, which must hold at least `shape.nav_size()` frames of `dtype`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] (`data`) if `bytes` holds fewer frames, (`sync_offset`) if it
+    /// is out of range.
     pub fn new(bytes: B, dtype: DType, shape: DatasetShape, sync_offset: i64) -> Result<Self> {
         let frame_bytes = shape.sig_size() * dtype.itemsize();
         let len = bytes.as_ref().len();

@@ -37,6 +37,10 @@ pub trait DataSource: Send + Sync {
     /// the flattened signal axes) of each frame, into `dst`, frame after frame.
     ///
     /// `dst.len()` must be `count * pixels.len() * itemsize`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] if the request lies outside the dataset or `dst` has the
+    /// wrong length; [`Error::Io`] or [`Error::Truncated`] if a file cannot be read.
     fn read_raw(
         &self,
         first: u64,
@@ -63,6 +67,9 @@ pub trait DataSource: Send + Sync {
     /// if it fails. A memory-mapped file that shrank reads as zeros instead of faulting (see
     /// [`crate::sigbus`]); this reports that as [`Error::Truncated`]. The default (for sources
     /// whose slices cannot change) always succeeds.
+    ///
+    /// # Errors
+    /// [`Error::Truncated`] as said; [`Error::Io`] if the file's length cannot be read.
     fn check_stored(&self, first: u64, count: usize, pixels: Range<usize>) -> Result<()> {
         let _ = (first, count, pixels);
         Ok(())
@@ -92,6 +99,9 @@ pub struct FrameRuns {
 impl FrameMap {
     /// Checks `sync_offset` against the number of stored frames (spec: it must lie strictly
     /// between `-stored_frames` and `stored_frames`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] (`sync_offset`) outside that range.
     pub fn new(sync_offset: i64, stored_frames: u64) -> Result<Self> {
         let limit = i64::try_from(stored_frames).unwrap_or(i64::MAX);
         if sync_offset <= -limit || sync_offset >= limit {
@@ -108,10 +118,16 @@ impl FrameMap {
     }
 
     /// Splits logical frames `first .. first + count` into zeros / stored / zeros.
+    #[must_use]
+    #[expect(
+        clippy::cast_sign_loss,
+        reason = "`0 <= lo <= hi <= stored_frames` by the clamps; `zeros_before` and `hi - lo` \
+                  lie in `0..=count`"
+    )]
     pub fn split(&self, first: u64, count: usize) -> FrameRuns {
-        let start = first as i128 + self.sync_offset as i128;
+        let start = i128::from(first) + i128::from(self.sync_offset);
         let end = start + count as i128;
-        let stored_end = self.stored_frames as i128;
+        let stored_end = i128::from(self.stored_frames);
         let lo = start.clamp(0, stored_end);
         let hi = end.clamp(0, stored_end).max(lo);
         let zeros_before = (lo - start).clamp(0, count as i128) as usize;

@@ -26,6 +26,10 @@ const MAGIC: &[u8] = b"\x93NUMPY";
 
 impl NpyHeader {
     /// Reads and parses the header of the `.npy` file at `path`.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the file cannot be read; [`Error::Corrupt`] if the header is not a
+    /// valid `.npy` header of a supported dtype.
     pub fn read(path: &Path) -> Result<Self> {
         let corrupt = |detail: String| Error::Corrupt {
             path: path.to_path_buf(),
@@ -95,7 +99,7 @@ impl NpyHeader {
             .split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
-            .map(|s| s.parse::<usize>())
+            .map(str::parse::<usize>)
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|_| corrupt(format!("bad shape {shape_text}")))?;
         Ok(NpyHeader {
@@ -139,6 +143,11 @@ fn dict_value<'a>(text: &'a str, key: &str) -> Option<&'a str> {
 ///
 /// `nav_shape`/`sig_shape` reinterpret the stored array (C order, from its start, possibly a
 /// subset); when absent the stored shape is split into `nav` and the last `sig_dims` axes.
+///
+/// # Errors
+/// As [`NpyHeader::read`] for the header; [`Error::InvalidParameter`] if `sig_dims`,
+/// `nav_shape`, `sig_shape` or `sync_offset` do not fit the stored array; as the raw or
+/// Fortran source for the data ([`Error::Truncated`] for a file shorter than its header says).
 pub fn open_npy(
     path: &Path,
     sig_dims: usize,
@@ -148,22 +157,21 @@ pub fn open_npy(
 ) -> Result<(NpyHeader, Box<dyn DataSource>)> {
     let header = NpyHeader::read(path)?;
     let stored = &header.shape;
-    let sig: Vec<usize> = match sig_shape {
-        Some(s) => s.to_vec(),
-        None => {
-            if sig_dims == 0 || sig_dims >= stored.len() {
-                return Err(Error::param(
-                    "sig_dims",
-                    sig_dims,
-                    format!(
-                        "1 ..= {} for an array of shape {:?}",
-                        stored.len().saturating_sub(1),
-                        stored
-                    ),
-                ));
-            }
-            stored[stored.len() - sig_dims..].to_vec()
+    let sig: Vec<usize> = if let Some(s) = sig_shape {
+        s.to_vec()
+    } else {
+        if sig_dims == 0 || sig_dims >= stored.len() {
+            return Err(Error::param(
+                "sig_dims",
+                sig_dims,
+                format!(
+                    "1 ..= {} for an array of shape {:?}",
+                    stored.len().saturating_sub(1),
+                    stored
+                ),
+            ));
         }
+        stored[stored.len() - sig_dims..].to_vec()
     };
     let stored_size = checked_product(stored, "shape")?;
     let sig_size = checked_product(&sig, "sig_shape")?;

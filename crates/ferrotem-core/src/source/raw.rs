@@ -35,6 +35,9 @@ pub struct RawFileSource {
 impl RawFileSource {
     /// Opens `path` and checks that it holds at least `shape.nav_size()` frames after
     /// `header_bytes`; reads as [`IoMode::from_env`] says.
+    ///
+    /// # Errors
+    /// As [`RawFileSource::open_with`].
     pub fn open(
         path: impl AsRef<Path>,
         dtype: DType,
@@ -53,6 +56,11 @@ impl RawFileSource {
     }
 
     /// Like [`RawFileSource::open`], reading in `io` mode (where the map's guard is available).
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the file cannot be opened; [`Error::InvalidParameter`] (`sig_shape`,
+    /// `nav_shape`) if the data's size overflows `u64`, (`sync_offset`) if it is out of range;
+    /// [`Error::Truncated`] if the file is too short for the shape.
     pub fn open_with(
         path: impl AsRef<Path>,
         dtype: DType,
@@ -102,6 +110,7 @@ impl RawFileSource {
 
     /// The mode this source reads in: [`IoMode::Pread`] if a map was asked for but could not be
     /// guarded.
+    #[must_use]
     pub fn io_mode(&self) -> IoMode {
         self.file.io_mode()
     }
@@ -126,6 +135,7 @@ impl RawFileSource {
     }
 
     /// The file's path.
+    #[must_use]
     pub fn path(&self) -> &Path {
         self.file.path()
     }

@@ -34,6 +34,7 @@ pub enum TileData<'a> {
 
 impl TileData<'_> {
     /// The element kind of the values.
+    #[must_use]
     pub fn kind(&self) -> InputKind {
         match self {
             TileData::F32(_) => InputKind::F32,
@@ -92,6 +93,7 @@ pub enum StoredData<'a> {
 impl<'a> StoredData<'a> {
     /// Views `bytes` (elements of `dtype`) as typed values, if that needs no copy: the dtype must
     /// be in native byte order and `bytes` aligned for it. `None` otherwise.
+    #[must_use]
     pub fn from_bytes(bytes: &'a [u8], dtype: DType) -> Option<Self> {
         fn view<T: Copy>(bytes: &[u8]) -> Option<&[T]> {
             // SAFETY: only used with primitive numeric types (and complex pairs of them), for
@@ -179,6 +181,10 @@ pub trait Udf: Send + Sync {
     /// A fresh partial for one partition.
     fn new_partial(&self, part: &PartitionInfo<'_>) -> Self::Partial;
     /// Accumulates one tile.
+    ///
+    /// # Errors
+    /// [`Error::Internal`] for a tile the runner should not have sent (see the trait docs), or
+    /// any error of the UDF's own computation, which fails the run.
     fn process_tile(&self, partial: &mut Self::Partial, tile: &Tile<'_>) -> Result<()>;
     /// Optional fast path: accumulates one tile straight from its stored values, converting
     /// each value to the run's input dtype itself (exactly as [`crate::convert`] would).
@@ -193,6 +199,9 @@ pub trait Udf: Send + Sync {
     /// The empty result of a run.
     fn new_output(&self, run: &RunInfo<'_>) -> Self::Output;
     /// Folds a finished partition into the result. Partitions arrive in completion order.
+    ///
+    /// # Errors
+    /// [`Error::Internal`] for a partial that does not fit the output (see the trait docs).
     fn merge(
         &self,
         output: &mut Self::Output,
@@ -212,8 +221,15 @@ pub trait DynUdf: Send + Sync {
     /// See [`Udf::new_partial`].
     fn new_partial_dyn(&self, part: &PartitionInfo<'_>) -> Box<dyn Any + Send>;
     /// See [`Udf::process_tile`].
+    ///
+    /// # Errors
+    /// As [`Udf::process_tile`]; [`Error::Internal`] if the partial is not of the UDF's own
+    /// type.
     fn process_tile_dyn(&self, partial: &mut (dyn Any + Send), tile: &Tile<'_>) -> Result<()>;
     /// See [`Udf::process_stored_tile`].
+    ///
+    /// # Errors
+    /// [`Error::Internal`] if the partial is not of the UDF's own type.
     fn process_stored_tile_dyn(
         &self,
         partial: &mut (dyn Any + Send),
@@ -222,6 +238,10 @@ pub trait DynUdf: Send + Sync {
     /// See [`Udf::new_output`].
     fn new_output_dyn(&self, run: &RunInfo<'_>) -> Box<dyn Any + Send>;
     /// See [`Udf::merge`].
+    ///
+    /// # Errors
+    /// As [`Udf::merge`]; [`Error::Internal`] if a partial or output is not of the UDF's own
+    /// type.
     fn merge_dyn(
         &self,
         output: &mut (dyn Any + Send),

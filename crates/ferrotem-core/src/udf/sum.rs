@@ -1,4 +1,9 @@
 //! `SumUDF`: the sum of all frames, one value per signal pixel, in the input dtype.
+#![allow(
+    clippy::inline_always,
+    reason = "hot loop: `simd::dispatch` needs the kernel inlined into its `#[target_feature]` \
+              copies, or it runs on the baseline instruction set"
+)]
 
 use super::{PartitionInfo, RunInfo, StoredData, StoredTile, Tile, TileData, Udf};
 use crate::buffer::TypedVec;
@@ -27,17 +32,17 @@ impl<S: CastTo<T> + Copy, T: Copy + AddAssign + Default> Kernel for SumRows<'_, 
 
     #[inline(always)]
     fn run(self) {
-        let width = self.acc.len();
-        if width == 0 {
-            return;
-        }
-        let depth = self.depth.min(self.data.len() / width);
         // Accumulators are loaded once per group of rows and kept in registers (`LANES` values)
         // while up to `GROUP` rows are added, then stored: memory traffic for the accumulators
         // drops by the group size, and each row is still read sequentially. Every accumulator
         // receives the rows in order, so results equal the simple loop's.
         const LANES: usize = 64;
         const GROUP: usize = 8;
+        let width = self.acc.len();
+        if width == 0 {
+            return;
+        }
+        let depth = self.depth.min(self.data.len() / width);
         let mut first = 0;
         while first < depth {
             let last = (first + GROUP).min(depth);
@@ -109,7 +114,7 @@ impl Udf for SumUdf {
     type Partial = TypedVec;
     type Output = TypedVec;
 
-    fn name(&self) -> &str {
+    fn name(&self) -> &'static str {
         "SumUDF"
     }
 

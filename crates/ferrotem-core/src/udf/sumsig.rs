@@ -1,4 +1,9 @@
 //! `SumSigUDF`: the sum over the signal pixels of each frame (one value per scan position).
+#![allow(
+    clippy::inline_always,
+    reason = "hot loop: `simd::dispatch` needs the kernel and what it calls inlined into its \
+              `#[target_feature]` copies, or they run on the baseline instruction set"
+)]
 
 use super::{PartitionInfo, RunInfo, StoredData, StoredTile, Tile, TileData, Udf};
 use crate::buffer::TypedVec;
@@ -140,7 +145,7 @@ impl Udf for SumSigUdf {
     type Partial = TypedVec;
     type Output = TypedVec;
 
-    fn name(&self) -> &str {
+    fn name(&self) -> &'static str {
         "SumSigUDF"
     }
 
@@ -162,7 +167,7 @@ impl Udf for SumSigUdf {
                 |t, o| o + Complex32::new(t.re as f32, t.im as f32),
             ),
             (TypedVec::C128(out), TileData::C128(d)) => {
-                row_sums_complex(&mut out[rows], d, width, |x| x, |t, o| o + t)
+                row_sums_complex(&mut out[rows], d, width, |x| x, |t, o| o + t);
             }
             (partial, data) => {
                 return Err(Error::udf_internal(

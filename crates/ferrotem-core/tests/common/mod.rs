@@ -9,6 +9,10 @@ use std::path::{Path, PathBuf};
 
 /// An exactly representable test value for logical element `j` (small integers, so that every
 /// dtype, including `i1` and `u1`, holds it without rounding).
+#[allow(
+    clippy::cast_precision_loss,
+    reason = "a value below 101, converted exactly"
+)]
 pub fn value(kind: ScalarKind, j: usize) -> f64 {
     let v = ((j * 37 + 11) % 101) as f64;
     match kind {
@@ -20,6 +24,10 @@ pub fn value(kind: ScalarKind, j: usize) -> f64 {
 
 /// The stored bytes of `v` (exactly representable) as `dtype`; complex values get imaginary
 /// part `-v`.
+#[allow(
+    clippy::cast_sign_loss,
+    reason = "`v` is a value of `dtype` (as `value` gives), so `as` is exact"
+)]
 pub fn encode(v: f64, dtype: DType) -> Vec<u8> {
     let big = dtype.order == ByteOrder::Big;
     macro_rules! enc {
@@ -60,7 +68,7 @@ pub fn npy_header_bytes(descr: &str, fortran: bool, shape: &[usize]) -> Vec<u8> 
             "({})",
             shape
                 .iter()
-                .map(|d| d.to_string())
+                .map(ToString::to_string)
                 .collect::<Vec<_>>()
                 .join(", ")
         ),

@@ -52,8 +52,18 @@ macro_rules! test_scalar {
                 out.copy_from_slice(&if big { self.to_be_bytes() } else { self.to_le_bytes() });
             }
             #[inline(always)]
+            #[allow(
+                clippy::cast_lossless,
+                clippy::cast_precision_loss,
+                reason = "the oracle of numpy's astype is `as`"
+            )]
             fn via_f32(self) -> f64 { self as f32 as f64 }
             #[inline(always)]
+            #[allow(
+                clippy::cast_lossless,
+                clippy::cast_precision_loss,
+                reason = "the oracle of numpy's astype is `as`"
+            )]
             fn via_f64(self) -> f64 { self as f64 }
         }
     )*};
@@ -98,13 +108,17 @@ impl TestData {
             c.copy_from_slice(&splitmix64(key ^ j as u64).to_le_bytes()[..c.len()]);
         }
         let big = dtype.order == ByteOrder::Big;
-        let unit = |bits: u64, width: u32| bits as f64 / 2f64.powi(width as i32);
+        #[allow(
+            clippy::cast_precision_loss,
+            reason = "`bits` has at most 53 significant bits: exact"
+        )]
+        let unit = |bits: u64, width: i32| bits as f64 / 2f64.powi(width);
         match dtype.kind {
             ScalarKind::F32 | ScalarKind::C64 => random_floats(&mut bytes, big, |b| {
                 (unit(b & 0xFFFF_FFFF, 32) * 1000.0 - 300.0) as f32
             }),
             ScalarKind::F64 | ScalarKind::C128 => {
-                random_floats(&mut bytes, big, |b| unit(b >> 11, 53) * 1000.0 - 300.0)
+                random_floats(&mut bytes, big, |b| unit(b >> 11, 53) * 1000.0 - 300.0);
             }
             _ => {}
         }

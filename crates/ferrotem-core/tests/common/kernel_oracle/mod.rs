@@ -184,7 +184,7 @@ pub fn oracle_expected(
             o.frame(&re, &im);
         }
     }
-    oracles.into_iter().map(|o| o.finish()).collect()
+    oracles.into_iter().map(KernelOracle::finish).collect()
 }
 
 /// Runs every case over `data` (cast to `input`, frames selected by `roi`) once per config,

@@ -122,6 +122,10 @@ impl SumSigOracle {
         })
     }
 
+    #[allow(
+        clippy::cast_precision_loss,
+        reason = "a count far below 2^53, converted exactly"
+    )]
     fn tol(&self, abs_sum: f64) -> f64 {
         let n = self.ctx.sig_size.saturating_sub(1) as f64;
         let u64_ = f64::EPSILON / 2.0;

@@ -1,5 +1,9 @@
 //! Tolerances of sums (reasoning in the parent module's docs) and the compensated float64
 //! accumulator the oracles sum with.
+#![allow(
+    clippy::inline_always,
+    reason = "the oracle adds hundreds of millions of values per test: keep its adds inlined"
+)]
 
 use ferrotem_core::buffer::InputKind;
 
@@ -16,6 +20,10 @@ pub fn unit_roundoff(input: InputKind) -> f64 {
 
 /// Tolerance of a sum of `n` terms of magnitude sum `abs_sum`, computed in unit roundoff `u` in
 /// any order (see the module docs), plus the oracle's own error.
+#[allow(
+    clippy::cast_precision_loss,
+    reason = "a count far below 2^53, converted exactly"
+)]
 pub fn any_order_sum_tol(n: usize, u: f64, abs_sum: f64) -> f64 {
     let m = n.saturating_sub(1) as f64;
     let worst = if m * u < 0.5 {
