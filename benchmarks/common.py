@@ -538,13 +538,22 @@ def git_commit() -> str:
 
 
 def machine() -> str:
+    """CPU model (from /proc/cpuinfo where there is one), CPU count and memory."""
+    model = platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+        if names:
+            model = names[0]
+    except OSError:
+        pass
     try:
         import psutil
 
         mem = f", {psutil.virtual_memory().total / 2**30:.0f} GiB"
     except ImportError:
         mem = ""
-    return f"{platform.machine()}, {os.cpu_count()} CPUs{mem}"
+    return f"{model}, {os.cpu_count()} CPUs{mem}"
 
 
 def write_results(name: str, markdown: str, data: dict[str, Any]) -> str:
