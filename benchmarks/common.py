@@ -403,6 +403,54 @@ def time_cells(cells: Sequence[Cell], reps: int) -> dict[str, list[float]]:
     return times
 
 
+def run_specs(
+    package: str,
+    specs: Sequence[dict[str, Any]],
+    threads: int,
+    reps: int,
+    extra: Sequence[Cell] = (),
+) -> dict[str, Any]:
+    """Times cells given as JSON-able specs (``label``, ``setup``, ``workload``, ``dataset``,
+    optionally ``chunks_from``: the label of an earlier ``mda-sum`` spec whose array's chunks a
+    ``dask-mda-sum`` spec uses) with ``package``, plus ``extra`` cells, all interleaved
+    (``time_cells``). One context per setup, shared by its cells. Returns ``{"version", "times",
+    "chunks"}``, chunks being ``make_dask_array``'s, by label, for ``mda-sum`` specs."""
+    api = import_api(package)
+    contexts: dict[str, Any] = {}
+    chunks: dict[str, Any] = {}
+    cells = []
+    try:
+        for spec in specs:
+            ds = Dataset.from_json(spec["dataset"])
+            setup = spec.get("setup")
+            if setup and setup not in contexts:
+                contexts[setup] = make_context(api, setup, threads)
+            ctx = contexts.get(setup) if setup else None
+            if spec["workload"] == "mda-sum":
+                data = ctx.load(
+                    "raw", path=ds.path, nav_shape=ds.nav, sig_shape=ds.sig, dtype=ds.dtype
+                )
+                chunks[spec["label"]] = [list(c) for c in api.make_dask_array(data)[0].chunks]
+            from_label = spec.get("chunks_from")
+            fn = prepare(
+                spec["workload"],
+                ds,
+                api=api,
+                ctx=ctx,
+                threads=threads,
+                chunks=None if from_label is None else tuple(map(tuple, chunks[from_label])),
+            )
+            refs = load_references(ds)
+            cells.append(
+                Cell(spec["label"], fn, tuple(refs[k] for k in WORKLOAD_REFS[spec["workload"]]))
+            )
+        times = time_cells([*cells, *extra], reps)
+    finally:
+        for ctx in contexts.values():
+            ctx.close()
+    return {"version": f"{api.name} {api.version}", "times": times, "chunks": chunks}
+
+
 def startup_times(make: Callable[[], Any], reps: int) -> list[float]:
     """Wall times of ``reps`` calls of ``make`` (each result closed at once), after one untimed
     warm-up call."""

@@ -33,8 +33,6 @@ from common import (
     DATA,
     LIBERTEM_PY,
     ROOT,
-    WORKLOAD_REFS,
-    Cell,
     Dataset,
     ensure_file,
     ensure_references,
@@ -43,17 +41,15 @@ from common import (
     gbs_first,
     git_commit,
     import_api,
-    load_references,
     machine,
     make_context,
     median,
     off_reference,
-    prepare,
     run_side,
+    run_specs,
     seconds_cell,
     startup_times,
     step,
-    time_cells,
     verdict,
     warm_page_cache,
     write_results,
@@ -92,36 +88,6 @@ def large_dataset() -> tuple[Dataset, str]:
 
 def spec(label: str, setup: str, workload: str, ds: Dataset) -> dict[str, Any]:
     return {"label": label, "setup": setup, "workload": workload, "dataset": ds.to_json()}
-
-
-def run_local(specs: list[dict[str, Any]], threads: int, reps: int) -> dict[str, Any]:
-    """Times ferrotem's (and plain Dask's) specs in this process, interleaved; also returns
-    make_dask_array's chunks per dataset."""
-    api = import_api("ferrotem")
-    contexts: dict[str, Any] = {}
-    cells, chunks = [], {}
-    try:
-        for s in specs:
-            ds = Dataset.from_json(s["dataset"])
-            setup = s["setup"]
-            if setup and setup not in contexts:
-                contexts[setup] = make_context(api, setup, threads)
-            ctx = contexts.get(setup)
-            if s["workload"] == "mda-sum":
-                data = ctx.load(
-                    "raw", path=ds.path, nav_shape=ds.nav, sig_shape=ds.sig, dtype=ds.dtype
-                )
-                chunks[ds.name] = api.make_dask_array(data)[0].chunks
-            fn = prepare(
-                s["workload"], ds, api=api, ctx=ctx, threads=threads, chunks=chunks.get(ds.name)
-            )
-            refs = load_references(ds)
-            cells.append(Cell(s["label"], fn, tuple(refs[k] for k in WORKLOAD_REFS[s["workload"]])))
-        times = time_cells(cells, reps)
-    finally:
-        for ctx in contexts.values():
-            ctx.close()
-    return {"times": times, "chunks": chunks}
 
 
 def describe_chunks(chunks: Any, itemsize: int) -> str:
@@ -215,9 +181,10 @@ def build_report(r: dict[str, Any]) -> str:
         )
     add("")
     for ds in (SMALL, FLOAT):
+        key = f"mda|{ds.name}"
         add(
-            f"Chunks, {ds.label}: ferrotem {describe_chunks(r['chunks'].get(ds.name), 4)}; "
-            f"LiberTEM {describe_chunks(r['lt'].get('chunks', {}).get(f'mda|{ds.name}'), 4)}."
+            f"Chunks, {ds.label}: ferrotem {describe_chunks(r['chunks'].get(key), 4)}; "
+            f"LiberTEM {describe_chunks(r['lt'].get('chunks', {}).get(key), 4)}."
         )
     add("")
     add(
@@ -363,8 +330,10 @@ def main(argv: list[str] | None = None) -> int:
     specs += [spec(f"delayed|{k}", "delayed", k, SMALL) for k, _ in UDFS]
     for ds in (SMALL, FLOAT):
         specs.append(spec(f"mda|{ds.name}", "inline", "mda-sum", ds))
-        specs.append(spec(f"memmap|{ds.name}", "", "dask-mda-sum", ds))
-    local = run_local(specs, threads, reps)
+        specs.append(
+            spec(f"memmap|{ds.name}", "", "dask-mda-sum", ds) | {"chunks_from": f"mda|{ds.name}"}
+        )
+    local = run_specs("ferrotem", specs, threads, reps)
     times, chunks = local["times"], local["chunks"]
     lt: dict[str, Any] = {
         "error": "skipped (--no-libertem)"
@@ -397,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
                 sys.executable, "ferrotem", "inline", "mda-sum", ds, threads
             )
             first[f"memmap|{ds.name}"] = first_run(
-                sys.executable, "", "", "dask-mda-sum", ds, threads, chunks=chunks[ds.name]
+                sys.executable, "", "", "dask-mda-sum", ds, threads, chunks=chunks[f"mda|{ds.name}"]
             )
         if with_lt and "error" not in lt:
             for key, _ in UDFS:
@@ -416,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     startup = startup_times(lambda: make_context(api, "cluster", threads), reps)
     specs = [spec(f"large embedded|{k}", "default", k, large) for k, _ in UDFS]
     specs += [spec(f"cluster|{k}", "cluster", k, large) for k, _ in UDFS]
-    times.update(run_local(specs, threads, reps)["times"])
+    times.update(run_specs("ferrotem", specs, threads, reps)["times"])
     lt4: dict[str, Any] = {}
     if with_lt and "error" not in lt:
         step(TAG, "local cluster: LiberTEM (.venv-libertem)")

@@ -38,7 +38,6 @@ from common import (
     HERE,
     LIBERTEM_PY,
     ROOT,
-    WORKLOAD_REFS,
     Cell,
     Dataset,
     ensure_file,
@@ -46,14 +45,11 @@ from common import (
     first_run,
     gbs_first,
     git_commit,
-    import_api,
     load_references,
     machine,
-    make_context,
-    prepare,
     run_side,
+    run_specs,
     step,
-    time_cells,
     warm_page_cache,
     write_results,
 )
@@ -138,28 +134,6 @@ def cell_specs(engines: list[str]) -> list[dict[str, Any]]:
                 }
             )
     return specs
-
-
-def local_cells(specs: list[dict[str, Any]], threads: int, reps: int) -> dict[str, list[float]]:
-    """Times the specs in this process (ferrotem, numpy, dask), all interleaved."""
-    api = import_api("ferrotem")
-    contexts: dict[str, Any] = {}
-    refs = {ds.name: load_references(ds) for ds in DATASETS}
-    cells = []
-    try:
-        for spec in specs:
-            ds = Dataset.from_json(spec["dataset"])
-            setup = spec["setup"]
-            if setup is not None and setup not in contexts:
-                contexts[setup] = make_context(api, setup, threads)
-            fn = prepare(spec["workload"], ds, api=api, ctx=contexts.get(setup), threads=threads)
-            expected = tuple(refs[ds.name][k] for k in WORKLOAD_REFS[spec["workload"]])
-            cells.append(Cell(spec["label"], fn, expected))
-        cells.append(plain_frame_loop(refs[PER_FRAME.name]["sumsig"]))
-        return time_cells(cells, reps)
-    finally:
-        for ctx in contexts.values():
-            ctx.close()
 
 
 def plain_frame_loop(expected: np.ndarray) -> Cell:
@@ -396,7 +370,8 @@ def main(argv: list[str] | None = None) -> int:
     engines = [e for e in ENGINES if with_libertem or ENGINES[e][0] != "libertem"]
     local = [e for e in engines if ENGINES[e][0] != "libertem"]
     step(TAG, "ferrotem, numpy and dask (interleaved)")
-    times = local_cells(cell_specs(local), threads, reps)
+    loop = plain_frame_loop(load_references(PER_FRAME)["sumsig"])
+    times = run_specs("ferrotem", cell_specs(local), threads, reps, [loop])["times"]
     dispatch = {"ferrotem inline": frame_dispatch(sys.executable, "ferrotem", reps)}
     step(TAG, "startup")
     startup_res = {"ferrotem Context()": startup(sys.executable, "ferrotem", "default", reps)}

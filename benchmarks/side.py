@@ -24,15 +24,14 @@ from typing import Any
 
 from common import (
     WORKLOAD_REFS,
-    Cell,
     Dataset,
     check,
     import_api,
     load_references,
     make_context,
     prepare,
+    run_specs,
     startup_times,
-    time_cells,
 )
 
 
@@ -42,36 +41,14 @@ def expected(workload: str, ds: Dataset) -> tuple[Any, ...]:
 
 
 def run_cells(cfg: dict[str, Any]) -> dict[str, Any]:
-    api = import_api(cfg["package"])
-    threads = cfg["threads"]
-    contexts: dict[str, Any] = {}
-    try:
-        cells, chunks = [], {}
-        for spec in cfg["cells"]:
-            ds = Dataset.from_json(spec["dataset"])
-            setup = spec["setup"]
-            if setup not in contexts:
-                contexts[setup] = make_context(api, setup, threads)
-            fn = prepare(spec["workload"], ds, api=api, ctx=contexts[setup], threads=threads)
-            cells.append(Cell(spec["label"], fn, expected(spec["workload"], ds)))
-            if spec["workload"] == "mda-sum":
-                data = contexts[setup].load(
-                    "raw", path=ds.path, nav_shape=ds.nav, sig_shape=ds.sig, dtype=ds.dtype
-                )
-                chunks[spec["label"]] = [list(c) for c in api.make_dask_array(data)[0].chunks]
-        times = time_cells(cells, cfg["reps"])
-    finally:
-        for ctx in contexts.values():
-            ctx.close()
-    startup = None
+    out = run_specs(cfg["package"], cfg["cells"], cfg["threads"], cfg["reps"])
+    out["startup"] = None
     if cfg.get("startup"):
-        startup = startup_times(lambda: make_context(api, "cluster", threads), cfg["reps"])
-    return {
-        "version": f"{api.name} {api.version}",
-        "times": times,
-        "startup": startup,
-        "chunks": chunks,
-    }
+        api = import_api(cfg["package"])
+        out["startup"] = startup_times(
+            lambda: make_context(api, "cluster", cfg["threads"]), cfg["reps"]
+        )
+    return out
 
 
 def first_run(cfg: dict[str, Any]) -> dict[str, Any]:
