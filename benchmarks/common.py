@@ -192,7 +192,7 @@ def default_workers(api: SimpleNamespace) -> int:
     return len(detect()["cpus"])
 
 
-#: setup name -> how it is labelled in the reports
+#: the setups make_context knows, and the call each stands for
 SETUPS = {
     "default": "Context()",
     "inline": "make_with('inline')",
