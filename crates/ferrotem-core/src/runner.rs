@@ -4,10 +4,11 @@
 use crate::aligned::AlignedBuf;
 use crate::buffer::InputKind;
 use crate::convert::{convert, CastTo, Target};
+use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::partition::Partition;
 use crate::roi::Roi;
-use crate::source::DataSource;
+use crate::source::{DataSource, StoredFrames};
 use crate::udf::{DynUdf, PartitionInfo, RunInfo, StoredData, StoredTile, Tile, TileData};
 use num_complex::{Complex32, Complex64};
 use rayon::prelude::*;
@@ -188,8 +189,7 @@ where
     Complex32: CastTo<T>,
     Complex64: CastTo<T>,
 {
-    let mut partials: Vec<Box<dyn Any + Send>> =
-        udfs.iter().map(|u| u.new_partial_dyn(part)).collect();
+    let partials: Vec<Box<dyn Any + Send>> = udfs.iter().map(|u| u.new_partial_dyn(part)).collect();
     let sig_size = source.shape().sig_size();
     let src_dtype = source.dtype();
     let src_item = src_dtype.itemsize();
@@ -197,15 +197,18 @@ where
     let tile_elems = depth * px_per_tile;
     // Page-aligned: fast kernel copies (see `aligned`), and conversion can reinterpret bytes.
     let mut raw_store = AlignedBuf::zeroed(tile_elems * src_item);
-    // Allocated (and faulted in) only if some tile has to be converted.
-    let mut converted: Vec<T> = Vec::new();
+    let mut feeder = Feeder::<T> {
+        udfs,
+        partials,
+        src_dtype,
+        tile_elems,
+        converted: Vec::new(),
+        wants_converted: vec![false; udfs.len()],
+    };
     let runs: Vec<Range<u64>> = match roi {
         Some(r) => r.runs_in(&part.partition.frames),
         None => vec![part.partition.frames.clone()],
     };
-    // UDFs that did not take a tile in its stored dtype get it converted; the conversion runs at
-    // most once per tile, and not at all when every UDF fuses it into its own loop.
-    let mut wants_converted = vec![false; udfs.len()];
     let mut offset = 0usize;
     for run in runs {
         let mut frame = run.start;
@@ -217,60 +220,27 @@ where
                     return Err(Error::Cancelled);
                 }
                 let px_end = (px + px_per_tile).min(sig_size);
-                let elems = n * (px_end - px);
-                let (raw, in_place): (&[u8], bool) = match source.stored_slice(frame, n, px..px_end)
-                {
-                    // In-memory or memory-mapped data: no copy.
-                    Some(bytes) if bytes.len() == elems * src_item => (bytes, true),
-                    _ => {
-                        let buf = &mut raw_store.as_mut_slice()[..elems * src_item];
-                        source.read_raw(frame, n, px..px_end, buf)?;
-                        (buf, false)
-                    }
+                let at = TileAt {
+                    offset,
+                    depth: n,
+                    pixels: px..px_end,
                 };
-                let stored = StoredData::from_bytes(raw, src_dtype);
-                for ((udf, partial), wants) in udfs
-                    .iter()
-                    .zip(partials.iter_mut())
-                    .zip(&mut wants_converted)
-                {
-                    *wants = match stored {
-                        Some(data) => !udf.process_stored_tile_dyn(
-                            partial.as_mut(),
-                            &StoredTile {
-                                offset,
-                                depth: n,
-                                pixels: px..px_end,
-                                data,
-                            },
-                        )?,
-                        None => true,
-                    };
-                }
-                if wants_converted.iter().any(|&w| w) {
-                    if converted.is_empty() {
-                        converted = vec![T::default(); tile_elems];
+                let frame_len = (px_end - px) * src_item;
+                let lent = source
+                    .stored_frames(frame, n, px..px_end)
+                    .filter(|f| f.count() == n && f.frame_len() == frame_len);
+                if let Some(frames) = lent {
+                    // In-memory or memory-mapped data: no copy.
+                    match frames.contiguous() {
+                        Some(bytes) => feeder.feed(bytes, &at)?,
+                        None => feeder.feed_strided(&frames, &at)?,
                     }
-                    let tile_buf = &mut converted[..elems];
-                    convert(raw, src_dtype, tile_buf)?;
-                    let tile = Tile {
-                        offset,
-                        depth: n,
-                        pixels: px..px_end,
-                        data: T::tile_data(tile_buf),
-                    };
-                    for ((udf, partial), _) in udfs
-                        .iter()
-                        .zip(partials.iter_mut())
-                        .zip(&wants_converted)
-                        .filter(|(_, &w)| w)
-                    {
-                        udf.process_tile_dyn(partial.as_mut(), &tile)?;
-                    }
-                }
-                if in_place {
                     // A mapped file that shrank reads as zeros: fail before they reach a result.
                     source.check_stored(frame, n, px..px_end)?;
+                } else {
+                    let buf = &mut raw_store.as_mut_slice()[..n * frame_len];
+                    source.read_raw(frame, n, px..px_end, buf)?;
+                    feeder.feed(buf, &at)?;
                 }
                 px = px_end;
             }
@@ -278,7 +248,163 @@ where
             offset += n;
         }
     }
-    Ok(partials)
+    Ok(feeder.partials)
+}
+
+/// Where a tile lies: its first frame in the partition's ROI-compressed order, its frame count
+/// and its pixels.
+struct TileAt {
+    offset: usize,
+    depth: usize,
+    pixels: Range<usize>,
+}
+
+/// Hands tiles to the UDFs of one partition: in their stored dtype to the UDFs that take them so
+/// (fused conversion), converted once per tile to the others.
+struct Feeder<'u, T> {
+    udfs: &'u [&'u dyn DynUdf],
+    partials: Vec<Box<dyn Any + Send>>,
+    src_dtype: DType,
+    tile_elems: usize,
+    /// The converted tile; allocated (and faulted in) only if some tile has to be converted.
+    converted: Vec<T>,
+    /// Which UDFs did not take the current tile in its stored dtype.
+    wants_converted: Vec<bool>,
+}
+
+impl<T: InputElement> Feeder<'_, T>
+where
+    u8: CastTo<T>,
+    u16: CastTo<T>,
+    u32: CastTo<T>,
+    u64: CastTo<T>,
+    i8: CastTo<T>,
+    i16: CastTo<T>,
+    i32: CastTo<T>,
+    i64: CastTo<T>,
+    f32: CastTo<T>,
+    f64: CastTo<T>,
+    Complex32: CastTo<T>,
+    Complex64: CastTo<T>,
+{
+    /// A tile whose stored bytes `raw` are contiguous, frame after frame.
+    fn feed(&mut self, raw: &[u8], at: &TileAt) -> Result<()> {
+        let stored = StoredData::from_bytes(raw, self.src_dtype);
+        for ((udf, partial), wants) in self
+            .udfs
+            .iter()
+            .zip(self.partials.iter_mut())
+            .zip(&mut self.wants_converted)
+        {
+            *wants = match stored {
+                Some(data) => !udf.process_stored_tile_dyn(
+                    partial.as_mut(),
+                    &StoredTile {
+                        offset: at.offset,
+                        depth: at.depth,
+                        pixels: at.pixels.clone(),
+                        data,
+                    },
+                )?,
+                None => true,
+            };
+        }
+        if self.wants_converted.iter().any(|&w| w) {
+            let elems = at.depth * at.pixels.len();
+            let src_dtype = self.src_dtype;
+            convert(raw, src_dtype, self.converted_buf(elems))?;
+            self.feed_converted(at)?;
+        }
+        Ok(())
+    }
+
+    /// A tile whose frames are lent in place but apart from each other (headers between them):
+    /// UDFs that take stored values get it frame by frame; the others get it converted into one
+    /// contiguous tile, which gathers the frames at no extra cost.
+    fn feed_strided(&mut self, frames: &StoredFrames<'_>, at: &TileAt) -> Result<()> {
+        let item = self.src_dtype.itemsize();
+        // Every frame is aligned if the first is and the stride keeps the alignment.
+        let aligned = StoredData::from_bytes(frames.frame(0), self.src_dtype).is_some()
+            && (frames.count() == 1
+                || StoredData::from_bytes(frames.frame(1), self.src_dtype).is_some())
+            && frames.frame_len() % item == 0;
+        for ((udf, partial), wants) in self
+            .udfs
+            .iter()
+            .zip(self.partials.iter_mut())
+            .zip(&mut self.wants_converted)
+        {
+            *wants = true;
+            if !aligned {
+                continue;
+            }
+            for (i, bytes) in frames.frames().enumerate() {
+                let data = StoredData::from_bytes(bytes, self.src_dtype).ok_or_else(|| {
+                    Error::internal("a strided frame lost its alignment".to_owned())
+                })?;
+                let took = udf.process_stored_tile_dyn(
+                    partial.as_mut(),
+                    &StoredTile {
+                        offset: at.offset + i,
+                        depth: 1,
+                        pixels: at.pixels.clone(),
+                        data,
+                    },
+                )?;
+                if i == 0 {
+                    *wants = !took;
+                }
+                if *wants {
+                    break;
+                }
+                if !took {
+                    return Err(Error::udf_internal(
+                        udf.name_dyn(),
+                        "took the first frame of a tile in its stored dtype, but not a later one",
+                    ));
+                }
+            }
+        }
+        if self.wants_converted.iter().any(|&w| w) {
+            let px = at.pixels.len();
+            let src_dtype = self.src_dtype;
+            let tile_buf = self.converted_buf(at.depth * px);
+            for (bytes, out) in frames.frames().zip(tile_buf.chunks_exact_mut(px)) {
+                convert(bytes, src_dtype, out)?;
+            }
+            self.feed_converted(at)?;
+        }
+        Ok(())
+    }
+
+    /// The first `elems` values of the converted-tile buffer.
+    fn converted_buf(&mut self, elems: usize) -> &mut [T] {
+        if self.converted.is_empty() {
+            self.converted = vec![T::default(); self.tile_elems];
+        }
+        &mut self.converted[..elems]
+    }
+
+    /// Hands the converted tile to the UDFs that did not take the stored one.
+    fn feed_converted(&mut self, at: &TileAt) -> Result<()> {
+        let elems = at.depth * at.pixels.len();
+        let tile = Tile {
+            offset: at.offset,
+            depth: at.depth,
+            pixels: at.pixels.clone(),
+            data: T::tile_data(&self.converted[..elems]),
+        };
+        for ((udf, partial), _) in self
+            .udfs
+            .iter()
+            .zip(self.partials.iter_mut())
+            .zip(&self.wants_converted)
+            .filter(|(_, &w)| w)
+        {
+            udf.process_tile_dyn(partial.as_mut(), &tile)?;
+        }
+        Ok(())
+    }
 }
 
 /// A pool of worker threads that runs UDFs over partitions.
