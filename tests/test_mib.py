@@ -260,9 +260,9 @@ def test_shape_parameters_and_sync_offset(inline_ctx, tmp_path):
         for i in range(12):
             j = i + offset
             np.testing.assert_array_equal(out[i], flat[j] if 0 <= j < 12 else 0)
-    with pytest.raises(DataSetException, match="sig_shape: got \\(5, 5\\)"):
+    with pytest.raises(DataSetException, match=r"sig_shape: got \(5, 5\)"):
         inline_ctx.load("mib", path=tmp_path / "s.hdr", sig_shape=(5, 5))
-    with pytest.raises(DataSetException, match="sync_offset"):
+    with pytest.raises(DataSetException, match=r"sync_offset"):
         inline_ctx.load("mib", path=tmp_path / "s.hdr", sync_offset=12)
 
 
@@ -273,7 +273,7 @@ def test_an_acquisition_cut_short_loads_with_a_warning(inline_ctx, tmp_path):
     write_mib(tmp_path / "cut.mib", data.reshape(16, 4, 64)[:13], 12)
     with pytest.warns(
         IncompleteDataWarning,
-        match="holds 13 frames, but nav_shape \\(4, 4\\) has 16.*missing 3 read as zeros",
+        match=r"holds 13 frames, but nav_shape \(4, 4\) has 16.*missing 3 read as zeros",
     ):
         ds = inline_ctx.load("mib", path=tmp_path / "cut.hdr")
     assert tuple(ds.shape.nav) == (4, 4) and ds.meta.image_count == 13
@@ -314,5 +314,5 @@ def test_frame_header_parser_is_exposed(real_dir):
     h = _core.mib_frame_header(head)
     assert (h["width"], h["height"], h["pixel_type"], h["layout"]) == (1024, 256, "R64", "2x2")
     assert (h["chips"], h["counter_depth"], h["sequence"], h["header_bytes"]) == (4, 1, 1, 768)
-    with pytest.raises(ValueError, match="field 7"):
+    with pytest.raises(ValueError, match=r"field 7"):
         _core.mib_frame_header(head.replace(b"R64", b"X64"))

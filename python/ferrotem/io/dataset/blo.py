@@ -107,8 +107,8 @@ class BloDataSet(DataSet):
             sync_offset=self._sync_offset,
             metadata={"header": dict(h)},
         )
-        warn_if_cut_short(f"the blockfile {self._path!r}", stored, nav_shape)
         self.get_source()
+        warn_if_cut_short(f"the blockfile {self._path!r}", stored, nav_shape)
         return self
 
     def get_diagnostics(self) -> list[dict[str, str]]:

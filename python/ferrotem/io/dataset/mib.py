@@ -258,8 +258,8 @@ class MIBDataSet(DataSet):
                 "header": {k: v for k, v in scan.items() if k not in ("files", "fields")},
             },
         )
-        self._cut_short = warn_if_cut_short(f"the MIB acquisition {path!r}", frames, nav_shape)
         self.get_source()
+        self._cut_short = warn_if_cut_short(f"the MIB acquisition {path!r}", frames, nav_shape)
         return self
 
     def get_diagnostics(self) -> list[dict[str, str]]:
