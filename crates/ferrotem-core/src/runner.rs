@@ -3,13 +3,15 @@
 
 use crate::aligned::AlignedBuf;
 use crate::buffer::InputKind;
-use crate::convert::{convert, CastTo, Target};
+use crate::convert::{convert, copy_native, make_native, CastTo, Target};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::partition::Partition;
 use crate::roi::Roi;
 use crate::source::{DataSource, StoredFrames};
-use crate::udf::{DynUdf, PartitionInfo, RunInfo, StoredData, StoredTile, Tile, TileData};
+use crate::udf::{
+    DynUdf, PartitionInfo, RunInfo, StoredData, StoredFramesTile, StoredTile, Tile, TileData,
+};
 use num_complex::{Complex32, Complex64};
 use rayon::prelude::*;
 use std::any::Any;
@@ -197,6 +199,9 @@ where
     let tile_elems = depth * px_per_tile;
     // Page-aligned: fast kernel copies (see `aligned`), and conversion can reinterpret bytes.
     let mut raw_store = AlignedBuf::zeroed(tile_elems * src_item);
+    // Byte-swapped data is made native in the tile buffer (see below).
+    let swapped = src_dtype.needs_swap();
+    let native = DType::native(src_dtype.kind);
     let mut feeder = Feeder::<T> {
         udfs,
         partials,
@@ -204,6 +209,7 @@ where
         tile_elems,
         converted: Vec::new(),
         wants_converted: vec![false; udfs.len()],
+        skip: vec![false; udfs.len()],
     };
     let runs: Vec<Range<u64>> = match roi {
         Some(r) => r.runs_in(&part.partition.frames),
@@ -229,18 +235,21 @@ where
                 let lent = source
                     .stored_frames(frame, n, px..px_end)
                     .filter(|f| f.count() == n && f.frame_len() == frame_len);
+                let buf = &mut raw_store.as_mut_slice()[..n * frame_len];
                 if let Some(frames) = lent {
-                    // In-memory or memory-mapped data: no copy.
+                    // In-memory or memory-mapped data: no read.
                     match frames.contiguous() {
-                        Some(bytes) => feeder.feed(bytes, &at)?,
-                        None => feeder.feed_strided(&frames, &at)?,
+                        // Native order and contiguous: processed in place, no copy.
+                        Some(bytes) if !swapped => feeder.feed(bytes, src_dtype, &at)?,
+                        // Frames apart (headers between them) or byte-swapped.
+                        _ => feeder.feed_lent(&frames, &at, buf)?,
                     }
                     // A mapped file that shrank reads as zeros: fail before they reach a result.
                     source.check_stored(frame, n, px..px_end)?;
                 } else {
-                    let buf = &mut raw_store.as_mut_slice()[..n * frame_len];
                     source.read_raw(frame, n, px..px_end, buf)?;
-                    feeder.feed(buf, &at)?;
+                    make_native(buf, src_dtype);
+                    feeder.feed(buf, native, &at)?;
                 }
                 px = px_end;
             }
@@ -270,6 +279,8 @@ struct Feeder<'u, T> {
     converted: Vec<T>,
     /// Which UDFs did not take the current tile in its stored dtype.
     wants_converted: Vec<bool>,
+    /// Which UDFs already took the current tile (lent frames, see `feed_lent`).
+    skip: Vec<bool>,
 }
 
 impl<T: InputElement> Feeder<'_, T>
@@ -287,16 +298,18 @@ where
     Complex32: CastTo<T>,
     Complex64: CastTo<T>,
 {
-    /// A tile whose stored bytes `raw` are contiguous, frame after frame.
-    fn feed(&mut self, raw: &[u8], at: &TileAt) -> Result<()> {
-        let stored = StoredData::from_bytes(raw, self.src_dtype);
-        for ((udf, partial), wants) in self
+    /// A tile whose stored bytes `raw` (elements of `dtype`) are contiguous, frame after frame.
+    fn feed(&mut self, raw: &[u8], dtype: DType, at: &TileAt) -> Result<()> {
+        let stored = StoredData::from_bytes(raw, dtype);
+        for (((udf, partial), wants), &skip) in self
             .udfs
             .iter()
             .zip(self.partials.iter_mut())
             .zip(&mut self.wants_converted)
+            .zip(&self.skip)
         {
             *wants = match stored {
+                _ if skip => false,
                 Some(data) => !udf.process_stored_tile_dyn(
                     partial.as_mut(),
                     &StoredTile {
@@ -311,69 +324,50 @@ where
         }
         if self.wants_converted.iter().any(|&w| w) {
             let elems = at.depth * at.pixels.len();
-            let src_dtype = self.src_dtype;
-            convert(raw, src_dtype, self.converted_buf(elems))?;
+            convert(raw, dtype, self.converted_buf(elems))?;
             self.feed_converted(at)?;
         }
         Ok(())
     }
 
-    /// A tile whose frames are lent in place but apart from each other (headers between them):
-    /// UDFs that take stored values get it frame by frame; the others get it converted into one
-    /// contiguous tile, which gathers the frames at no extra cost.
-    fn feed_strided(&mut self, frames: &StoredFrames<'_>, at: &TileAt) -> Result<()> {
-        let item = self.src_dtype.itemsize();
-        // Every frame is aligned if the first is and the stride keeps the alignment.
-        let aligned = StoredData::from_bytes(frames.frame(0), self.src_dtype).is_some()
-            && (frames.count() == 1
-                || StoredData::from_bytes(frames.frame(1), self.src_dtype).is_some())
-            && frames.frame_len() % item == 0;
-        for ((udf, partial), wants) in self
+    /// A tile lent in place whose frames are apart (headers between them) or byte-swapped.
+    /// UDFs that can take such frames where they lie ([`DynUdf::process_stored_frames_dyn`])
+    /// get them so; for the others the frames are gathered into `buf` in native order (the
+    /// copy stays in cache) and handed out as an ordinary tile.
+    fn feed_lent(&mut self, frames: &StoredFrames<'_>, at: &TileAt, buf: &mut [u8]) -> Result<()> {
+        let kind = self.src_dtype.kind;
+        let item = kind.itemsize();
+        let tile = StoredData::view(frames.span(), kind)
+            .filter(|_| frames.stride() % item == 0)
+            .map(|data| StoredFramesTile {
+                offset: at.offset,
+                depth: at.depth,
+                pixels: at.pixels.clone(),
+                stride: frames.stride() / item,
+                data,
+                swapped: self.src_dtype.needs_swap(),
+            });
+        let mut all_took = true;
+        for ((udf, partial), skip) in self
             .udfs
             .iter()
             .zip(self.partials.iter_mut())
-            .zip(&mut self.wants_converted)
+            .zip(&mut self.skip)
         {
-            *wants = true;
-            if !aligned {
-                continue;
-            }
-            for (i, bytes) in frames.frames().enumerate() {
-                let data = StoredData::from_bytes(bytes, self.src_dtype).ok_or_else(|| {
-                    Error::internal("a strided frame lost its alignment".to_owned())
-                })?;
-                let took = udf.process_stored_tile_dyn(
-                    partial.as_mut(),
-                    &StoredTile {
-                        offset: at.offset + i,
-                        depth: 1,
-                        pixels: at.pixels.clone(),
-                        data,
-                    },
-                )?;
-                if i == 0 {
-                    *wants = !took;
-                }
-                if *wants {
-                    break;
-                }
-                if !took {
-                    return Err(Error::udf_internal(
-                        udf.name_dyn(),
-                        "took the first frame of a tile in its stored dtype, but not a later one",
-                    ));
-                }
-            }
+            *skip = match &tile {
+                Some(t) => udf.process_stored_frames_dyn(partial.as_mut(), t)?,
+                None => false,
+            };
+            all_took &= *skip;
         }
-        if self.wants_converted.iter().any(|&w| w) {
-            let px = at.pixels.len();
-            let src_dtype = self.src_dtype;
-            let tile_buf = self.converted_buf(at.depth * px);
-            for (bytes, out) in frames.frames().zip(tile_buf.chunks_exact_mut(px)) {
-                convert(bytes, src_dtype, out)?;
+        if !all_took {
+            let frame_len = frames.frame_len();
+            for (src, dst) in frames.frames().zip(buf.chunks_exact_mut(frame_len)) {
+                copy_native(src, self.src_dtype, dst);
             }
-            self.feed_converted(at)?;
+            self.feed(buf, DType::native(kind), at)?;
         }
+        self.skip.fill(false);
         Ok(())
     }
 

@@ -57,6 +57,9 @@ fn case() -> impl Strategy<Value = Case> {
         dtype(ScalarKind::I16, ByteOrder::Little),
         dtype(ScalarKind::F32, ByteOrder::Little),
         dtype(ScalarKind::F64, ByteOrder::Big),
+        dtype(ScalarKind::F32, ByteOrder::Big),
+        dtype(ScalarKind::I32, ByteOrder::Big),
+        dtype(ScalarKind::I8, ByteOrder::Little),
     ]);
     (
         dtypes,

@@ -136,6 +136,19 @@ impl<'a> StoredFrames<'a> {
         self.frame_len
     }
 
+    /// Bytes from one frame's start to the next's.
+    #[must_use]
+    pub fn stride(&self) -> usize {
+        self.stride
+    }
+
+    /// All bytes from the first frame's first to the last frame's last, the gaps between frames
+    /// included.
+    #[must_use]
+    pub fn span(&self) -> &'a [u8] {
+        self.bytes
+    }
+
     /// The frames as one slice, if they follow each other without gaps.
     #[must_use]
     pub fn contiguous(&self) -> Option<&'a [u8]> {
