@@ -19,8 +19,10 @@ from ferrotem.io.dataset._framed import (
 )
 from ferrotem.io.dataset.base import DataSet, DataSetMeta, check_file, check_int, check_shape
 
-__all__ = ["BloDataSet", "IncompleteDataWarning"]
+__all__ = ["MAGIC_EXPECT", "BloDataSet", "IncompleteDataWarning"]
 
+#: the magic numbers of blockfiles (259: with a metadata block)
+MAGIC_EXPECT = (258, 259)
 #: bytes of each frame's own header (a mark and the frame's index)
 FRAME_HEADER_BYTES = 6
 

@@ -12,7 +12,7 @@ import glob
 import os
 import re
 import warnings
-from typing import Any
+from typing import Any, Literal
 
 from ferrotem import _core
 from ferrotem.common.exceptions import (
@@ -31,7 +31,19 @@ from ferrotem.io.dataset._framed import (
 )
 from ferrotem.io.dataset.base import DataSet, DataSetMeta, check_int, check_shape
 
-__all__ = ["IncompleteDataWarning", "MIBDataSet", "get_filenames", "nav_shape_from_hdr"]
+__all__ = [
+    "IncompleteDataWarning",
+    "MIBDataSet",
+    "MIBKind",
+    "get_filenames",
+    "get_image_count_and_sig_shape",
+    "is_valid_hdr",
+    "nav_shape_from_hdr",
+    "read_hdr_file",
+]
+
+#: the kind of a MIB file: ``'u'`` for plain integers, ``'r'`` for RAW mode (LiberTEM's name)
+MIBKind = Literal["u", "r"]
 
 
 def _check_path(path: Any) -> str:
@@ -101,7 +113,28 @@ def _find_hdr(path: str) -> str | None:
     return None
 
 
-def nav_shape_from_hdr(hdr: dict[str, str], path: str) -> tuple[int, ...]:
+def read_hdr_file(path: str | os.PathLike[str]) -> dict[str, str]:
+    """The ``key: value`` lines of a Merlin ``.hdr`` file (parsed in Rust)."""
+    return dict(_core.mib_read_hdr(path))
+
+
+def is_valid_hdr(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` starts like a Merlin ``.hdr`` file."""
+    with open(path, "rb") as f:
+        return f.read(3) == b"HDR"
+
+
+def get_image_count_and_sig_shape(
+    path: str, disable_glob: bool = False
+) -> tuple[int, tuple[int, int]]:
+    """Frames in the acquisition ``path`` belongs to, and their shape (as LiberTEM's function of
+    this name)."""
+    scan = _core.mib_scan(get_filenames(path, disable_glob))
+    height, width = scan["sig_shape"]
+    return int(scan["frames"]), (int(height), int(width))
+
+
+def nav_shape_from_hdr(hdr: dict[str, str], path: str = ".hdr") -> tuple[int, ...]:
     """The scan shape a ``.hdr`` describes: ``(ScanY, ScanX)`` if it has them, else
     ``(frames // frames_per_trigger, frames_per_trigger)`` (one trigger per scan row), as LiberTEM
     reads it."""
@@ -237,8 +270,7 @@ class MIBDataSet(DataSet):
                     f"nav_shape: missing, and no .hdr file beside {path!r} says the scan shape; "
                     "pass nav_shape (e.g. (64, 64)) or the path of the .hdr file"
                 )
-            hdr = dict(_core.mib_read_hdr(self._hdr_path))
-            nav_shape = nav_shape_from_hdr(hdr, self._hdr_path)
+            nav_shape = nav_shape_from_hdr(read_hdr_file(self._hdr_path), self._hdr_path)
         sig_shape = self._sig_shape
         if sig_shape is None:
             sig_shape = native_sig

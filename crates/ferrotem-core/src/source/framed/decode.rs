@@ -295,16 +295,19 @@ static BITS_REVERSED: [[u8; 8]; 256] = bits_table(true);
 
 /// 1-bit counters: 64 pixels per big-endian word, pixel `k` in bit `k`.
 fn unpack_bits(words: &[u8], reversed: bool, out: &mut [u8]) {
-    let n = out.len();
-    for (q, word) in words.chunks_exact(8).enumerate() {
-        // The word's least significant byte is its last in the file: pixels 8b..8b+8 are in
-        // byte `7 - b`.
-        for (b, &byte) in word.iter().rev().enumerate() {
-            let first = q * 64 + 8 * b;
-            if reversed {
-                out[n - first - 8..n - first].copy_from_slice(&BITS_REVERSED[usize::from(byte)]);
-            } else {
-                out[first..first + 8].copy_from_slice(&BITS[usize::from(byte)]);
+    // The word's least significant byte is its last in the file: pixels 8b..8b+8 are in byte
+    // `7 - b`. Reversed, the word's 64 pixels fill its 64 bytes from the end, each byte's bits
+    // in reverse order.
+    if reversed {
+        for (word, dst) in words.chunks_exact(8).zip(out.rchunks_exact_mut(64)) {
+            for (b, d) in dst.chunks_exact_mut(8).enumerate() {
+                d.copy_from_slice(&BITS_REVERSED[usize::from(word[b])]);
+            }
+        }
+    } else {
+        for (word, dst) in words.chunks_exact(8).zip(out.chunks_exact_mut(64)) {
+            for (b, d) in dst.chunks_exact_mut(8).enumerate() {
+                d.copy_from_slice(&BITS[usize::from(word[7 - b])]);
             }
         }
     }
@@ -379,6 +382,23 @@ impl FrameDecoder for MedipixRaw {
         check_decode_args(self, payload, &pixels, dst)?;
         let item = self.counter.kind().itemsize();
         let width = self.width();
+        if self.layout == ChipLayout::Single && pixels.start % width == 0 && pixels.end % width == 0
+        {
+            // Whole rows of one chip: their words follow each other, one call decodes them all.
+            let rows = pixels.start / width..pixels.end / width;
+            let words = &payload[rows.start * self.raw_row_bytes..rows.end * self.raw_row_bytes];
+            match self.counter {
+                RawCounter::Bits1 => unpack_bits(words, false, dst),
+                RawCounter::Bits6 => unpack_bytes(words, false, dst),
+                RawCounter::Bits12 => unpack_u16(words, None, false, dst),
+                RawCounter::Bits24 => {
+                    let low = &payload[self.sub_bytes..]
+                        [rows.start * self.raw_row_bytes..rows.end * self.raw_row_bytes];
+                    unpack_u16(words, Some(low), false, dst);
+                }
+            }
+            return Ok(());
+        }
         let mut partial_row: Vec<u8> = Vec::new();
         let mut px = pixels.start;
         while px < pixels.end {
