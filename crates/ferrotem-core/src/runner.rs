@@ -199,7 +199,8 @@ where
     let tile_elems = depth * px_per_tile;
     // Page-aligned: fast kernel copies (see `aligned`), and conversion can reinterpret bytes.
     let mut raw_store = AlignedBuf::zeroed(tile_elems * src_item);
-    // Byte-swapped data is made native in the tile buffer (see below).
+    // Byte-swapped data goes in place to the UDFs that swap it themselves, and is made native
+    // in the tile buffer for the others and whenever it had to be read (see below).
     let swapped = src_dtype.needs_swap();
     let native = DType::native(src_dtype.kind);
     let mut feeder = Feeder::<T> {
