@@ -51,16 +51,21 @@ def step(tag: str, msg: str) -> None:
 # -- data -----------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Dataset:
-    """A raw benchmark file and its layout."""
+    """A benchmark file and its layout: a raw file of ``dtype`` or, with ``mib`` set, a Merlin
+    ``.mib`` file (``mib``: ``"12"``, ``"6"``, ``"r1"`` for 12-bit, 6-bit, RAW 1-bit; written
+    by ``benchmarks/formats.py``) whose frames decode to ``dtype``."""
 
     name: str
     dtype: str
     nav: tuple[int, ...]
     sig: tuple[int, ...]
+    mib: str = ""
 
     @property
     def path(self) -> str:
         shape = "x".join(map(str, self.nav + self.sig))
+        if self.mib:
+            return os.path.join(DATA, f"bench_mib{self.mib}_{shape}.mib")
         return os.path.join(DATA, f"bench_{self.dtype}_{shape}.raw")
 
     @property
@@ -78,7 +83,15 @@ class Dataset:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Dataset:
-        return cls(d["name"], d["dtype"], tuple(d["nav"]), tuple(d["sig"]))
+        return cls(d["name"], d["dtype"], tuple(d["nav"]), tuple(d["sig"]), d.get("mib", ""))
+
+    def load(self, ctx: Any) -> Any:
+        """``ctx.load`` of this file (the same call in ferrotem and LiberTEM)."""
+        if self.mib:
+            return ctx.load("mib", path=self.path, nav_shape=self.nav, sig_shape=self.sig)
+        return ctx.load(
+            "raw", path=self.path, nav_shape=self.nav, sig_shape=self.sig, dtype=self.dtype
+        )
 
 
 def ensure_file(ds: Dataset) -> str:
@@ -298,7 +311,7 @@ def prepare(
             return _numpy_workload(workload, mm, ds)
         return _dask_workload(workload, mm, ds, threads, chunks)
     assert api is not None and ctx is not None, "engine workloads need api and ctx"
-    data = ctx.load("raw", path=ds.path, nav_shape=ds.nav, sig_shape=ds.sig, dtype=ds.dtype)
+    data = ds.load(ctx)
     if workload in ("sum", "sumsig", "both"):
         make = {
             "sum": lambda: [api.SumUDF()],

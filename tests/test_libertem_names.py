@@ -263,6 +263,43 @@ LIBERTEM_0_16_NAMES: dict[str, tuple[str, ...]] = {
         "NPYInfo",
         "read_npy_info",
     ),
+    "libertem.io.dataset.mib": (
+        "HeaderDict",
+        "MIBDataSet",
+        "MIBDatasetParams",
+        "MIBDecoder",
+        "MIBFile",
+        "MIBFileSet",
+        "MIBHeaderReader",
+        "MIBKind",
+        "MIBPartition",
+        "decode_r12_swap",
+        "decode_r12_swap_2x2",
+        "decode_r1_swap",
+        "decode_r1_swap_2x2",
+        "decode_r24_swap",
+        "decode_r6_swap",
+        "decode_r6_swap_2x2",
+        "encode_r1",
+        "encode_r12",
+        "encode_r6",
+        "encode_u1",
+        "encode_u2",
+        "get_filenames",
+        "get_image_count_and_sig_shape",
+        "is_valid_hdr",
+        "mib_2x2_get_read_ranges",
+        "mib_r24_get_read_ranges",
+        "nav_shape_from_hdr",
+        "read_hdr_file",
+    ),
+    "libertem.io.dataset.blo": (
+        "BLODatasetParams",
+        "BloDataSet",
+        "BloFileSet",
+        "MAGIC_EXPECT",
+        "get_header_dtype_list",
+    ),
     "libertem.io.dataset.dask": (
         "DaskBackend",
         "DaskBackendImpl",
@@ -436,7 +473,45 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     ("libertem.io.dataset.raw", "RawPartition"): (
         "LiberTEM's per-format partition classes; ferrotem's partitions are Partition"
     ),
+    ("libertem.io.dataset.mib", "MIBPartition"): (
+        "LiberTEM's per-format partition classes; ferrotem's partitions are Partition"
+    ),
+    ("libertem.io.dataset.mib", "MIBHeaderReader"): (
+        "LiberTEM's header reader; ferrotem parses MIB headers in Rust "
+        "(_core.mib_frame_header, dataset.meta['header'])"
+    ),
+    ("libertem.io.dataset.mib", "HeaderDict"): (
+        "the fields of LiberTEM's header reader; ferrotem's are in dataset.meta['header']"
+    ),
+    ("libertem.io.dataset.blo", "get_header_dtype_list"): (
+        "LiberTEM's numpy layout of the header; ferrotem parses it in Rust "
+        "(_core.blo_header, dataset.header)"
+    ),
 }
+_RUST_DECODE = (
+    "LiberTEM's numba decoders, encoders and read ranges of MIB frames; ferrotem decodes in "
+    "Rust (ferrotem-core source::framed)"
+)
+for _name in (
+    "MIBDecoder",
+    "MIBFile",
+    "MIBFileSet",
+    "decode_r12_swap",
+    "decode_r12_swap_2x2",
+    "decode_r1_swap",
+    "decode_r1_swap_2x2",
+    "decode_r24_swap",
+    "decode_r6_swap",
+    "decode_r6_swap_2x2",
+    "encode_r1",
+    "encode_r12",
+    "encode_r6",
+    "encode_u1",
+    "encode_u2",
+    "mib_2x2_get_read_ranges",
+    "mib_r24_get_read_ranges",
+):
+    EXCEPTIONS[("libertem.io.dataset.mib", _name)] = _RUST_DECODE
 for _module, _names in {
     "libertem.io.dataset.base": (
         "BufferedBackend",
@@ -458,6 +533,7 @@ for _module, _names in {
     ),
     "libertem.io.dataset.memory": ("FakeMMapFile", "MemBackend", "MemBackendImpl", "MemoryFile"),
     "libertem.io.dataset.raw": ("RawFile", "RawFileSet"),
+    "libertem.io.dataset.blo": ("BloFileSet",),
     "libertem.io.dataset.dask": (
         "DaskBackend",
         "DaskBackendImpl",
@@ -473,6 +549,8 @@ for _module, _name in (
     ("libertem.io.dataset.raw", "RAWDatasetParams"),
     ("libertem.io.dataset.npy", "NPYDatasetParams"),
     ("libertem.io.dataset.dask", "DaskDatasetParams"),
+    ("libertem.io.dataset.mib", "MIBDatasetParams"),
+    ("libertem.io.dataset.blo", "BLODatasetParams"),
 ):
     EXCEPTIONS[(_module, _name)] = _WEB_PARAMS
 for _name in (
@@ -509,7 +587,7 @@ MISSING_MODULES: dict[str, str] = {
     "libertem.corrections": _TOOLKIT,
     "libertem.analysis": _TOOLKIT,
     "libertem.viz": _TOOLKIT,
-    **{f"libertem.io.dataset.{m}": "issue 8 (detector files I)" for m in ("mib", "hdf5", "blo")},
+    **{f"libertem.io.dataset.{m}": "issue 8 (detector files I)" for m in ("hdf5",)},
     **{
         f"libertem.io.dataset.{m}": "issue 10 (detector files II)"
         for m in (

@@ -5,7 +5,7 @@ Checked against the built module with ``python -m mypy.stubtest ferrotem._core``
 
 import os
 from collections.abc import Callable, Sequence
-from typing import final
+from typing import Any, final
 
 import numpy as np
 import numpy.typing as npt
@@ -14,9 +14,15 @@ __all__ = [
     "DataSource",
     "Runner",
     "__version__",
+    "blo_header",
     "default_partition_count",
+    "mib_frame_header",
+    "mib_read_hdr",
+    "mib_scan",
     "native_udf_names",
     "npy_header",
+    "open_blo",
+    "open_mib",
     "run_native_partition",
     "split_frames",
 ]
@@ -138,3 +144,34 @@ def run_native_partition(
 
 def native_udf_names() -> list[str]:
     """Names of the UDFs implemented natively."""
+
+def mib_frame_header(data: bytes) -> dict[str, Any]:
+    """Parses a Merlin MIB frame header (the first bytes of a frame record) into a dict of its
+    fields; ``ValueError`` saying which field is wrong."""
+
+def mib_read_hdr(path: _Path) -> list[tuple[str, str]]:
+    """Reads a Merlin ``.hdr`` file: its ``(key, value)`` pairs in file order."""
+
+def mib_scan(paths: Sequence[_Path]) -> dict[str, Any]:
+    """Reads the frame headers of the ``.mib`` files ``paths`` and checks that they form one
+    acquisition; returns what they say, files in sequence order."""
+
+def open_mib(
+    paths: Sequence[_Path],
+    nav_shape: Sequence[int],
+    sig_shape: Sequence[int],
+    sync_offset: int = 0,
+) -> DataSource:
+    """The Merlin acquisition in ``paths`` (any order) as a data source of the given shape."""
+
+def blo_header(path: _Path, endianess: str) -> dict[str, Any]:
+    """Reads a NanoMegas blockfile's header (``endianess`` ``'<'`` or ``'>'``) into a dict."""
+
+def open_blo(
+    path: _Path,
+    endianess: str,
+    nav_shape: Sequence[int],
+    sig_shape: Sequence[int],
+    sync_offset: int = 0,
+) -> DataSource:
+    """A NanoMegas blockfile as a data source of the given shape."""

@@ -3,6 +3,7 @@
 
 mod enter;
 mod errors;
+mod formats;
 mod numpy_bytes;
 mod partition;
 mod runner;
@@ -21,5 +22,11 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(partition::default_partition_count, m)?)?;
     m.add_function(wrap_pyfunction!(runner::run_native_partition, m)?)?;
     m.add_function(wrap_pyfunction!(runner::native_udf_names, m)?)?;
+    m.add_function(wrap_pyfunction!(formats::mib_frame_header, m)?)?;
+    m.add_function(wrap_pyfunction!(formats::mib_read_hdr, m)?)?;
+    m.add_function(wrap_pyfunction!(formats::mib_scan, m)?)?;
+    m.add_function(wrap_pyfunction!(formats::open_mib, m)?)?;
+    m.add_function(wrap_pyfunction!(formats::blo_header, m)?)?;
+    m.add_function(wrap_pyfunction!(formats::open_blo, m)?)?;
     Ok(())
 }

@@ -18,6 +18,8 @@ _DATASETS: dict[str, str] = {
     "raw": "ferrotem.io.dataset.raw.RawFileDataSet",
     "npy": "ferrotem.io.dataset.npy.NPYDataSet",
     "dask": "ferrotem.io.dataset.dask.DaskDataSet",
+    "mib": "ferrotem.io.dataset.mib.MIBDataSet",
+    "blo": "ferrotem.io.dataset.blo.BloDataSet",
 }
 
 
