@@ -45,6 +45,7 @@ LAYERS: dict[str, int] = {
     "ferrotem.api": 6,  # Context
     "ferrotem.contrib": 6,  # make_dask_array
     "ferrotem.cli": 6,  # the command line
+    "ferrotem.viz": 6,  # live plots (fed by api's Context.run_udf), Context.display
 }
 
 #: edges left out of the cycle check, with the reason each one is needed

@@ -356,6 +356,26 @@ LIBERTEM_0_16_NAMES: dict[str, tuple[str, ...]] = {
         "gradient_data",
         "hologram_frame",
     ),
+    "libertem.viz": (
+        "encode_image",
+        "get_plottable_2D_channels",
+        "libertem_cyclic",
+        "rgb_from_2dvector",
+        "visualize_simple",
+    ),
+    "libertem.viz.base": (
+        "Dummy2DPlot",
+        "Live2DPlot",
+        "cet_cyclic_isoluminant",
+        "get_plottable_2D_channels",
+        "libertem_cyclic",
+        "make_colormap",
+        "rgb_from_2dvector",
+        "visualize_simple",
+    ),
+    "libertem.viz.bqp": ("BQLive2DPlot",),
+    "libertem.viz.gms": ("GMSLive2DPlot",),
+    "libertem.viz.mpl": ("MPLLive2DPlot",),
 }
 
 #: names defined elsewhere in LiberTEM that its code (add-ons, LiberTEM-live) imports from here
@@ -364,6 +384,7 @@ REEXPORTS: dict[str, tuple[str, ...]] = {
     "libertem.common.container": ("is_sparse", "to_dense", "to_sparse"),
     "libertem.executor.base": ("Environment", "JobCancelledError", "JobExecutor"),
     "libertem.io.dataset.base": ("DataSetException",),
+    "libertem.viz.base": ("encode_image",),
     "libertem.udf.base": ("UDFException", "UDFMethod"),
 }
 
@@ -389,7 +410,6 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
         "class of run_udf_iter's return value with update_parameters_experimental; ferrotem "
         "returns a plain iterator (RunUDFGenType); dynamic parameter updates: issue 9"
     ),
-    ("libertem.api", "ResultAsyncGenerator"): "run_udf_iter(sync=False): issue 9 (live feedback)",
     # libertem.udf.base
     ("libertem.udf.base", "ExecutionPlan"): (
         "LiberTEM's per-backend UDF grouping; ferrotem chooses one backend per task "
@@ -586,7 +606,6 @@ MISSING_MODULES: dict[str, str] = {
     },
     "libertem.corrections": _TOOLKIT,
     "libertem.analysis": _TOOLKIT,
-    "libertem.viz": _TOOLKIT,
     **{f"libertem.io.dataset.{m}": "issue 8 (detector files I)" for m in ("hdf5",)},
     **{
         f"libertem.io.dataset.{m}": "issue 10 (detector files II)"

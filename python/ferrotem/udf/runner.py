@@ -153,6 +153,18 @@ class UDFRunner:
         )
         return steps[-1].buffers
 
+    @classmethod
+    def dry_run(cls, udfs: Sequence[UDF], dataset: DataSet, roi: Any = None) -> UDFResults:
+        """The results of a run that merged no partition: buffers as ``prepare`` (and the
+        UDFs' ``preprocess``) leave them, damage all False. Live plots start from this."""
+        runner = UDFRunner(udfs)
+        plan = runner.prepare(dataset, _MainNodeOnly(), roi)
+        damage = np.zeros(plan.n_total, dtype=bool)
+        final = tuple(
+            runner._wrap_results(udf, damage, plan.roi_flat, dataset) for udf in plan.udfs
+        )
+        return UDFResults(lambda: final, _damage_buffer(damage, dataset, plan.roi_flat))
+
     def run_for_dataset_sync(
         self,
         dataset: DataSet,
@@ -375,6 +387,35 @@ class UDFRunner:
                     decl, decl.raw_data, dataset, roi_flat, full_damage, None
                 )
         return out
+
+
+class _NoWorkers:
+    def has_cuda(self) -> bool:
+        return False
+
+    def concurrency(self) -> int:
+        return 1
+
+
+class _MainNodeOnly:
+    """The executor of a dry run: nothing runs, buffers stay plain numpy arrays."""
+
+    threads_per_worker = None
+
+    def run_tasks(self, tasks: Sequence[UDFTask]) -> Iterator[PartitionResult]:
+        raise RuntimeError("a dry run runs no tasks")
+
+    def run_native(self, *args: Any) -> list[np.ndarray] | None:
+        return None
+
+    def native_task_target(self) -> int | None:
+        return None
+
+    def get_available_workers(self) -> _NoWorkers:
+        return _NoWorkers()
+
+    def modify_buffer_type(self, buf: Any) -> Any:
+        return buf
 
 
 def _result_buffer(
