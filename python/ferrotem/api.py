@@ -423,6 +423,7 @@ class ResultAsyncGenerator:
         from concurrent.futures import ThreadPoolExecutor
 
         self._gen = result_generator
+        self._finished = False
         # one thread: a generator must not be resumed by two threads at once
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ferrotem-async-run")
 
@@ -430,26 +431,44 @@ class ResultAsyncGenerator:
         return self
 
     async def __anext__(self) -> UDFResults:
+        if self._finished:
+            raise StopAsyncIteration
         done = object()
-        step = await self._call(next, self._gen, done)
+        try:
+            step = await self._call(next, self._gen, done)
+        except BaseException:
+            self._finish()
+            raise
         if step is done:
-            self._pool.shutdown(wait=False)
+            self._finish()
             raise StopAsyncIteration
         return step  # type: ignore[no-any-return]
 
     async def aclose(self) -> None:
         """Stops the run (as ``close()`` of the synchronous iterator)."""
+        if self._finished:
+            return
         close = getattr(self._gen, "close", None)
         if close is not None:
             await self._call(close)
-        self._pool.shutdown(wait=False)
+        self._finish()
 
     async def athrow(self, exc: BaseException) -> UDFResults:
         """Raises ``exc`` inside the run (as ``throw()`` of the synchronous iterator)."""
         gen = self._gen
         if not hasattr(gen, "throw"):
             raise TypeError(f"athrow: {type(gen).__name__} does not take exceptions")
-        return await self._call(gen.throw, exc)  # type: ignore[no-any-return]
+        if self._finished:
+            raise exc
+        try:
+            return await self._call(gen.throw, exc)  # type: ignore[no-any-return]
+        except BaseException:
+            self._finish()
+            raise
+
+    def _finish(self) -> None:
+        self._finished = True
+        self._pool.shutdown(wait=False)
 
     async def _call(self, fn: Any, *args: Any) -> Any:
         loop = asyncio.get_running_loop()

@@ -242,7 +242,7 @@ class Live2DPlot:
         self.title = f"{type(udf).__name__}: {label}" if title is None else title
         self.udf = udf
         self.min_delta = float(min_delta)
-        self.last_update = 0.0
+        self.last_update = -math.inf  # the first update is never throttled
         self.data, _ = self.extract(buffers, udfresult.damage)
 
     def get_udf(self) -> UDF:
