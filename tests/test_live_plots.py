@@ -216,6 +216,8 @@ def test_channel_lists_select_and_transform(inline_ctx, data):
     ds = _ds(inline_ctx, data)
 
     def brightest(results, damage):
+        # as the runner hands it over, from the dry run on: a nav-shaped bool array
+        assert isinstance(damage, np.ndarray) and damage.shape == NAV and damage.dtype == bool
         return np.ma.getdata(results["fmax"].masked_data) * 2, damage
 
     plots = [

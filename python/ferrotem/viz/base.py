@@ -243,7 +243,8 @@ class Live2DPlot:
         self.udf = udf
         self.min_delta = float(min_delta)
         self.last_update = -math.inf  # the first update is never throttled
-        self.data, _ = self.extract(buffers, udfresult.damage)
+        # the damage as the runs hand it over: a navigation-shaped bool array
+        self.data, _ = self.extract(buffers, udfresult.damage.data)
 
     def get_udf(self) -> UDF:
         """The UDF instance this plot shows."""
