@@ -283,6 +283,13 @@ def test_min_delta_throttles_but_the_last_update_is_forced(ctx, data):
 
 
 # -- bad specs -----------------------------------------------------------------------------------
+def test_plot_objects_and_channel_lists_do_not_mix(inline_ctx, data):
+    ds = _ds(inline_ctx, data)
+    udf = SumSigUDF()
+    with pytest.raises(TypeError, match="plots: got a Live2DPlot among channel lists"):
+        inline_ctx.run_udf(ds, udf, plots=[RecordingPlot(ds, udf), ["intensity"]])
+
+
 @pytest.mark.parametrize(
     ("plots", "error", "match"),
     [

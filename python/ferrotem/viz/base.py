@@ -157,6 +157,8 @@ def __getattr__(name: str) -> Any:
         globals()[name] = cmap
         return cmap
     if name == "cet_cyclic_isoluminant":
+        # colorcet's map where colorcet has been imported (it registers its maps with
+        # matplotlib), else matplotlib's own cyclic map
         from matplotlib import colormaps
 
         cmap = (

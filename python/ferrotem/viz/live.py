@@ -55,10 +55,15 @@ def check_plots(plots: Any, n_udfs: int) -> None:
         )
     if all(isinstance(p, Live2DPlot) for p in plots):
         return
-    if not all(isinstance(p, list | tuple) for p in plots):
-        odd = next(p for p in plots if not isinstance(p, list | tuple | Live2DPlot))
+    odd = [p for p in plots if not isinstance(p, list | tuple)]
+    if odd:
+        what = (
+            "a Live2DPlot among channel lists"
+            if isinstance(odd[0], Live2DPlot)
+            else (f"an entry {odd[0]!r}")
+        )
         raise TypeError(
-            f"plots: got an entry {odd!r}; expected a list of channel lists (one per UDF), "
+            f"plots: got {what}; expected a list of channel lists (one per UDF), "
             "e.g. plots=[['intensity']], or a list of Live2DPlot objects"
         )
     if len(plots) > n_udfs:
