@@ -438,8 +438,8 @@ def test_aux_data_dtype_mismatch():
         UDF.aux_data(np.zeros(4, dtype=np.float64), kind="nav", dtype="float32")
 
 
-def test_corrections_not_supported(ctx, ds):
-    with pytest.raises(NotImplementedError, match="corrections"):
+def test_corrections_must_be_a_correction_set(ctx, ds):
+    with pytest.raises(TypeError, match="corrections: got object"):
         ctx.run_udf(ds, SumUDF(), corrections=object())
 
 

@@ -119,9 +119,29 @@ class Runner:
         input_dtype: str,
         udfs: Sequence[str],
         progress: Callable[[int], object] | None = None,
+        corrections: Corrections | None = None,
     ) -> list[npt.NDArray[np.generic]]:
         """Runs the native UDFs ``udfs`` over all ``partitions`` (``[(start, stop)]``) and
         returns one merged flat array per UDF."""
+
+class Corrections:
+    """Dark frame, gain map and excluded pixels, checked against a signal shape."""
+
+    def __new__(
+        cls,
+        sig_shape: Sequence[int],
+        dark: npt.NDArray[np.float64] | None,
+        gain: npt.NDArray[np.float64] | None,
+        excluded: Sequence[int],
+        allow_empty: bool = False,
+    ) -> Corrections:
+        """``dark``, ``gain``: flat maps or None; ``excluded``: flat pixel indices."""
+
+    def apply(self, block: npt.NDArray[np.generic]) -> None:
+        """Corrects ``block`` (whole frames, float or complex, C-contiguous) in place."""
+
+    def repairs(self) -> list[tuple[int, list[int]]]:
+        """Flat excluded pixels and the flat neighbours each is patched from."""
 
 def npy_header(path: _Path) -> tuple[str, bool, list[int], int]:
     """Reads an ``.npy`` header: ``(dtype_str, fortran_order, shape, data_offset)``."""
@@ -139,6 +159,7 @@ def run_native_partition(
     roi: npt.NDArray[np.bool_] | None,
     input_dtype: str,
     udfs: Sequence[str],
+    corrections: Corrections | None = None,
 ) -> list[npt.NDArray[np.generic]]:
     """Runs the native UDFs over one partition in the calling thread; one partial per UDF."""
 

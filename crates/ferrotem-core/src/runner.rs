@@ -4,6 +4,7 @@
 use crate::aligned::AlignedBuf;
 use crate::buffer::InputKind;
 use crate::convert::{convert, copy_native, make_native, CastTo, Target};
+use crate::corrections::{Correctable, Corrections};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::partition::Partition;
@@ -41,6 +42,10 @@ pub struct RunOptions<'a> {
     /// partitions are split into pieces of this size, so that threads balance their load
     /// (a dataset may have as few partitions as cores, and one slow core would stall the run).
     pub task_bytes: usize,
+    /// Detector corrections applied to every tile before the UDFs see it. When active, tiles
+    /// are always converted (no in-place or stored-dtype fast paths) and, with excluded pixels,
+    /// hold whole frames.
+    pub corrections: Option<&'a Corrections>,
 }
 
 /// Default of [`RunOptions::task_bytes`]: 32 MiB, large enough to amortise the per-piece
@@ -56,12 +61,13 @@ impl RunOptions<'_> {
             tile_bytes: DEFAULT_TILE_BYTES,
             cancel: None,
             task_bytes: DEFAULT_TASK_BYTES,
+            corrections: None,
         }
     }
 }
 
 /// Element types tiles can be delivered in.
-trait InputElement: Target {
+trait InputElement: Target + Correctable {
     fn tile_data(data: &[Self]) -> TileData<'_>;
 }
 impl InputElement for f32 {
@@ -195,7 +201,13 @@ where
     let sig_size = source.shape().sig_size();
     let src_dtype = source.dtype();
     let src_item = src_dtype.itemsize();
-    let (depth, px_per_tile) = tile_geometry(sig_size, std::mem::size_of::<T>(), opts.tile_bytes);
+    let corrections = opts.corrections.filter(|c| c.is_active());
+    let (mut depth, mut px_per_tile) =
+        tile_geometry(sig_size, std::mem::size_of::<T>(), opts.tile_bytes);
+    if corrections.is_some_and(Corrections::needs_whole_frames) {
+        // Excluded pixels are patched from their neighbours: tiles of whole frames.
+        (depth, px_per_tile) = (depth.max(1), sig_size);
+    }
     let tile_elems = depth * px_per_tile;
     // Page-aligned: fast kernel copies (see `aligned`), and conversion can reinterpret bytes.
     let mut raw_store = AlignedBuf::zeroed(tile_elems * src_item);
@@ -211,6 +223,7 @@ where
         converted: Vec::new(),
         wants_converted: vec![false; udfs.len()],
         skip: vec![false; udfs.len()],
+        corrections,
     };
     let runs: Vec<Range<u64>> = match roi {
         Some(r) => r.runs_in(&part.partition.frames),
@@ -282,6 +295,8 @@ struct Feeder<'u, T> {
     wants_converted: Vec<bool>,
     /// Which UDFs already took the current tile (lent frames, see `feed_lent`).
     skip: Vec<bool>,
+    /// Active corrections: every UDF then takes the converted, corrected tile.
+    corrections: Option<&'u Corrections>,
 }
 
 impl<T: InputElement> Feeder<'_, T>
@@ -311,6 +326,7 @@ where
         {
             *wants = match stored {
                 _ if skip => false,
+                _ if self.corrections.is_some() => true,
                 Some(data) => !udf.process_stored_tile_dyn(
                     partial.as_mut(),
                     &StoredTile {
@@ -326,6 +342,9 @@ where
         if self.wants_converted.iter().any(|&w| w) {
             let elems = at.depth * at.pixels.len();
             convert(raw, dtype, self.converted_buf(elems))?;
+            if let Some(c) = self.corrections {
+                c.apply(&mut self.converted[..elems], at.pixels.clone())?;
+            }
             self.feed_converted(at)?;
         }
         Ok(())
@@ -339,7 +358,7 @@ where
         let kind = self.src_dtype.kind;
         let item = kind.itemsize();
         let tile = StoredData::view(frames.span(), kind)
-            .filter(|_| frames.stride() % item == 0)
+            .filter(|_| frames.stride() % item == 0 && self.corrections.is_none())
             .map(|data| StoredFramesTile {
                 offset: at.offset,
                 depth: at.depth,

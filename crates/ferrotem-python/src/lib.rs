@@ -1,6 +1,7 @@
 //! `ferrotem._core`: the Python binding of `ferrotem-core`. This file only registers; each area
 //! lives in its own module. Every slow call goes through `enter::enter`, the one entry helper.
 
+mod corrections;
 mod enter;
 mod errors;
 mod formats;
@@ -17,6 +18,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<source::PyDataSource>()?;
     m.add_class::<runner::PyRunner>()?;
+    m.add_class::<corrections::PyCorrections>()?;
     m.add_function(wrap_pyfunction!(source::npy_header, m)?)?;
     m.add_function(wrap_pyfunction!(partition::split_frames, m)?)?;
     m.add_function(wrap_pyfunction!(partition::default_partition_count, m)?)?;
