@@ -321,6 +321,24 @@ LIBERTEM_0_16_NAMES: dict[str, tuple[str, ...]] = {
         "neighbour_idxs",
     ),
     "libertem.contrib.daskadapter": ("make_dask_array",),
+    "libertem.corrections": ("CorrectionSet",),
+    "libertem.corrections.corrset": ("CorrectionSet",),
+    "libertem.corrections.detector": (
+        "RepairDescriptor",
+        "RepairValueError",
+        "correct",
+        "correct_dot_masks",
+    ),
+    "libertem.corrections.coordinates": (
+        "flip_x",
+        "flip_y",
+        "identity",
+        "rotate",
+        "rotate_deg",
+        "scale",
+        "scale_rotate_flip_y",
+    ),
+    "libertem.io.corrections": ("CorrectionSet",),
     "libertem.masks": (
         "MaskArrayType",
         "MaskFactoriesType",
@@ -604,7 +622,6 @@ MISSING_MODULES: dict[str, str] = {
             "stddev",
         )
     },
-    "libertem.corrections": _TOOLKIT,
     "libertem.analysis": _TOOLKIT,
     **{f"libertem.io.dataset.{m}": "issue 8 (detector files I)" for m in ("hdf5",)},
     **{
