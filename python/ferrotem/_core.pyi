@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "Corrections",
     "DataSource",
     "Runner",
     "__version__",
@@ -124,6 +125,7 @@ class Runner:
         """Runs the native UDFs ``udfs`` over all ``partitions`` (``[(start, stop)]``) and
         returns one merged flat array per UDF."""
 
+@final
 class Corrections:
     """Dark frame, gain map and excluded pixels, checked against a signal shape."""
 
