@@ -428,3 +428,14 @@ def test_coordinates_compose_and_decompose():
         coords.scale_rotate_flip_y(np.diag([1.0, 2.0]))
     with pytest.raises(ValueError, match="shear"):
         coords.scale_rotate_flip_y(np.array([[1.0, 0.5], [0.5, 1.0]]))  # equal norms, sheared
+
+
+def test_part_runner_applies_corrections(inline_ctx):
+    from ferrotem.udf.partrunner import UDFPartRunner
+
+    data, cs, expected = _small_case()
+    ds = inline_ctx.load("memory", data=data, sig_dims=2, num_partitions=2)
+    p = list(ds.get_partitions())[1]
+    (part,) = UDFPartRunner([FrameUDF()]).run_for_partition(p, corrections=cs)
+    flat = expected.reshape(-1, 6, 7)[p.start : p.stop]
+    np.testing.assert_allclose(part.f, flat, rtol=1e-5, atol=1e-3)
