@@ -439,3 +439,19 @@ def test_part_runner_applies_corrections(inline_ctx):
     (part,) = UDFPartRunner([FrameUDF()]).run_for_partition(p, corrections=cs)
     flat = expected.reshape(-1, 6, 7)[p.start : p.stop]
     np.testing.assert_allclose(part.f, flat, rtol=1e-5, atol=1e-3)
+
+
+def test_meta_corrections(inline_ctx):
+    class SeesCorrections(FrameUDF):
+        def get_result_buffers(self):
+            seen.append(self.meta.corrections)
+            return super().get_result_buffers()
+
+    data, cs, _ = _small_case()
+    ds = inline_ctx.load("memory", data=data, sig_dims=2)
+    seen: list = []
+    inline_ctx.run_udf(ds, SeesCorrections(), corrections=cs)
+    assert seen and all(c is cs for c in seen)  # main node and the task (same process)
+    seen.clear()
+    inline_ctx.run_udf(ds, SeesCorrections())
+    assert seen and not any(c.have_corrections() for c in seen)

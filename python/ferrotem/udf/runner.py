@@ -279,6 +279,7 @@ class UDFRunner:
                     input_dtype=input_dtype,
                     threads_per_worker=None,
                     array_backend=backend,
+                    corrections=active,
                 )
             )
             udf.set_backend(backend)

@@ -251,6 +251,7 @@ class UDFTask:
                 array_backend=backend,
                 frame_indices=frames,
                 device_class=device_class,
+                corrections=self.corrections,
             )
             udf.set_meta(meta)
             udf.set_backend(backend)
