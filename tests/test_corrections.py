@@ -14,6 +14,7 @@ import pickle
 import distributed
 import numpy as np
 import pytest
+from ferrotem import _core
 from ferrotem.api import Context
 from ferrotem.corrections import CorrectionSet
 from ferrotem.corrections import coordinates as coords
@@ -21,7 +22,6 @@ from ferrotem.corrections.corrset import RepairValueError
 from ferrotem.corrections.detector import RepairDescriptor, correct, correct_dot_masks
 from ferrotem.executor.dask import DaskJobExecutor
 from ferrotem.udf.base import UDF
-from ferrotem.udf.native import native_names
 from ferrotem.udf.sum import SumUDF
 from ferrotem.udf.sumsigudf import SumSigUDF
 from hypothesis import given
@@ -127,9 +127,21 @@ def _check_all_udfs(ctx, data, cs, expected, roi=None, tileshape=None, **load):
     np.testing.assert_allclose(res[2]["s"].raw_data, sel.sum(axis=(1, 2)), rtol=1e-5, atol=1e-2)
     np.testing.assert_allclose(res[3]["intensity"].data, sel.sum(axis=0), rtol=1e-4, atol=1e-2)
     np.testing.assert_allclose(res[4]["intensity"].raw_data, sel.sum(axis=(1, 2)), rtol=1e-4)
-    # the built-in UDFs alone run natively in Rust (the tiles above were Python's)
-    assert native_names([SumUDF(), SumSigUDF()], res[0]["f"].data.dtype) is not None
-    s, ss = ctx.run_udf(ds, [SumUDF(), SumSigUDF()], roi=roi, corrections=cs)
+    # the built-in UDFs alone run natively in Rust (the tiles above were Python's): count the
+    # calls into the native partition runner, which is where corrections meet the Rust kernels
+    calls = []
+    real = _core.run_native_partition
+
+    def spy(*args):
+        calls.append(args[5])
+        return real(*args)
+
+    _core.run_native_partition = spy
+    try:
+        s, ss = ctx.run_udf(ds, [SumUDF(), SumSigUDF()], roi=roi, corrections=cs)
+    finally:
+        _core.run_native_partition = real
+    assert calls and all(names == ["sum", "sumsig"] for names in calls), calls
     np.testing.assert_allclose(s["intensity"].data, sel.sum(axis=0), rtol=1e-4, atol=1e-2)
     np.testing.assert_allclose(ss["intensity"].raw_data, sel.sum(axis=(1, 2)), rtol=1e-4)
     return res
