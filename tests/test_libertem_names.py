@@ -483,7 +483,6 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     ("libertem.executor.delayed", "task_wrap"): _DELAYED_INTERNALS,
     # libertem.io.dataset
     ("libertem.io.dataset", "build_extension_map"): "detection by file extension: issue 8",
-    ("libertem.io.dataset", "detect"): "format detection ('auto' for every format): issue 8",
     ("libertem.io.dataset", "get_extensions"): "detection by file extension: issue 8",
     ("libertem.io.dataset", "get_search_order"): "detection by file extension: issue 8",
     ("libertem.io.dataset.base", "DataTile"): (
