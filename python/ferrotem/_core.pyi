@@ -5,7 +5,7 @@ Checked against the built module with ``python -m mypy.stubtest ferrotem._core``
 
 import os
 from collections.abc import Callable, Sequence
-from typing import Any, final
+from typing import Any, TypeAlias, final
 
 import numpy as np
 import numpy.typing as npt
@@ -100,6 +100,9 @@ class DataSource:
     ) -> None:
         """Reads the frames listed in ``frames`` (sorted flat indices), like ``read``."""
 
+#: a native UDF's declaration: (name, parameters, [(buffer, kind, dtype, extra_shape)])
+_NativeDecl: TypeAlias = tuple[str, dict[str, Any], list[tuple[str, str, str, list[int]]]]
+
 @final
 class Runner:
     """A pool of Rust worker threads for native runs."""
@@ -117,11 +120,12 @@ class Runner:
         partitions: Sequence[tuple[int, int]],
         roi: npt.NDArray[np.bool_] | None,
         input_dtype: str,
-        udfs: Sequence[str],
+        udfs: Sequence[_NativeDecl],
         progress: Callable[[int], object] | None = None,
-    ) -> list[npt.NDArray[np.generic]]:
-        """Runs the native UDFs ``udfs`` over all ``partitions`` (``[(start, stop)]``) and
-        returns one merged flat array per UDF."""
+    ) -> list[dict[str, npt.NDArray[np.generic]]]:
+        """Runs the native UDFs declared by ``udfs`` over all ``partitions``
+        (``[(start, stop)]``) in one pass and returns, per UDF, its merged results as
+        ``{buffer: flat array}``."""
 
 def npy_header(path: _Path) -> tuple[str, bool, list[int], int]:
     """Reads an ``.npy`` header: ``(dtype_str, fortran_order, shape, data_offset)``."""
@@ -138,9 +142,10 @@ def run_native_partition(
     stop: int,
     roi: npt.NDArray[np.bool_] | None,
     input_dtype: str,
-    udfs: Sequence[str],
-) -> list[npt.NDArray[np.generic]]:
-    """Runs the native UDFs over one partition in the calling thread; one partial per UDF."""
+    udfs: Sequence[_NativeDecl],
+) -> list[dict[str, npt.NDArray[np.generic]]]:
+    """Runs the native UDFs over one partition in the calling thread; per UDF, its partial
+    results as ``{buffer: flat array}``."""
 
 def native_udf_names() -> list[str]:
     """Names of the UDFs implemented natively."""

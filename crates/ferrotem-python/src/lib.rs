@@ -4,6 +4,7 @@
 mod enter;
 mod errors;
 mod formats;
+mod native_spec;
 mod numpy_bytes;
 mod partition;
 mod runner;

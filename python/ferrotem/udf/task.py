@@ -23,7 +23,7 @@ from ferrotem.common.shape import Shape
 from ferrotem.common.slice import Slice
 from ferrotem.io.dataset.base import Partition
 from ferrotem.udf.base import UDF, UDFData, UDFMeta, UDFMethod
-from ferrotem.udf.native import partial_to_buffers
+from ferrotem.udf.native import NativeDescriptor, results_to_buffers
 
 #: upper bound on one block of frames read at once for Python UDFs
 MAX_BLOCK_BYTES = 8 * 2**20
@@ -112,6 +112,8 @@ class SharedTaskData:
     dataset: Any
     udf_specs: list[tuple[type, dict[str, Any]]]
     roi: np.ndarray | None
+    #: the native UDFs' declarations (their parameters may hold large arrays such as masks)
+    native: list[NativeDescriptor] | None = None
 
 
 class UDFTask:
@@ -125,7 +127,7 @@ class UDFTask:
         input_dtype: np.dtype,
         backend: str = "numpy",
         threads_per_worker: int | None = 1,
-        native: list[str] | None = None,
+        native: list[NativeDescriptor] | None = None,
         device_class: str = "cpu",
         user_backends: Any = None,
     ):
@@ -141,10 +143,11 @@ class UDFTask:
 
     def shared(self) -> SharedTaskData:
         """What all tasks of a run have in common (sent once per run, not once per task)."""
-        return SharedTaskData(self.partition.dataset, self.udf_specs, self.roi)
+        return SharedTaskData(self.partition.dataset, self.udf_specs, self.roi, self.native)
 
     def detach(self) -> UDFTask:
-        """A copy without the shared parts (dataset, UDF parameters, ROI), for a task graph;
+        """A copy without the shared parts (dataset, UDF parameters, ROI, native declarations),
+        for a task graph;
         :meth:`attach` puts them back where the task runs."""
         import copy
 
@@ -155,6 +158,7 @@ class UDFTask:
         task.partition.dataset = None  # type: ignore[assignment]
         task.udf_specs = None  # type: ignore[assignment]
         task.roi = None
+        task.native = None
         return task
 
     def attach(self, shared: SharedTaskData) -> UDFTask:
@@ -162,6 +166,7 @@ class UDFTask:
         self.partition.dataset = shared.dataset
         self.udf_specs = shared.udf_specs
         self.roi = shared.roi
+        self.native = shared.native
         return self
 
     def frame_indices(self) -> np.ndarray:
@@ -194,23 +199,21 @@ class UDFTask:
     def _run_native(self, source: _core.DataSource, offset: int) -> PartitionResult:
         p = self.partition
         sig = tuple(p.dataset.shape.sig)
+        native = self.native or []
         outs = _core.run_native_partition(
             source,
             p.start - offset,
             p.stop - offset,
             self._local_roi(source, offset),
             self.input_dtype.str,
-            list(self.native or []),
+            [d.as_core() for d in native],
         )
         n = (
             p.stop - p.start
             if self.roi is None
             else int(np.count_nonzero(self.roi[p.start : p.stop]))
         )
-        buffers = [
-            partial_to_buffers(name, arr, sig)
-            for name, arr in zip(self.native or [], outs, strict=True)
-        ]
+        buffers = [results_to_buffers(d, out, sig, n) for d, out in zip(native, outs, strict=True)]
         return PartitionResult(p.index, self.compressed_slice(n), n, buffers)
 
     def _run_python(self, source: _core.DataSource, offset: int) -> PartitionResult:
