@@ -56,10 +56,10 @@ fn declared_results_build_and_run_by_name() {
     let sums = sum.split_results(out.next().unwrap()).unwrap();
     let frame_sums = sumsig.split_results(out.next().unwrap()).unwrap();
     // pixel p over frames f: sum_f (4 f + p) = 4 * 15 + 6 p
-    let want: Vec<f32> = (0..4).map(|p| 60.0 + 6.0 * p as f32).collect();
+    let want: Vec<f32> = (0u8..4).map(|p| 60.0 + 6.0 * f32::from(p)).collect();
     assert_eq!(sums, vec![TypedVec::F32(want)]);
     // frame f: sum_p (4 f + p) = 16 f + 6
-    let want: Vec<f32> = (0..6).map(|f| 16.0 * f as f32 + 6.0).collect();
+    let want: Vec<f32> = (0u8..6).map(|f| 16.0 * f32::from(f) + 6.0).collect();
     assert_eq!(frame_sums, vec![TypedVec::F32(want)]);
 }
 
@@ -67,15 +67,24 @@ fn declared_results_build_and_run_by_name() {
 fn a_declaration_that_differs_is_refused() {
     let f64 = InputKind::F64;
     // wrong kind
-    let e = build(&spec("sum", vec![intensity(ResultKind::Nav, f64)]), f64).err().unwrap();
+    let e = build(&spec("sum", vec![intensity(ResultKind::Nav, f64)]), f64)
+        .err()
+        .unwrap();
     assert_eq!(param_name(e), "result buffer \"intensity\"");
     // wrong dtype
-    let e = build(&spec("sumsig", vec![intensity(ResultKind::Nav, InputKind::F32)]), f64);
+    let e = build(
+        &spec("sumsig", vec![intensity(ResultKind::Nav, InputKind::F32)]),
+        f64,
+    );
     assert_eq!(param_name(e.err().unwrap()), "result buffer \"intensity\"");
     // wrong name, missing and extra buffers
     let mut other = intensity(ResultKind::Nav, f64);
     other.name = "total".into();
-    for results in [vec![other.clone()], vec![], vec![intensity(ResultKind::Nav, f64), other]] {
+    for results in [
+        vec![other.clone()],
+        vec![],
+        vec![intensity(ResultKind::Nav, f64), other],
+    ] {
         let e = build(&spec("sumsig", results), f64).err().unwrap();
         assert_eq!(param_name(e), "result buffers");
     }
