@@ -49,7 +49,7 @@ LAMBDA = 10.0
 #: the runner's tile size in input-dtype bytes (``ferrotem_core::runner::DEFAULT_TILE_BYTES``)
 TILE_BYTES = 1 << 20
 #: pixels per block of the native ``ApplyMasksUDF`` (``ferrotem_core::udf::masks::BLOCK``)
-MASK_BLOCK = 256
+MASK_BLOCK = 1024
 #: frames cast and summed at a time by the oracle (bounds its memory)
 CHUNK_ELEMENTS = 1 << 24
 

@@ -184,8 +184,8 @@ pub fn kernel_masks(input: InputKind, n: usize, sig_size: usize) -> TypedVec {
 }
 
 /// Oracle of `ApplyMasksUdf` over [`kernel_masks`]: per frame and mask, `Σ x w`, compensated.
-/// The kernel multiplies in the input dtype and sums blocks of 256 pixels in it (at most
-/// `γ(257) Σ|x w|`), adds the blocks in float64 and rounds twice per pixel range.
+/// The kernel multiplies in the input dtype and sums blocks of 1024 pixels in it (at most
+/// `γ(1025) Σ|x w|`), adds the blocks in float64 and rounds twice per pixel range.
 pub struct MasksOracle {
     ctx: OracleContext,
     /// the weights, mask after mask
@@ -220,7 +220,7 @@ impl MasksOracle {
     )]
     fn tol(&self, abs_sum: f64) -> f64 {
         let u = unit_roundoff(self.ctx.input);
-        let block = 257.0 * u / (1.0 - 257.0 * u);
+        let block = 1025.0 * u / (1.0 - 1025.0 * u);
         let n = self.ctx.sig_size as f64;
         let u64_ = f64::EPSILON / 2.0;
         let roundings = (2 * self.ctx.pixel_pieces) as f64 * u;
