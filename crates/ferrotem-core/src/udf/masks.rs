@@ -2,9 +2,10 @@
 //! `intensity` of kind `nav` with one entry per mask.
 //!
 //! Dense masks are a matrix product of each tile `(frames, pixels)` with the stack
-//! `(masks, pixels)`, blocked so that a block of every mask stays in cache (L2) while the frames of the
-//! tile stream past it; each frame's block is converted from its stored dtype once, into a small
-//! buffer, and then used by every mask (conversion fused, no converted tile). Sparse masks are a
+//! `(masks, pixels)`, blocked so that a block of every mask stays in cache (L2) while the
+//! frames of the tile stream past it; each frame's block is converted from its stored dtype
+//! once, into a small buffer, and then used by every mask (conversion fused, no converted
+//! tile). Sparse masks are a
 //! CSR matrix over the pixels that any mask touches, so that only those pixels are read.
 //!
 //! Values are multiplied in the result dtype `R` (numpy's `result_type(input dtype, mask
