@@ -19,6 +19,11 @@ The oracle casts the stored values to the input dtype with numpy's ``astype`` (t
 engine promises) and sums in float64; its own error, ``gamma(n)`` in float64, is added to every
 tolerance.
 
+- ``ApplyMasksUDF`` multiplies in the result dtype (here the input dtype: the masks are
+  float32), sums each block of :data:`MASK_BLOCK` pixels in it, adds the blocks in float64 and
+  rounds once per pixel range: ``gamma(MASK_BLOCK + 1)`` on ``S = sum |x w|``, plus two roundings
+  per range and the float64 accumulation.
+
 A new native UDF plugs in with one line in :data:`NATIVE_KERNEL_CASES` (and an oracle class
 with ``add(frames)`` / ``finish()`` like the ones here); every test in
 ``tests/test_kernels_wide.py`` then checks it.
@@ -35,6 +40,7 @@ from typing import Any, Protocol
 import numpy as np
 from ferrotem.api import Context
 from ferrotem.udf.base import UDF
+from ferrotem.udf.masks import ApplyMasksUDF
 from ferrotem.udf.sum import SumUDF
 from ferrotem.udf.sumsigudf import SumSigUDF
 
@@ -42,6 +48,8 @@ from ferrotem.udf.sumsigudf import SumSigUDF
 LAMBDA = 10.0
 #: the runner's tile size in input-dtype bytes (``ferrotem_core::runner::DEFAULT_TILE_BYTES``)
 TILE_BYTES = 1 << 20
+#: pixels per block of the native ``ApplyMasksUDF`` (``ferrotem_core::udf::masks::BLOCK``)
+MASK_BLOCK = 1024
 #: frames cast and summed at a time by the oracle (bounds its memory)
 CHUNK_ELEMENTS = 1 << 24
 
@@ -79,6 +87,7 @@ class OracleContext:
     input_dtype: np.dtype
     sig_size: int
     n_frames: int
+    sig_shape: tuple[int, ...] = ()
 
     @property
     def pixel_pieces(self) -> int:
@@ -147,21 +156,75 @@ class SumSigOracle:
         return out
 
 
+def kernel_masks(n: int, sig_shape: tuple[int, ...], density: int = 1) -> np.ndarray:
+    """``n`` float32 masks over frames of ``sig_shape``: weights in ``[-0.75, 1.75]`` in steps
+    of 1/4 (exact in every dtype), different for every mask; with ``density`` k, only every k-th
+    pixel of a mask is non-zero (a sparse stack)."""
+    p = np.arange(math.prod(sig_shape))
+    m = np.arange(n)[:, None]
+    w = ((p * (2 * m + 3) + m) % 11 - 3) / 4
+    if density > 1:
+        w[(p + 5 * m) % density != 0] = 0
+    return w.reshape((n, *sig_shape)).astype(np.float32)
+
+
+class MasksOracle:
+    """``ApplyMasksUDF`` with :func:`kernel_masks`: one weighted sum per frame and mask."""
+
+    def __init__(self, ctx: OracleContext, n: int, density: int = 1):
+        self.ctx = ctx
+        self.w = kernel_masks(n, ctx.sig_shape, density).reshape(n, -1).astype(np.float64).T
+        parts = 2 if ctx.input_dtype.kind == "c" else 1
+        self.sums: list[list[np.ndarray]] = [[] for _ in range(parts)]
+        self.abs: list[list[np.ndarray]] = [[] for _ in range(parts)]
+
+    def add(self, frames: np.ndarray) -> None:
+        for s, a, part in zip(self.sums, self.abs, components(frames), strict=True):
+            s.append(part.astype(np.float64) @ self.w)
+            a.append(np.abs(part).astype(np.float64) @ np.abs(self.w))
+
+    def finish(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        u = unit_roundoff(self.ctx.input_dtype)
+        rel = gamma(MASK_BLOCK + 1, u)
+        rel += 2 * self.ctx.pixel_pieces * u + gamma(self.ctx.sig_size, U64)
+        out = []
+        for s, a in zip(self.sums, self.abs, strict=True):
+            want = np.concatenate(s).ravel() if s else np.zeros(0)
+            abs_sum = np.concatenate(a).ravel() if a else np.zeros(0)
+            out.append((want, rel * abs_sum))
+        return out
+
+
 @dataclass(frozen=True)
 class KernelCase:
     """A native UDF, its result buffer and its float64 oracle."""
 
     name: str
-    #: makes the UDF; given the preferred input dtype (UDFs without a ``dtype`` ignore it)
-    make_udf: Callable[[np.dtype], UDF]
+    #: makes the UDF; given the preferred input dtype (UDFs without a ``dtype`` ignore it) and
+    #: the frame shape
+    make_udf: Callable[[np.dtype, tuple[int, ...]], UDF]
     buffer: str
     oracle: Callable[[OracleContext], KernelOracle]
 
 
 #: every native UDF with its oracle; a new native UDF adds its line here
 NATIVE_KERNEL_CASES: tuple[KernelCase, ...] = (
-    KernelCase("SumUDF", lambda dt: SumUDF(dtype=dt), "intensity", SumOracle),
-    KernelCase("SumSigUDF", lambda dt: SumSigUDF(), "intensity", SumSigOracle),
+    KernelCase("SumUDF", lambda dt, sig: SumUDF(dtype=dt), "intensity", SumOracle),
+    KernelCase("SumSigUDF", lambda dt, sig: SumSigUDF(), "intensity", SumSigOracle),
+    KernelCase(
+        "ApplyMasksUDF(6 dense)",
+        lambda dt, sig: ApplyMasksUDF(lambda: kernel_masks(6, sig), preferred_dtype=dt),
+        "intensity",
+        lambda ctx: MasksOracle(ctx, 6),
+    ),
+    KernelCase(
+        "ApplyMasksUDF(3 sparse)",
+        lambda dt, sig: ApplyMasksUDF(
+            lambda: kernel_masks(3, sig, 7), use_sparse=True, preferred_dtype=dt
+        ),
+        "intensity",
+        lambda ctx: MasksOracle(ctx, 3, 7),
+    ),
 )
 
 
@@ -182,7 +245,8 @@ def kernel_oracle(
     frames = data.reshape(-1, sig_size)
     mask = None if roi is None else np.asarray(roi, dtype=bool).reshape(-1)
     n = len(frames) if mask is None else int(np.count_nonzero(mask))
-    ctx = OracleContext(np.dtype(in_dtype), sig_size, n)
+    sig_shape = tuple(data.shape[data.ndim - sig_dims :])
+    ctx = OracleContext(np.dtype(in_dtype), sig_size, n, sig_shape)
     oracles = [case.oracle(ctx) for case in cases]
     step = max(CHUNK_ELEMENTS // max(sig_size, 1), 1)
     for start in range(0, len(frames), step):
@@ -214,7 +278,9 @@ def check_kernel_against_f64(
     expected = kernel_oracle(data, sig_dims, roi, in_dtype, cases)
     worst = {case.name: 0.0 for case in cases}
     for label, ctx, ds in runs:
-        results = ctx.run_udf(ds, [case.make_udf(np.dtype(preferred)) for case in cases], roi=roi)
+        sig_shape = tuple(data.shape[data.ndim - sig_dims :])
+        udfs = [case.make_udf(np.dtype(preferred), sig_shape) for case in cases]
+        results = ctx.run_udf(ds, udfs, roi=roi)
         for case, res, exp in zip(cases, results, expected, strict=True):
             got = np.asarray(res[case.buffer].raw_data).reshape(-1)
             where = f"{case.name} over {data.dtype.str} {data.shape} as {in_dtype}, {label}"

@@ -80,6 +80,7 @@ LIBERTEM_0_16_NAMES: dict[str, tuple[str, ...]] = {
         "check_cast",
         "get_resources_for_backends",
     ),
+    "libertem.udf.masks": ("ApplyMasksEngine", "ApplyMasksUDF"),
     "libertem.udf.sum": ("SumUDF",),
     "libertem.udf.sumsigudf": (
         "SumSigUDF",
@@ -438,6 +439,10 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     ("libertem.udf.base", "TileConverter"): (
         "LiberTEM's sparse/dense tile conversion; ferrotem delivers numpy (CuPy on CUDA) tiles"
     ),
+    ("libertem.udf.masks", "ApplyMasksEngine"): (
+        "LiberTEM's per-task choice among torch, scipy.sparse and pydata products; ferrotem's "
+        "product runs in Rust (the Python path multiplies with MaskContainer.get)"
+    ),
     ("libertem.udf.base", "UDFResultsLazy"): (
         "ferrotem's UDFResults computes its buffers lazily itself"
     ),
@@ -615,7 +620,6 @@ MISSING_MODULES: dict[str, str] = {
             "FEM",
             "holography",
             "logsum",
-            "masks",
             "raw",
             "record",
             "stddev",

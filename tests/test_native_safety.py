@@ -150,6 +150,10 @@ def test_memory_source_cannot_read_into_its_own_array():
     np.testing.assert_array_equal(out[0], before[5])
 
 
+#: the native SumUDF's declaration for float32 16x16 frames (see ferrotem.udf.native)
+SUM_DECL = ("sum", {}, [("intensity", "sig", "<f4", [])])
+
+
 def test_run_holds_its_array_against_writes_through_ferrotem():
     data = make_data(32, (64, 16, 16), "f4")
     before = data.copy()
@@ -169,7 +173,8 @@ def test_run_holds_its_array_against_writes_through_ferrotem():
         except TypeError as e:
             attempts.append(e)
 
-    (total,) = _core.Runner(2).run(src, [(0, 32), (32, 64)], None, f4, ["sum"], progress)
+    (out,) = _core.Runner(2).run(src, [(0, 32), (32, 64)], None, f4, [SUM_DECL], progress)
+    total = out["intensity"]
     assert len(attempts) == 2
     assert all(isinstance(a, TypeError) and "borrowed" in str(a) for a in attempts), attempts
     np.testing.assert_array_equal(data, before)
@@ -177,7 +182,8 @@ def test_run_holds_its_array_against_writes_through_ferrotem():
     # The borrow ends with the run: now the write goes through.
     writer.read(0, 1, _flat(data)[: 16 * 16 * 4], f4)
     assert (data[0] == 7).all()
-    (total,) = _core.Runner(1).run(src, [(0, 64)], None, f4, ["sum"])
+    (out,) = _core.Runner(1).run(src, [(0, 64)], None, f4, [SUM_DECL])
+    total = out["intensity"]
     expected = before.copy()
     expected[0] = 7
     np.testing.assert_allclose(total, expected.sum(axis=0, dtype=np.float64).ravel(), rtol=1e-6)

@@ -5,7 +5,7 @@ Checked against the built module with ``python -m mypy.stubtest ferrotem._core``
 
 import os
 from collections.abc import Callable, Sequence
-from typing import Any, final
+from typing import Any, TypeAlias, final
 
 import numpy as np
 import numpy.typing as npt
@@ -101,6 +101,9 @@ class DataSource:
     ) -> None:
         """Reads the frames listed in ``frames`` (sorted flat indices), like ``read``."""
 
+#: a native UDF's declaration: (name, parameters, [(buffer, kind, dtype, extra_shape)])
+_NativeDecl: TypeAlias = tuple[str, dict[str, Any], list[tuple[str, str, str, list[int]]]]
+
 @final
 class Runner:
     """A pool of Rust worker threads for native runs."""
@@ -118,12 +121,13 @@ class Runner:
         partitions: Sequence[tuple[int, int]],
         roi: npt.NDArray[np.bool_] | None,
         input_dtype: str,
-        udfs: Sequence[str],
+        udfs: Sequence[_NativeDecl],
         progress: Callable[[int], object] | None = None,
         corrections: Corrections | None = None,
-    ) -> list[npt.NDArray[np.generic]]:
-        """Runs the native UDFs ``udfs`` over all ``partitions`` (``[(start, stop)]``) and
-        returns one merged flat array per UDF."""
+    ) -> list[dict[str, npt.NDArray[np.generic]]]:
+        """Runs the native UDFs declared by ``udfs`` over all ``partitions``
+        (``[(start, stop)]``) in one pass and returns, per UDF, its merged results as
+        ``{buffer: flat array}``."""
 
 @final
 class Corrections:
@@ -160,10 +164,11 @@ def run_native_partition(
     stop: int,
     roi: npt.NDArray[np.bool_] | None,
     input_dtype: str,
-    udfs: Sequence[str],
+    udfs: Sequence[_NativeDecl],
     corrections: Corrections | None = None,
-) -> list[npt.NDArray[np.generic]]:
-    """Runs the native UDFs over one partition in the calling thread; one partial per UDF."""
+) -> list[dict[str, npt.NDArray[np.generic]]]:
+    """Runs the native UDFs over one partition in the calling thread; per UDF, its partial
+    results as ``{buffer: flat array}``."""
 
 def native_udf_names() -> list[str]:
     """Names of the UDFs implemented natively."""

@@ -5,6 +5,7 @@ mod corrections;
 mod enter;
 mod errors;
 mod formats;
+mod native_spec;
 mod numpy_bytes;
 mod partition;
 mod runner;

@@ -4,64 +4,27 @@
 use crate::corrections::PyCorrections;
 use crate::enter::{enter, enter_cancellable};
 use crate::errors::to_pyerr;
+use crate::native_spec::{build_all, input_kind, named_results, PyDecl};
 use crate::source::PyDataSource;
-use ferrotem_core::buffer::{InputKind, TypedVec};
-use ferrotem_core::dtype::DType;
 use ferrotem_core::partition::Partition;
 use ferrotem_core::roi::Roi;
 use ferrotem_core::runner::{partition_info, run_partition, RunOptions, Runner};
-use ferrotem_core::udf::{DynUdf, RunInfo, SumSigUdf, SumUdf};
+use ferrotem_core::udf::native::NATIVE_NAMES;
+use ferrotem_core::udf::{DynUdf, RunInfo};
 use ferrotem_core::Error;
-use numpy::{IntoPyArray, PyReadonlyArray1};
+use numpy::PyReadonlyArray1;
 use pyo3::prelude::*;
-use std::any::Any;
-
-static SUM: SumUdf = SumUdf;
-static SUMSIG: SumSigUdf = SumSigUdf;
+use pyo3::types::PyDict;
 
 /// Names of the UDFs implemented natively.
 #[pyfunction]
 pub fn native_udf_names() -> Vec<&'static str> {
-    vec!["sum", "sumsig"]
-}
-
-fn lookup(names: &[String]) -> PyResult<Vec<&'static dyn DynUdf>> {
-    names
-        .iter()
-        .map(|n| match n.as_str() {
-            "sum" => Ok(&SUM as &dyn DynUdf),
-            "sumsig" => Ok(&SUMSIG as &dyn DynUdf),
-            other => Err(to_pyerr(Error::param(
-                "udfs",
-                format!("{other:?}"),
-                "one of 'sum', 'sumsig'",
-            ))),
-        })
-        .collect()
-}
-
-fn input_kind(input_dtype: &str) -> PyResult<InputKind> {
-    let dtype = DType::parse(input_dtype, "input_dtype").map_err(to_pyerr)?;
-    InputKind::from_scalar(dtype.kind).map_err(to_pyerr)
+    NATIVE_NAMES.to_vec()
 }
 
 fn make_roi(roi: Option<PyReadonlyArray1<'_, bool>>, nav_size: u64) -> PyResult<Option<Roi>> {
     roi.map(|r| Roi::new(r.as_slice()?.to_vec(), nav_size).map_err(to_pyerr))
         .transpose()
-}
-
-fn to_numpy(py: Python<'_>, out: Box<dyn Any + Send>) -> PyResult<Py<PyAny>> {
-    match out.downcast::<TypedVec>() {
-        Ok(v) => Ok(match *v {
-            TypedVec::F32(v) => v.into_pyarray(py).into_any().unbind(),
-            TypedVec::F64(v) => v.into_pyarray(py).into_any().unbind(),
-            TypedVec::C64(v) => v.into_pyarray(py).into_any().unbind(),
-            TypedVec::C128(v) => v.into_pyarray(py).into_any().unbind(),
-        }),
-        Err(_) => Err(to_pyerr(Error::internal(
-            "a native UDF's output is not a typed vector",
-        ))),
-    }
 }
 
 /// A pool of Rust worker threads for native runs.
@@ -91,8 +54,9 @@ impl PyRunner {
         self.inner.threads()
     }
 
-    /// Runs the native UDFs `udfs` over all `partitions` (`[(start, stop)]`) and returns one
-    /// merged flat array per UDF. `roi` is a flat bool mask or None. `progress`, if given, is
+    /// Runs the native UDFs declared by `udfs` (see [`crate::native_spec`]) over all
+    /// `partitions` (`[(start, stop)]`) in one pass over the data and returns, per UDF, its
+    /// merged results as `{buffer: flat array}`. `roi` is a flat bool mask or None. `progress`, if given, is
     /// called with the number of frames of each finished partition. Ctrl-C cancels the run.
     #[pyo3(signature = (source, partitions, roi, input_dtype, udfs, progress=None, corrections=None))]
     #[allow(clippy::too_many_arguments)] // mirrors the Python signature
@@ -103,13 +67,14 @@ impl PyRunner {
         partitions: Vec<(u64, u64)>,
         roi: Option<PyReadonlyArray1<'_, bool>>,
         input_dtype: &str,
-        udfs: Vec<String>,
+        udfs: Vec<PyDecl<'_>>,
         progress: Option<Py<PyAny>>,
         corrections: Option<PyRef<'_, PyCorrections>>,
-    ) -> PyResult<Vec<Py<PyAny>>> {
+    ) -> PyResult<Vec<Py<PyDict>>> {
         let corrections = corrections.as_ref().map(|c| &c.inner);
-        let kinds = lookup(&udfs)?;
-        let input = input_kind(input_dtype)?;
+        let input = input_kind(input_dtype, "input_dtype")?;
+        let natives = build_all(&udfs, input)?;
+        let kinds: Vec<&dyn DynUdf> = natives.iter().map(|u| u.udf()).collect();
         let lent = source.lend(py)?;
         let src = lent.source();
         let roi = make_roi(roi, src.shape().nav_size())?;
@@ -151,13 +116,13 @@ impl PyRunner {
                 return Err(e);
             }
         }
-        outputs.into_iter().map(|o| to_numpy(py, o)).collect()
+        named_results(py, &natives, input, outputs)
     }
 }
 
 /// Runs the native UDFs over one partition (frames `start .. stop`) in the calling thread and
-/// returns one partial result per UDF (`sum`: the frame-sized sum; `sumsig`: one value per
-/// selected frame).
+/// returns, per UDF, its partial results as `{buffer: flat array}` (`nav` buffers: one entry
+/// per selected frame of the partition).
 #[allow(
     clippy::needless_pass_by_value,
     reason = "PyO3 extracts Python arguments into owned values (`Vec`, `PathBuf`, array borrows)"
@@ -172,12 +137,13 @@ pub fn run_native_partition(
     stop: u64,
     roi: Option<PyReadonlyArray1<'_, bool>>,
     input_dtype: &str,
-    udfs: Vec<String>,
+    udfs: Vec<PyDecl<'_>>,
     corrections: Option<PyRef<'_, PyCorrections>>,
-) -> PyResult<Vec<Py<PyAny>>> {
+) -> PyResult<Vec<Py<PyDict>>> {
     let corrections = corrections.as_ref().map(|c| &c.inner);
-    let kinds = lookup(&udfs)?;
-    let input = input_kind(input_dtype)?;
+    let input = input_kind(input_dtype, "input_dtype")?;
+    let natives = build_all(&udfs, input)?;
+    let kinds: Vec<&dyn DynUdf> = natives.iter().map(|u| u.udf()).collect();
     let lent = source.lend(py)?;
     let src = lent.source();
     let nav_size = src.shape().nav_size();
@@ -207,5 +173,5 @@ pub fn run_native_partition(
         };
         run_partition(src, &part, roi.as_ref(), &kinds, &opts)
     })?;
-    partials.into_iter().map(|o| to_numpy(py, o)).collect()
+    named_results(py, &natives, input, partials)
 }

@@ -17,6 +17,7 @@ from ferrotem.udf.runner import UDFRunner
 
 if TYPE_CHECKING:
     from ferrotem.io.dataset.base import DataSet, Partition
+    from ferrotem.udf.native import NativeDescriptor
     from ferrotem.udf.task import PartitionResult, UDFTask
 
 __all__ = [
@@ -129,11 +130,12 @@ class JobExecutor:
         partitions: list[Partition],
         roi: np.ndarray | None,
         input_dtype: np.dtype,
-        names: list[str],
+        native: list[NativeDescriptor],
         on_partition: Callable[[int], None],
-    ) -> list[np.ndarray] | None:
-        """Runs native UDFs over all partitions in one call, or returns None when this executor
-        schedules partitions itself (the runner then uses ``run_tasks``)."""
+    ) -> list[dict[str, np.ndarray]] | None:
+        """Runs native UDFs over all partitions in one call and returns each one's results by
+        buffer name, or returns None when this executor schedules partitions itself (the runner
+        then uses ``run_tasks``)."""
         return None
 
     def native_task_target(self) -> int | None:

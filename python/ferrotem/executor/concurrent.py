@@ -19,6 +19,7 @@ from ferrotem.executor.base import JobExecutor, Worker, WorkerSet, default_threa
 
 if TYPE_CHECKING:
     from ferrotem.io.dataset.base import DataSet, Partition
+    from ferrotem.udf.native import NativeDescriptor
     from ferrotem.udf.task import PartitionResult, UDFTask
 
 __all__ = ["ConcurrentJobExecutor"]
@@ -102,9 +103,9 @@ class ConcurrentJobExecutor(JobExecutor):
         partitions: list[Partition],
         roi: np.ndarray | None,
         input_dtype: np.dtype,
-        names: list[str],
+        native: list[NativeDescriptor],
         on_partition: Callable[[int], None],
-    ) -> list[np.ndarray] | None:
+    ) -> list[dict[str, np.ndarray]] | None:
         if not dataset.whole_source:
             return None
         if self._runner is None:
@@ -114,7 +115,7 @@ class ConcurrentJobExecutor(JobExecutor):
             [(p.start, p.stop) for p in partitions],
             roi,
             np.dtype(input_dtype).str,
-            names,
+            [d.as_core() for d in native],
             on_partition,
         )
 

@@ -16,6 +16,7 @@ from ferrotem.common.protocols import WorkerInfo
 
 if TYPE_CHECKING:
     from ferrotem.io.dataset.base import DataSet, Partition
+    from ferrotem.udf.native import NativeDescriptor
     from ferrotem.udf.task import PartitionResult, UDFTask
 
 __all__ = ["TaskExecutor"]
@@ -39,9 +40,9 @@ class TaskExecutor(Protocol):
         partitions: list[Partition],
         roi: np.ndarray | None,
         input_dtype: np.dtype,
-        names: list[str],
+        native: list[NativeDescriptor],
         on_partition: Callable[[int], None],
-    ) -> list[np.ndarray] | None:
+    ) -> list[dict[str, np.ndarray]] | None:
         """Runs native UDFs over all partitions in one call, or returns None (the runner then
         uses :meth:`run_tasks`)."""
         ...

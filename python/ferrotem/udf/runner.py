@@ -23,7 +23,7 @@ from ferrotem.common.shape import Shape
 from ferrotem.corrections import CorrectionSet
 from ferrotem.io.dataset.base import Partition
 from ferrotem.udf.base import UDF, ArrayWithMask, MergeAttrMapping, UDFData, UDFMeta
-from ferrotem.udf.native import native_names
+from ferrotem.udf.native import NativeDescriptor, native_descriptors, results_to_buffers
 from ferrotem.udf.protocols import TaskExecutor
 from ferrotem.udf.task import PartitionResult, UDFTask
 
@@ -133,7 +133,7 @@ class RunPlan:
     backend: str
     partitions: list[Partition]
     n_total: int
-    native: list[str] | None
+    native: list[NativeDescriptor] | None
     backends: Any = None
     #: the run's corrections, None when there are none (checked against the dataset)
     corrections: CorrectionSet | None = None
@@ -228,9 +228,9 @@ class UDFRunner:
                 )
             if outputs is not None:
                 sig = tuple(shape.sig)
-                for udf, name, out in zip(udfs, native or [], outputs, strict=True):
-                    buf = udf._buffers["intensity"]
-                    buf.replace_array(out.reshape(sig) if name == "sum" else out)
+                for udf, desc, out in zip(udfs, native or [], outputs, strict=True):
+                    for name, arr in results_to_buffers(desc, out, sig, n_total).items():
+                        udf._buffers[name].replace_array(arr)
                     udf.results = UDFData(udf._buffers)
                 damage[:] = True
             else:
@@ -310,7 +310,7 @@ class UDFRunner:
             backend=backend,
             partitions=partitions,
             n_total=n_total,
-            native=native_names(udfs, input_dtype),
+            native=native_descriptors(udfs, input_dtype),
             backends=backends,
             corrections=active,
         )
@@ -436,7 +436,7 @@ class _MainNodeOnly:
     def run_tasks(self, tasks: Sequence[UDFTask]) -> Iterator[PartitionResult]:
         raise RuntimeError("a dry run runs no tasks")
 
-    def run_native(self, *args: Any) -> list[np.ndarray] | None:
+    def run_native(self, *args: Any) -> list[dict[str, np.ndarray]] | None:
         return None
 
     def native_task_target(self) -> int | None:

@@ -8,6 +8,7 @@ import numpy as np
 
 from ferrotem.common.buffers import BufferWrapper
 from ferrotem.udf.base import UDF, MergeAttrMapping
+from ferrotem.udf.native import NativeDescriptor, describe
 
 
 class SumUDF(UDF):
@@ -17,8 +18,6 @@ class SumUDF(UDF):
     preferred input dtype, float32 by default). Runs natively in the Rust core unless a subclass
     overrides one of its methods.
     """
-
-    _native_name = "sum"
 
     def __init__(self, dtype: Any = "float32"):
         super().__init__(dtype=dtype)
@@ -41,3 +40,7 @@ class SumUDF(UDF):
 
     def get_backends(self) -> Any:
         return self.BACKEND_ALL
+
+    def native_descriptor(self) -> NativeDescriptor:
+        """Runs as the core's ``sum`` (see :mod:`ferrotem.udf.native`)."""
+        return describe(self, "sum")

@@ -8,6 +8,7 @@ import numpy as np
 
 from ferrotem.common.buffers import BufferWrapper
 from ferrotem.udf.base import UDF
+from ferrotem.udf.native import NativeDescriptor, describe
 
 
 class SumSigUDF(UDF):
@@ -16,8 +17,6 @@ class SumSigUDF(UDF):
     Result ``intensity``: ``kind='nav'``, dtype ``result_type(input_dtype, float32)``. Runs
     natively in the Rust core unless a subclass overrides one of its methods.
     """
-
-    _native_name = "sumsig"
 
     def get_result_buffers(self) -> dict[str, BufferWrapper]:
         dtype = np.result_type(self.meta.input_dtype, np.float32)
@@ -29,6 +28,10 @@ class SumSigUDF(UDF):
 
     def get_backends(self) -> Any:
         return self.BACKEND_ALL
+
+    def native_descriptor(self) -> NativeDescriptor:
+        """Runs as the core's ``sumsig`` (see :mod:`ferrotem.udf.native`)."""
+        return describe(self, "sumsig")
 
 
 def run_sumsig(ctx: Any, dataset: Any) -> dict[str, BufferWrapper]:

@@ -24,7 +24,7 @@ from ferrotem.common.slice import Slice
 from ferrotem.corrections import CorrectionSet
 from ferrotem.io.dataset.base import Partition
 from ferrotem.udf.base import UDF, UDFData, UDFMeta, UDFMethod
-from ferrotem.udf.native import partial_to_buffers
+from ferrotem.udf.native import NativeDescriptor, results_to_buffers
 
 #: upper bound on one block of frames read at once for Python UDFs
 MAX_BLOCK_BYTES = 8 * 2**20
@@ -114,6 +114,8 @@ class SharedTaskData:
     udf_specs: list[tuple[type, dict[str, Any]]]
     roi: np.ndarray | None
     corrections: CorrectionSet | None = None
+    #: the native UDFs' declarations (their parameters may hold large arrays such as masks)
+    native: list[NativeDescriptor] | None = None
 
 
 class UDFTask:
@@ -127,7 +129,7 @@ class UDFTask:
         input_dtype: np.dtype,
         backend: str = "numpy",
         threads_per_worker: int | None = 1,
-        native: list[str] | None = None,
+        native: list[NativeDescriptor] | None = None,
         device_class: str = "cpu",
         user_backends: Any = None,
         corrections: CorrectionSet | None = None,
@@ -146,10 +148,13 @@ class UDFTask:
 
     def shared(self) -> SharedTaskData:
         """What all tasks of a run have in common (sent once per run, not once per task)."""
-        return SharedTaskData(self.partition.dataset, self.udf_specs, self.roi, self.corrections)
+        return SharedTaskData(
+            self.partition.dataset, self.udf_specs, self.roi, self.corrections, self.native
+        )
 
     def detach(self) -> UDFTask:
-        """A copy without the shared parts (dataset, UDF parameters, ROI), for a task graph;
+        """A copy without the shared parts (dataset, UDF parameters, ROI, native declarations),
+        for a task graph;
         :meth:`attach` puts them back where the task runs."""
         import copy
 
@@ -161,6 +166,7 @@ class UDFTask:
         task.udf_specs = None  # type: ignore[assignment]
         task.roi = None
         task.corrections = None
+        task.native = None
         return task
 
     def attach(self, shared: SharedTaskData) -> UDFTask:
@@ -169,6 +175,7 @@ class UDFTask:
         self.udf_specs = shared.udf_specs
         self.roi = shared.roi
         self.corrections = shared.corrections
+        self.native = shared.native
         return self
 
     def frame_indices(self) -> np.ndarray:
@@ -206,13 +213,14 @@ class UDFTask:
     def _run_native(self, source: _core.DataSource, offset: int) -> PartitionResult:
         p = self.partition
         sig = tuple(p.dataset.shape.sig)
+        native = self.native or []
         outs = _core.run_native_partition(
             source,
             p.start - offset,
             p.stop - offset,
             self._local_roi(source, offset),
             self.input_dtype.str,
-            list(self.native or []),
+            [d.as_core() for d in native],
             self._prepared_corrections(),
         )
         n = (
@@ -220,10 +228,7 @@ class UDFTask:
             if self.roi is None
             else int(np.count_nonzero(self.roi[p.start : p.stop]))
         )
-        buffers = [
-            partial_to_buffers(name, arr, sig)
-            for name, arr in zip(self.native or [], outs, strict=True)
-        ]
+        buffers = [results_to_buffers(d, out, sig, n) for d, out in zip(native, outs, strict=True)]
         return PartitionResult(p.index, self.compressed_slice(n), n, buffers)
 
     def _run_python(self, source: _core.DataSource, offset: int) -> PartitionResult:

@@ -5,13 +5,15 @@
               copies, or it runs on the baseline instruction set"
 )]
 
+use super::native::{single_result, NativeSpec, NativeUdf, ResultDecl, ResultKind};
 use super::{
-    PartitionInfo, RunInfo, StoredData, StoredFramesTile, StoredTile, Tile, TileData, Udf,
+    DynUdf, PartitionInfo, RunInfo, StoredData, StoredFramesTile, StoredTile, Tile, TileData, Udf,
 };
-use crate::buffer::TypedVec;
+use crate::buffer::{InputKind, TypedVec};
 use crate::convert::CastTo;
 use crate::error::{Error, Result};
 use crate::simd::{dispatch, Kernel};
+use std::any::Any;
 use std::ops::AddAssign;
 
 /// Sums frames pixel by pixel (LiberTEM's `SumUDF`, result `intensity`, kind `sig`).
@@ -211,5 +213,35 @@ impl Udf for SumUdf {
         output
             .add_assign(&partial)
             .map_err(|e| Error::udf_internal(self.name(), format!("merge: {e}")))
+    }
+}
+
+impl SumUdf {
+    /// Builds the UDF from its declaration (it takes no parameters).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for any parameter.
+    pub fn from_spec(spec: &NativeSpec) -> Result<Box<dyn NativeUdf>> {
+        spec.only(&[])?;
+        Ok(Box::new(SumUdf))
+    }
+}
+
+impl NativeUdf for SumUdf {
+    fn udf(&self) -> &dyn DynUdf {
+        self
+    }
+
+    fn results(&self, input: InputKind) -> Vec<ResultDecl> {
+        vec![ResultDecl {
+            name: "intensity".into(),
+            kind: ResultKind::Sig,
+            dtype: input,
+            extra_shape: vec![],
+        }]
+    }
+
+    fn split_results(&self, output: Box<dyn Any + Send>) -> Result<Vec<TypedVec>> {
+        single_result(self, output)
     }
 }

@@ -5,14 +5,16 @@
               `#[target_feature]` copies, or they run on the baseline instruction set"
 )]
 
+use super::native::{single_result, NativeSpec, NativeUdf, ResultDecl, ResultKind};
 use super::{
-    PartitionInfo, RunInfo, StoredData, StoredFramesTile, StoredTile, Tile, TileData, Udf,
+    DynUdf, PartitionInfo, RunInfo, StoredData, StoredFramesTile, StoredTile, Tile, TileData, Udf,
 };
-use crate::buffer::TypedVec;
+use crate::buffer::{InputKind, TypedVec};
 use crate::convert::{CastTo, SwapBytes, Swapped};
 use crate::error::{Error, Result};
 use crate::simd::{dispatch, Kernel};
 use num_complex::{Complex32, Complex64};
+use std::any::Any;
 
 /// Sums each frame (LiberTEM's `SumSigUDF`, result `intensity`, kind `nav`).
 ///
@@ -362,5 +364,35 @@ impl Udf for SumSigUdf {
         output
             .copy_into(part.compressed_start as usize, &partial)
             .map_err(|e| Error::udf_internal(self.name(), format!("merge: {e}")))
+    }
+}
+
+impl SumSigUdf {
+    /// Builds the UDF from its declaration (it takes no parameters).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for any parameter.
+    pub fn from_spec(spec: &NativeSpec) -> Result<Box<dyn NativeUdf>> {
+        spec.only(&[])?;
+        Ok(Box::new(SumSigUdf))
+    }
+}
+
+impl NativeUdf for SumSigUdf {
+    fn udf(&self) -> &dyn DynUdf {
+        self
+    }
+
+    fn results(&self, input: InputKind) -> Vec<ResultDecl> {
+        vec![ResultDecl {
+            name: "intensity".into(),
+            kind: ResultKind::Nav,
+            dtype: input,
+            extra_shape: vec![],
+        }]
+    }
+
+    fn split_results(&self, output: Box<dyn Any + Send>) -> Result<Vec<TypedVec>> {
+        single_result(self, output)
     }
 }

@@ -48,13 +48,15 @@ pub use data::{random_roi, TestData};
 pub use sources::{RunConfig, SourceKind};
 
 use data::splitmix64;
-use oracles::{typed_vec_components, SumOracle, SumSigOracle};
+use oracles::{
+    kernel_masks, typed_vec_components, MasksOracle, SumOracle, SumSigOracle, KERNEL_MASKS,
+};
 
 use ferrotem_core::buffer::InputKind;
 use ferrotem_core::partition::split_frames;
 use ferrotem_core::roi::Roi;
 use ferrotem_core::runner::{RunOptions, Runner};
-use ferrotem_core::udf::{DynUdf, SumSigUdf, SumUdf};
+use ferrotem_core::udf::{ApplyMasksUdf, DynUdf, SumSigUdf, SumUdf};
 use sources::Sources;
 use std::any::Any;
 
@@ -68,6 +70,15 @@ pub fn native_kernel_cases() -> Vec<KernelCase> {
             SumSigOracle::boxed,
             typed_vec_components,
         ),
+        KernelCase::built(
+            "ApplyMasksUdf(dense)",
+            |input, sig| {
+                let masks = kernel_masks(input, KERNEL_MASKS, sig);
+                Box::new(ApplyMasksUdf::dense(masks, KERNEL_MASKS, sig).unwrap())
+            },
+            MasksOracle::boxed,
+            typed_vec_components,
+        ),
     ]
 }
 
@@ -77,8 +88,8 @@ pub fn native_kernel_cases() -> Vec<KernelCase> {
 pub struct KernelCase {
     /// Name for messages.
     pub name: &'static str,
-    /// The UDF under test.
-    pub udf: Box<dyn DynUdf>,
+    /// Makes the UDF under test for a run in an input dtype over frames of so many pixels.
+    pub make: Box<dyn Fn(InputKind, usize) -> Box<dyn DynUdf>>,
     /// Makes the oracle for one run.
     pub oracle: fn(&OracleContext) -> Box<dyn KernelOracle>,
     /// The UDF's output as components: real values, or `re, im` pairs for complex outputs.
@@ -86,16 +97,27 @@ pub struct KernelCase {
 }
 
 impl KernelCase {
-    /// A case for `udf`.
+    /// A case for `udf`, the same in every run.
     pub fn new(
         name: &'static str,
-        udf: impl DynUdf + 'static,
+        udf: impl DynUdf + Clone + 'static,
+        oracle: fn(&OracleContext) -> Box<dyn KernelOracle>,
+        components: fn(&dyn Any) -> Vec<f64>,
+    ) -> Self {
+        Self::built(name, move |_, _| Box::new(udf.clone()), oracle, components)
+    }
+
+    /// A case whose UDF depends on the run's input dtype and frame size (`make(input,
+    /// sig_size)`), as one with parameters (masks) does.
+    pub fn built(
+        name: &'static str,
+        make: impl Fn(InputKind, usize) -> Box<dyn DynUdf> + 'static,
         oracle: fn(&OracleContext) -> Box<dyn KernelOracle>,
         components: fn(&dyn Any) -> Vec<f64>,
     ) -> Self {
         KernelCase {
             name,
-            udf: Box::new(udf),
+            make: Box::new(make),
             oracle,
             components,
         }
@@ -205,7 +227,11 @@ pub fn check_kernel_against_f64(
     let n_all = data.n_frames();
 
     let roi = roi.map(|m| Roi::new(m.to_vec(), n_all as u64).unwrap());
-    let udfs: Vec<&dyn DynUdf> = cases.iter().map(|c| c.udf.as_ref()).collect();
+    let built: Vec<Box<dyn DynUdf>> = cases
+        .iter()
+        .map(|c| (c.make)(input, data.sig_size()))
+        .collect();
+    let udfs: Vec<&dyn DynUdf> = built.iter().map(AsRef::as_ref).collect();
     let mut sources = Sources::new(data);
     let mut report = CheckReport {
         worst_ratio: vec![0.0; cases.len()],

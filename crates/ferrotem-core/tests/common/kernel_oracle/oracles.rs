@@ -3,7 +3,8 @@
 
 use super::tolerance::{any_order_sum_tol, two_sum, unit_roundoff, Sum64, ORACLE_REL};
 use super::{Expected, KernelOracle, OracleContext};
-use ferrotem_core::buffer::TypedVec;
+use ferrotem_core::buffer::{InputKind, TypedVec};
+use num_complex::{Complex32, Complex64};
 use std::any::Any;
 
 /// Sums per pixel over frames, structure of arrays so that the loop vectorises.
@@ -145,6 +146,102 @@ impl KernelOracle for SumSigOracle {
             self.want.push(p.value());
             let t = self.tol(p.abs());
             self.tol.push(t);
+        }
+    }
+
+    fn finish(self: Box<Self>) -> Expected {
+        Expected {
+            want: self.want,
+            tol: self.tol,
+        }
+    }
+}
+
+/// Weight of pixel `p` in mask `m` of the kernel test stack: multiples of 1/4 in
+/// `[-0.75, 1.75]`, exact in every dtype, different for every mask.
+#[allow(
+    clippy::cast_precision_loss,
+    reason = "a value below 11, converted exactly"
+)]
+pub fn mask_weight(m: usize, p: usize) -> f64 {
+    ((p * (2 * m + 3) + m) % 11) as f64 / 4.0 - 0.75
+}
+
+/// `n` masks over `sig_size` pixels (mask after mask) of [`mask_weight`], in the result dtype
+/// `input` (the masks are real; the result dtype is the input's).
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "multiples of 1/4 below 2, exact in float32"
+)]
+pub fn kernel_masks(input: InputKind, n: usize, sig_size: usize) -> TypedVec {
+    let w = (0..n).flat_map(|m| (0..sig_size).map(move |p| mask_weight(m, p)));
+    match input {
+        InputKind::F32 => TypedVec::F32(w.map(|x| x as f32).collect()),
+        InputKind::F64 => TypedVec::F64(w.collect()),
+        InputKind::C64 => TypedVec::C64(w.map(|x| Complex32::new(x as f32, 0.0)).collect()),
+        InputKind::C128 => TypedVec::C128(w.map(|x| Complex64::new(x, 0.0)).collect()),
+    }
+}
+
+/// Oracle of `ApplyMasksUdf` over [`kernel_masks`]: per frame and mask, `Σ x w`, compensated.
+/// The kernel multiplies in the input dtype and sums blocks of 1024 pixels in it (at most
+/// `γ(1025) Σ|x w|`), adds the blocks in float64 and rounds twice per pixel range.
+pub struct MasksOracle {
+    ctx: OracleContext,
+    /// the weights, mask after mask
+    weights: Vec<f64>,
+    /// scratch: one frame's products with one mask
+    products: Vec<f64>,
+    want: Vec<f64>,
+    tol: Vec<f64>,
+}
+
+/// Masks of the kernel case: one group of four (the kernel's register block) and two more.
+pub const KERNEL_MASKS: usize = 6;
+
+impl MasksOracle {
+    /// The oracle of [`KERNEL_MASKS`] masks.
+    pub fn boxed(ctx: &OracleContext) -> Box<dyn KernelOracle> {
+        let weights = (0..KERNEL_MASKS)
+            .flat_map(|m| (0..ctx.sig_size).map(move |p| mask_weight(m, p)))
+            .collect();
+        Box::new(MasksOracle {
+            ctx: *ctx,
+            weights,
+            products: vec![0.0; ctx.sig_size],
+            want: Vec::new(),
+            tol: Vec::new(),
+        })
+    }
+
+    #[allow(
+        clippy::cast_precision_loss,
+        reason = "counts far below 2^53, converted exactly"
+    )]
+    fn tol(&self, abs_sum: f64) -> f64 {
+        let u = unit_roundoff(self.ctx.input);
+        let block = 1025.0 * u / (1.0 - 1025.0 * u);
+        let n = self.ctx.sig_size as f64;
+        let u64_ = f64::EPSILON / 2.0;
+        let roundings = (2 * self.ctx.pixel_pieces) as f64 * u;
+        (block + roundings + n * u64_ + ORACLE_REL) * abs_sum
+    }
+}
+
+impl KernelOracle for MasksOracle {
+    fn frame(&mut self, re: &[f64], im: &[f64]) {
+        let parts: &[&[f64]] = if self.ctx.complex() { &[re, im] } else { &[re] };
+        // Output order: per mask, `re` (and `im`) — the flat `(frames, masks)` result.
+        for w in self.weights.chunks_exact(self.ctx.sig_size.max(1)) {
+            for part in parts {
+                for ((y, &x), &w) in self.products.iter_mut().zip(*part).zip(w) {
+                    *y = x * w; // exact for float32 input; one float64 rounding (ORACLE_REL) else
+                }
+                let s = row_sum(&self.products);
+                self.want.push(s.value());
+                let t = self.tol(s.abs());
+                self.tol.push(t);
+            }
         }
     }
 
