@@ -8,12 +8,14 @@
 //! against stored ones: logical frame `f` is stored frame `f + sync_offset`; logical frames with
 //! no stored counterpart read as zeros.
 
+mod chunked;
 mod fortran;
 mod guarded;
 mod memory;
 mod npy;
 mod raw;
 
+pub use chunked::{ChunkLocation, ChunkedArray, ChunkedSource, MAX_CHUNKS};
 pub use fortran::{FortranFileSource, PREAD_WINDOW};
 pub use guarded::{GuardedFile, IoMode};
 pub use memory::MemorySource;
