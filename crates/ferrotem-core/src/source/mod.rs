@@ -8,6 +8,7 @@
 //! against stored ones: logical frame `f` is stored frame `f + sync_offset`; logical frames with
 //! no stored counterpart read as zeros.
 
+mod callback;
 mod chunked;
 mod fortran;
 mod guarded;
@@ -15,6 +16,7 @@ mod memory;
 mod npy;
 mod raw;
 
+pub use callback::{CallbackSource, ReadFrames};
 pub use chunked::{ChunkLocation, ChunkedArray, ChunkedSource, MAX_CHUNKS};
 pub use fortran::{FortranFileSource, PREAD_WINDOW};
 pub use guarded::{GuardedFile, IoMode};

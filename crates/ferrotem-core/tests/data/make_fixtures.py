@@ -41,9 +41,15 @@ def write(name, chunk):
 
 # 40x13 = 520 uint16 elements: shorter than the default block (4096 elements), so the chunk is
 # one short block of 520 elements (a multiple of 8) and no tail.
-write("bshuf_lz4_u16_40x13.bin", raw_chunk(values((40, 13), "<u2", 7), **hdf5plugin.Bitshuffle(cname="lz4")))
+write(
+    "bshuf_lz4_u16_40x13.bin",
+    raw_chunk(values((40, 13), "<u2", 7), **hdf5plugin.Bitshuffle(cname="lz4")),
+)
 # 5x13 = 65 uint32 elements: one short block of 64 and a tail of one element.
-write("bshuf_lz4_u32_5x13.bin", raw_chunk(values((5, 13), "<u4", 40503), **hdf5plugin.Bitshuffle(cname="lz4")))
+write(
+    "bshuf_lz4_u32_5x13.bin",
+    raw_chunk(values((5, 13), "<u4", 40503), **hdf5plugin.Bitshuffle(cname="lz4")),
+)
 # 300x30 = 9000 uint16 elements with a block of 1024: whole blocks, a short one, a tail.
 write(
     "bshuf_lz4_u16_300x30_b1024.bin",

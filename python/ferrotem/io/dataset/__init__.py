@@ -18,6 +18,8 @@ _DATASETS: dict[str, str] = {
     "raw": "ferrotem.io.dataset.raw.RawFileDataSet",
     "npy": "ferrotem.io.dataset.npy.NPYDataSet",
     "dask": "ferrotem.io.dataset.dask.DaskDataSet",
+    "hdf5": "ferrotem.io.dataset.hdf5.H5DataSet",
+    "arina": "ferrotem.io.dataset.arina.ArinaDataSet",
 }
 
 
