@@ -1,7 +1,7 @@
 # ferrotem — one command per job; each sets up what it needs on a fresh machine.
 #   make demo   venv + deps + release build, then `ferrotem demo`
 #   make test   same set-up, then rustfmt, clippy, cargo doc, cargo test, ruff, mypy, pytest
-#   make bench  same set-up, then the side-by-side benchmark table
+#   make bench  same set-up, then the side-by-side benchmark tables (make bench-docs: into the docs)
 
 PYTHON ?= python3
 VENV := .venv
@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 DEPS_STAMP := $(VENV)/.deps-stamp
 PYTEST_ARGS ?= -q -m "not slow"
 
-.PHONY: all venv develop demo test lint rust-test py-test bench bench-libertem clean system-deps
+.PHONY: all venv develop demo test lint rust-test py-test bench bench-docs bench-libertem clean system-deps
 
 all: test
 
@@ -52,8 +52,13 @@ system-deps:
 
 test: system-deps develop lint rust-test py-test
 
+# Writes benchmarks/results/latest.md (full tables, date and commit of the run).
 bench: develop
-	$(PY) benchmarks/run.py && $(PY) benchmarks/dask_bench.py
+	$(PY) benchmarks/run.py && $(PY) benchmarks/dask_bench.py && $(PY) benchmarks/report.py
+
+# Puts the tables of the last `make bench` into README.md and docs/performance.md (no re-run).
+bench-docs: $(DEPS_STAMP)
+	$(PY) benchmarks/report.py --splice
 
 # Optional: LiberTEM in its own venv, so that `make bench` can compare against it side by side.
 bench-libertem:

@@ -1,79 +1,83 @@
-"""Dask benchmark of ferrotem (issues 3 and 4; run by ``make bench`` after ``run.py``).
+"""Dask benchmark of ferrotem (the second half of ``make bench``, after ``run.py``).
 
 Measures, in one run on this machine, with the data in the page cache:
 
-* issue 3, on run.py's 512 MiB uint16 raw file (64x64 scan of 256x256 frames): SumUDF and
-  SumSigUDF through ``Context.make_with('delayed')`` + ``.data`` (default threaded scheduler)
-  against the embedded default ``Context()``; ``make_dask_array(ds)[0].sum(axis=(0, 1))``
-  against ``da.from_array(np.memmap(...))`` with the same chunks; LiberTEM's equivalents;
-* issue 4, on a 4 GiB uint16 raw file (256x128 scan of 256x256 frames; 2 GiB, 128x128, when
-  the disk has less than 10 GiB free): SumUDF and SumSigUDF on a local Dask cluster with two
-  CPU workers (``DaskJobExecutor.make_local``) against the embedded ``Context()`` and LiberTEM's
-  default ``Context()``; the wall time from ``Context.make_with('dask', cpus=2)`` to a ready
-  executor, and LiberTEM's default ``Context()`` start-up.
+* on run.py's files (64x64 scans of 256x256 frames, uint16 512 MiB and float32 1 GiB): SumUDF
+  and SumSigUDF through ``Context.make_with('delayed')`` + ``.data`` (default threaded
+  scheduler) against the embedded ``Context()`` and against LiberTEM's same call;
+  ``make_dask_array(ds)[0].sum(axis=(0, 1)).compute()`` against LiberTEM's same call (datasets
+  of ``make_with('inline')`` on both sides) and against a plain Dask array over ``np.memmap``
+  with the same chunks;
+* on a 4 GiB uint16 file (256x128 scan; 2 GiB, 128x128, when the disk has less than 10 GiB
+  free): SumUDF and SumSigUDF on a local Dask cluster, ``Context.make_with('dask', cpus=N)`` on
+  both sides, against the embedded ``Context()``; the start-up of that same call on both sides.
 
-Every cell is the median of ``--reps`` timed repetitions after one untimed warm-up run, as in
-run.py. The ferrotem runs compared with each other take turns within each repetition (A, B, A,
-B, ...), so that load from other work on the shared machine hits both alike; LiberTEM runs in
-its own venv (``benchmarks/libertem_dask_side.py``) right after the ferrotem runs it is
-compared with. Tables give the median and, in brackets, the slowest and fastest repetition.
-Results are printed as markdown and written to ``benchmarks/results/dask.md``.
+Each warm cell is the median of ``--reps`` after a checked warm-up run, and every result is
+checked against numpy before its time counts; ferrotem's cells take turns within each
+repetition, LiberTEM's run in their own venv right after. Beside them, first runs in fresh
+processes. Baselines with a reference figure (LiberTEM 0.16 and plain Dask on a similar 2-core
+machine) are flagged when more than 2x off it, and then not used for a verdict. Results are
+written to ``benchmarks/results/dask.md`` and ``dask.json``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import shutil
-import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-from run import (
+from common import (
     DATA,
     LIBERTEM_PY,
-    NAV,
-    RESULTS,
     ROOT,
-    SIG,
-    data_path,
+    Dataset,
     ensure_file,
+    ensure_references,
+    first_run,
+    gbs,
+    gbs_first,
+    git_commit,
+    import_api,
+    machine,
+    make_context,
+    median,
+    off_reference,
+    run_side,
+    run_specs,
+    seconds_cell,
+    startup_times,
+    step,
+    verdict,
     warm_page_cache,
+    write_results,
 )
+from run import DATASETS
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-SMALL = ("uint16", NAV, SIG)  # 512 MiB, run.py's file
-LARGE = ("uint16", (256, 128), SIG)  # 4 GiB
-LARGE_FALLBACK = ("uint16", (128, 128), SIG)  # 2 GiB, when the disk is short
+SMALL, FLOAT = DATASETS  # uint16 512 MiB, float32 1 GiB
+LARGE = Dataset("large", "uint16", (256, 128), (256, 256))  # 4 GiB
+LARGE_FALLBACK = Dataset("large", "uint16", (128, 128), (256, 256))  # 2 GiB
 MIN_FREE = 10 << 30
-STARTUP_CPUS = 2
+TAG = "dask-bench"
 
-# Reference figures of LiberTEM 0.16 on a similar 2-core machine (GB/s; start-up in s).
+#: Reference figures (GB/s; start-up in s) of the baselines on a similar 2-core machine:
+#: LiberTEM 0.16, and plain Dask over a memmap (uint16 512 MiB).
 REFERENCE = {
-    "delayed sum": 3.9,
-    "delayed sumsig": 3.6,
-    "make_dask_array sum": 0.97,
-    "memmap dask sum": 4.1,
-    "cluster sum": 3.6,
-    "startup": 1.5,
+    "LiberTEM delayed|sum": 3.9,
+    "LiberTEM delayed|sumsig": 3.6,
+    "LiberTEM make_dask_array|uint16": 0.97,
+    "memmap dask|uint16": 4.1,
+    "LiberTEM cluster|sum": 3.6,
+    "LiberTEM startup": 1.5,
 }
+UDFS = (("sum", "SumUDF"), ("sumsig", "SumSigUDF"))
 
 
-def step(msg: str) -> None:
-    print(f"[dask-bench] {msg}", file=sys.stderr, flush=True)
-
-
-def large_spec() -> tuple[tuple[str, tuple[int, ...], tuple[int, ...]], str]:
-    """The issue-4 dataset: 4 GiB unless it is missing and the disk has < 10 GiB free."""
-    path = data_path(*LARGE)
-    if os.path.exists(path):
+def large_dataset() -> tuple[Dataset, str]:
+    """The cluster dataset: 4 GiB unless it is missing and the disk has < 10 GiB free."""
+    if os.path.exists(LARGE.path):
         return LARGE, ""
     os.makedirs(DATA, exist_ok=True)
     free = shutil.disk_usage(DATA).free
@@ -82,315 +86,212 @@ def large_spec() -> tuple[tuple[str, tuple[int, ...], tuple[int, ...]], str]:
     return LARGE, ""
 
 
-def interleaved(fns: dict[str, Callable[[], Any]], reps: int) -> dict[str, list[float]]:
-    """Wall times of each function over ``reps`` rounds after one untimed warm-up call of each;
-    within a round the functions take turns."""
-    for fn in fns.values():
-        fn()
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(reps):
-        for key, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            times[key].append(time.perf_counter() - t0)
-    return times
+def spec(label: str, setup: str, workload: str, ds: Dataset) -> dict[str, Any]:
+    return {"label": label, "setup": setup, "workload": workload, "dataset": ds.to_json()}
 
 
-def load(ctx: Any, path: str, spec: tuple[str, tuple[int, ...], tuple[int, ...]]) -> Any:
-    dtype, nav, sig = spec
-    return ctx.load("raw", path=path, nav_shape=nav, sig_shape=sig, dtype=dtype)
-
-
-# -- issue 3 --------------------------------------------------------------------------------------
-def issue3(path: str, reps: int) -> tuple[dict[str, list[float]], str]:
-    import dask.array as da
-    from ferrotem.api import Context
-    from ferrotem.contrib.daskadapter import make_dask_array
-    from ferrotem.udf.sum import SumUDF
-    from ferrotem.udf.sumsigudf import SumSigUDF
-
-    cells: dict[str, list[float]] = {}
-    embedded = Context()
-    delayed = Context.make_with("delayed")
-    try:
-        ds_e = load(embedded, path, SMALL)
-        ds_d = load(delayed, path, SMALL)
-        for key, cls in (("sum", SumUDF), ("sumsig", SumSigUDF)):
-            step(f"issue 3: {cls.__name__}, delayed vs embedded")
-            cells.update(
-                interleaved(
-                    {
-                        f"embedded {key}": lambda cls=cls: embedded.run_udf(ds_e, cls()),
-                        f"delayed {key}": lambda cls=cls: (
-                            delayed.run_udf(ds_d, cls())["intensity"].data
-                        ),
-                    },
-                    reps,
-                )
-            )
-        step("issue 3: make_dask_array + sum vs memmap dask array")
-        chunks = make_dask_array(ds_e)[0].chunks
-        dtype, nav, sig = SMALL
-
-        def mda_sum() -> Any:
-            return make_dask_array(ds_e)[0].sum(axis=(0, 1)).compute()
-
-        def memmap_sum() -> Any:
-            mm = np.memmap(path, dtype=dtype, mode="r", shape=nav + sig)
-            return da.from_array(mm, chunks=chunks).astype("float32").sum(axis=(0, 1)).compute()
-
-        np.testing.assert_allclose(mda_sum(), memmap_sum(), rtol=1e-5)
-        cells.update(
-            interleaved({"make_dask_array sum": mda_sum, "memmap dask sum": memmap_sum}, reps)
-        )
-    finally:
-        delayed.close()
-        embedded.close()
-    return cells, str(chunks)
-
-
-# -- issue 4 --------------------------------------------------------------------------------------
-def issue4(path: str, spec: Any, reps: int) -> dict[str, list[float]]:
-    from ferrotem.api import Context
-    from ferrotem.executor.dask import DaskJobExecutor, cluster_spec
-    from ferrotem.udf.sum import SumUDF
-    from ferrotem.udf.sumsigudf import SumSigUDF
-
-    cells: dict[str, list[float]] = {}
-    step("issue 4: ferrotem start-up of make_with('dask')")
-    times = []
-    for _ in range(reps + 1):  # the first start is an untimed warm-up
-        t0 = time.perf_counter()
-        ctx = Context.make_with("dask", cpus=STARTUP_CPUS)
-        times.append(time.perf_counter() - t0)
-        ctx.close()
-    cells["startup"] = times[1:]
-    embedded = Context()
-    executor = DaskJobExecutor.make_local(spec=cluster_spec(cpus=[0, 1], cudas=[], has_cupy=False))
-    cluster = Context(executor=executor)
-    try:
-        ds_e = load(embedded, path, spec)
-        ds_c = load(cluster, path, spec)
-        for key, cls in (("sum", SumUDF), ("sumsig", SumSigUDF)):
-            step(f"issue 4: {cls.__name__}, local cluster (2 CPU workers) vs embedded")
-            cells.update(
-                interleaved(
-                    {
-                        f"embedded {key}": lambda cls=cls: embedded.run_udf(ds_e, cls()),
-                        f"cluster {key}": lambda cls=cls: cluster.run_udf(ds_c, cls()),
-                    },
-                    reps,
-                )
-            )
-    finally:
-        cluster.close()
-        embedded.close()
-    return cells
-
-
-# -- LiberTEM -------------------------------------------------------------------------------------
-def libertem(parts: list[str], paths: dict[str, tuple[str, Any]], reps: int) -> dict[str, Any]:
-    """Runs benchmarks/libertem_dask_side.py in .venv-libertem; returns its result, or
-    ``{"error": reason}``."""
-    if not os.path.exists(LIBERTEM_PY):
-        return {"error": "not installed (make bench-libertem)"}
-    with tempfile.TemporaryDirectory() as d:
-        cfg = os.path.join(d, "config.json")
-        res = os.path.join(d, "result.json")
-        with open(cfg, "w") as f:
-            json.dump(
-                {
-                    name: {"path": p, "dtype": s[0], "nav": s[1], "sig": s[2]}
-                    for name, (p, s) in paths.items()
-                }
-                | {"reps": reps, "parts": parts},
-                f,
-            )
-        proc = subprocess.run(
-            [LIBERTEM_PY, os.path.join(HERE, "libertem_dask_side.py"), cfg, res],
-            capture_output=True,
-            text=True,
-            timeout=1800,
-        )
-        if proc.returncode != 0:
-            tail = proc.stderr.strip().splitlines()[-5:]
-            return {"error": "failed: " + " | ".join(tail)}
-        with open(res) as f:
-            return json.load(f)
+def describe_chunks(chunks: Any, itemsize: int) -> str:
+    """``N blocks of up to F frames (X MiB)`` for a chunks tuple of a 4-D array."""
+    if not chunks:
+        return "-"
+    n_blocks, largest = 1, 1
+    for axis in chunks:
+        n_blocks *= len(axis)
+    for axis in chunks[:2]:
+        largest *= max(axis)
+    frame = 1
+    for axis in chunks[2:]:
+        frame *= max(axis)
+    mib = largest * frame * itemsize / 2**20
+    return f"{n_blocks} blocks of up to {largest} frames ({mib:.0f} MiB as float32)"
 
 
 # -- report ---------------------------------------------------------------------------------------
-def med(times: list[float] | None) -> float | None:
-    return None if not times else statistics.median(times)
-
-
-def div(a: float | None, b: float | None) -> float | None:
-    return None if a is None or b is None else a / b
-
-
-def fmt(x: float | None, spec: str = ".2f") -> str:
-    return "-" if x is None else format(x, spec)
-
-
-def gbs(nbytes: int, times: list[float] | None) -> str:
-    """Median GB/s [slowest-fastest repetition]."""
-    if not times:
-        return "-"
-    return (
-        f"{nbytes / statistics.median(times) / 1e9:.2f} "
-        f"[{nbytes / max(times) / 1e9:.1f}-{nbytes / min(times) / 1e9:.1f}]"
-    )
-
-
-def seconds(times: list[float] | None) -> str:
-    if not times:
-        return "-"
-    return f"{statistics.median(times):.2f} [{min(times):.2f}-{max(times):.2f}]"
-
-
-def ratio_row(what: str, value: float | None, target: str, ok: Callable[[float], bool]) -> str:
-    verdict = "-" if value is None else ("yes" if ok(value) else "**no**")
-    return f"| {what} | {fmt(value)} | {target} | {verdict} |"
-
-
-UDF_LABELS = (("sum", "SumUDF"), ("sumsig", "SumSigUDF"))
-
-
 def build_report(r: dict[str, Any]) -> str:
     lines: list[str] = []
     add = lines.append
-    c3, c4 = r["fe3"], r["fe4"]
-    l3, l4 = r["lt3"].get("cells", {}), r["lt4"].get("cells", {})
-    n3, n4 = r["bytes3"], r["bytes4"]
+    t, lt, first = r["times"], r["lt"].get("times", {}), r["first"]
+
+    def lt_m(key: str) -> float | None:
+        return median(lt.get(key))
+
+    def flag(ref_key: str, nbytes: int, times: list[float] | None) -> tuple[str, bool]:
+        ref = REFERENCE.get(ref_key)
+        m = median(times)
+        measured = None if m is None else nbytes / m / 1e9
+        off = off_reference(measured, ref)
+        return ("" if ref is None else f"{ref:.2f}" + (" ⚠ off by >2x" if off else "")), off
 
     add("# ferrotem Dask benchmark")
     add("")
     add(
-        f"{r['when']} · {r['machine']} · median of {r['reps']} runs per cell after a warm-up "
-        f"run (in brackets: slowest and fastest run) · data in the page cache · load average "
-        f"{r['load0']:.2f} at start, {r['load1']:.2f} at end (other work on the machine skews "
-        "the numbers; compare the ratios, measured side by side)"
+        f"{r['when']} · commit {r['commit']} · {r['machine']} · {r['threads']} workers on both "
+        f"sides · median of {r['reps']} runs per cell after a checked warm-up run (in brackets: "
+        "slowest and fastest run), every result checked against numpy · data in the page cache "
+        f"· load average {r['load0']:.2f} at start, {r['load1']:.2f} at end (compare the "
+        "ratios, measured side by side)"
     )
     add("")
-    add(f"LiberTEM: {r['libertem_status']}")
+    add(f"LiberTEM: {r['libertem']}")
     if r["large_note"]:
         add("")
         add(f"Note: {r['large_note']}")
     add("")
-    add(f"## Issue 3: delayed executor and `make_dask_array`, uint16 {n3 / 2**20:.0f} MiB")
+    add("## Delayed executor and `make_dask_array` (64x64 scans of 256x256 frames)")
     add("")
     add(
-        "GB/s of dataset bytes; the reference column is LiberTEM 0.16 on a similar 2-core "
-        "machine. Dask computes with its default threaded scheduler."
+        "GB/s of dataset bytes; first: a fresh process's first run (load to result). Dask "
+        "computes with its default threaded scheduler. Reference: the baseline on a similar "
+        "2-core machine; a baseline more than 2x off its reference is flagged and not judged."
     )
     add("")
-    add("| run | ferrotem | LiberTEM (this run) | LiberTEM (reference) |")
-    add("|---|---:|---:|---:|")
-    for key, label in UDF_LABELS:
-        add(f"| `Context()` (embedded), {label} | {gbs(n3, c3[f'embedded {key}'])} | - | - |")
-    for key, label in UDF_LABELS:
+    add("| run | ferrotem | first | LiberTEM | first | reference |")
+    add("|---|---:|---:|---:|---:|---:|")
+    n3 = SMALL.nbytes
+    for key, label in UDFS:
         add(
-            f"| `make_with('delayed')`, {label} + `.data` | {gbs(n3, c3[f'delayed {key}'])} | "
-            f"{gbs(n3, l3.get(f'delayed {key}'))} | {REFERENCE[f'delayed {key}']:.2f} |"
+            f"| uint16 512 MiB, `Context()` (embedded), {label} | {gbs(n3, t[f'embedded|{key}'])}"
+            " | - | - | - | - |"
         )
-    add(
-        f"| `make_dask_array(ds)[0].sum(axis=(0, 1)).compute()` | "
-        f"{gbs(n3, c3['make_dask_array sum'])} | {gbs(n3, l3.get('make_dask_array sum'))} | "
-        f"{REFERENCE['make_dask_array sum']:.2f} |"
-    )
-    add(
-        "| `da.from_array(np.memmap(...), chunks=<make_dask_array's>)"
-        f".astype('float32').sum(axis=(0, 1)).compute()` | {gbs(n3, c3['memmap dask sum'])} | "
-        f"- | {REFERENCE['memmap dask sum']:.2f} |"
-    )
+    offs: dict[str, bool] = {}
+    for key, label in UDFS:
+        ref, offs[f"delayed {key}"] = flag(f"LiberTEM delayed|{key}", n3, lt.get(f"delayed|{key}"))
+        add(
+            f"| uint16 512 MiB, `make_with('delayed')`, {label} + `.data` | "
+            f"{gbs(n3, t[f'delayed|{key}'])} | {gbs_first(n3, first.get(f'delayed|{key}'))} | "
+            f"{gbs(n3, lt.get(f'delayed|{key}'))} | "
+            f"{gbs_first(n3, first.get(f'LiberTEM delayed|{key}'))} | {ref} |"
+        )
+    for ds in (SMALL, FLOAT):
+        n = ds.nbytes
+        ref, offs[f"lt mda {ds.name}"] = flag(
+            f"LiberTEM make_dask_array|{ds.name}", n, lt.get(f"mda|{ds.name}")
+        )
+        add(
+            f"| {ds.label}, `make_dask_array(ds)[0].sum(axis=(0, 1)).compute()` | "
+            f"{gbs(n, t[f'mda|{ds.name}'])} | {gbs_first(n, first.get(f'mda|{ds.name}'))} | "
+            f"{gbs(n, lt.get(f'mda|{ds.name}'))} | "
+            f"{gbs_first(n, first.get(f'LiberTEM mda|{ds.name}'))} | {ref} |"
+        )
+        ref, offs[f"memmap {ds.name}"] = flag(f"memmap dask|{ds.name}", n, t[f"memmap|{ds.name}"])
+        add(
+            f"| {ds.label}, plain Dask over `np.memmap`, same chunks, `.astype('float32')"
+            f".sum(axis=(0, 1))` | {gbs(n, t[f'memmap|{ds.name}'])} | "
+            f"{gbs_first(n, first.get(f'memmap|{ds.name}'))} | - | - | {ref} |"
+        )
+    add("")
+    for ds in (SMALL, FLOAT):
+        key = f"mda|{ds.name}"
+        add(
+            f"Chunks, {ds.label}: ferrotem {describe_chunks(r['chunks'].get(key), 4)}; "
+            f"LiberTEM {describe_chunks(r['lt'].get('chunks', {}).get(key), 4)}."
+        )
     add("")
     add(
-        f"Chunks: ferrotem `make_dask_array` {r['chunks']}; LiberTEM's "
-        f"{r['lt3'].get('chunks') or '-'}."
+        "Plain Dask: one `map_blocks` task per chunk slicing one open `np.memmap` (dask's "
+        "raw-file recipe); `da.from_array(memmap)` is not used because dask 2024.12 and later "
+        "copy the whole memmap into memory inside it (dask issue 11850), which measured that "
+        "copy rather than the reduction."
     )
     add("")
     add("| ratio (of medians) | measured | target | met |")
     add("|---|---:|---|---|")
-    for key, label in UDF_LABELS:
-        add(
-            ratio_row(
-                f"{label}: delayed time / embedded time",
-                div(med(c3[f"delayed {key}"]), med(c3[f"embedded {key}"])),
-                "≤ 1.25",
-                lambda v: v <= 1.25,
-            )
+
+    def row(what: str, value: float | None, target: str, ok: Any, off: bool = False) -> None:
+        met = "-" if ok is None else verdict(value, ok, off)
+        add(f"| {what} | {'-' if value is None else f'{value:.2f}'} | {target} | {met} |")
+
+    def ratio(a: float | None, b: float | None) -> float | None:
+        return None if a is None or b is None else a / b
+
+    for key, label in UDFS:
+        row(
+            f"{label}: delayed time / embedded time",
+            ratio(median(t[f"delayed|{key}"]), median(t[f"embedded|{key}"])),
+            "≤ 1.25",
+            lambda v: v <= 1.25,
         )
-    for key, label in UDF_LABELS:
-        add(
-            ratio_row(
-                f"{label}: delayed throughput, ferrotem / LiberTEM",
-                div(med(l3.get(f"delayed {key}")), med(c3[f"delayed {key}"])),
-                "≥ 3",
-                lambda v: v >= 3,
-            )
+    for key, label in UDFS:
+        row(
+            f"{label}: delayed throughput, ferrotem / LiberTEM",
+            ratio(lt_m(f"delayed|{key}"), median(t[f"delayed|{key}"])),
+            "≥ 3",
+            lambda v: v >= 3,
+            offs[f"delayed {key}"],
         )
-    add(
-        ratio_row(
-            "make_dask_array + sum throughput / memmap dask array",
-            div(med(c3["memmap dask sum"]), med(c3["make_dask_array sum"])),
+    for ds in (SMALL, FLOAT):
+        row(
+            f"{ds.dtype}: make_dask_array + sum throughput / plain Dask memmap",
+            ratio(median(t[f"memmap|{ds.name}"]), median(t[f"mda|{ds.name}"])),
             "≥ 1.5",
             lambda v: v >= 1.5,
+            offs[f"memmap {ds.name}"],
         )
-    )
-    add(
-        ratio_row(
-            "make_dask_array + sum throughput, ferrotem / LiberTEM",
-            div(med(l3.get("make_dask_array sum")), med(c3["make_dask_array sum"])),
+    for ds in (SMALL, FLOAT):
+        row(
+            f"{ds.dtype}: make_dask_array + sum throughput, ferrotem / LiberTEM",
+            ratio(lt_m(f"mda|{ds.name}"), median(t[f"mda|{ds.name}"])),
             "≥ 4",
             lambda v: v >= 4,
+            offs[f"lt mda {ds.name}"],
         )
-    )
     add("")
-    add(f"## Issue 4: local Dask cluster, uint16 {n4 / 2**30:.0f} GiB ({r['large_shape']})")
+
+    n4 = r["large"]["nbytes"]
+    add(f"## Local Dask cluster, {r['large']['label']} ({r['large']['shape']})")
     add("")
     add(
-        "GB/s of dataset bytes. ferrotem local cluster: `DaskJobExecutor.make_local(spec="
-        "cluster_spec(cpus=[0, 1], cudas=[], has_cupy=False))` (2 CPU workers + 1 service "
-        "worker); LiberTEM: its default `Context()` (a local Dask cluster). Reference: LiberTEM "
-        f"0.16 SumUDF {REFERENCE['cluster sum']:.1f} GB/s on a similar machine."
+        f"GB/s of dataset bytes. Both sides: `Context.make_with('dask', cpus={r['threads']})` "
+        f"(ferrotem: {r['threads']} CPU workers + 1 service worker; LiberTEM: its local "
+        "cluster); first: a fresh process, cluster started before the clock, load to result."
     )
     add("")
-    add("| UDF | ferrotem `Context()` (embedded) | ferrotem local cluster | LiberTEM `Context()` |")
-    add("|---|---:|---:|---:|")
-    for key, label in UDF_LABELS:
+    add(
+        "| UDF | ferrotem `Context()` (embedded) | ferrotem cluster | first | LiberTEM cluster "
+        "| first | reference |"
+    )
+    add("|---|---:|---:|---:|---:|---:|---:|")
+    for key, label in UDFS:
+        ref, offs[f"cluster {key}"] = flag(f"LiberTEM cluster|{key}", n4, lt.get(f"cluster|{key}"))
         add(
-            f"| {label} | {gbs(n4, c4[f'embedded {key}'])} | {gbs(n4, c4[f'cluster {key}'])} | "
-            f"{gbs(n4, l4.get(f'cluster {key}'))} |"
+            f"| {label} | {gbs(n4, t[f'large embedded|{key}'])} | {gbs(n4, t[f'cluster|{key}'])}"
+            f" | {gbs_first(n4, first.get(f'cluster|{key}'))} | {gbs(n4, lt.get(f'cluster|{key}'))}"
+            f" | {gbs_first(n4, first.get(f'LiberTEM cluster|{key}'))} | {ref} |"
         )
     add("")
-    add("| start-up to a ready executor | seconds |")
-    add("|---|---:|")
-    add(f"| ferrotem `Context.make_with('dask', cpus={STARTUP_CPUS})` | {seconds(c4['startup'])} |")
-    add(f"| LiberTEM `Context()` (this run) | {seconds(r['lt4'].get('startup'))} |")
-    add(f"| LiberTEM `Context()` (reference) | {REFERENCE['startup']:.2f} |")
+    lt_start = r["lt"].get("startup")
+    ref, start_off = "", False
+    if lt_start:
+        start_off = off_reference(median(lt_start), REFERENCE["LiberTEM startup"])
+    ref = f"{REFERENCE['LiberTEM startup']:.2f}" + (" ⚠ off by >2x" if start_off else "")
+    add(f"| start-up of `Context.make_with('dask', cpus={r['threads']})` | seconds | reference |")
+    add("|---|---:|---:|")
+    add(f"| ferrotem | {seconds_cell(r['startup'])} | - |")
+    add(f"| LiberTEM | {seconds_cell(lt_start)} | {ref} |")
     add("")
     add("| ratio (of medians) | measured | target | met |")
     add("|---|---:|---|---|")
-    for key, label in UDF_LABELS:
-        add(
-            ratio_row(
-                f"{label}: cluster time / embedded time",
-                div(med(c4[f"cluster {key}"]), med(c4[f"embedded {key}"])),
-                "≤ 1.3",
-                lambda v: v <= 1.3,
-            )
+    for key, label in UDFS:
+        row(
+            f"{label}: cluster time / embedded time",
+            ratio(median(t[f"cluster|{key}"]), median(t[f"large embedded|{key}"])),
+            "≤ 1.3",
+            lambda v: v <= 1.3,
         )
-    for key, label in UDF_LABELS:
-        add(
-            ratio_row(
-                f"{label}: cluster throughput, ferrotem / LiberTEM",
-                div(med(l4.get(f"cluster {key}")), med(c4[f"cluster {key}"])),
-                "≥ 3",
-                lambda v: v >= 3,
-            )
+    for key, label in UDFS:
+        row(
+            f"{label}: cluster throughput, ferrotem / LiberTEM",
+            ratio(lt_m(f"cluster|{key}"), median(t[f"cluster|{key}"])),
+            "≥ 3",
+            lambda v: v >= 3,
+            offs.get(f"cluster {key}", False),
         )
-    value = div(med(r["lt4"].get("startup")), med(c4["startup"]))
-    add(f"| start-up time, LiberTEM / ferrotem | {fmt(value)} | - | - |")
+    row(
+        "start-up time, LiberTEM / ferrotem",
+        ratio(median(lt_start), median(r["startup"])),
+        "-",
+        None,
+    )
     add("")
     add(f"Command: `{r['command']}` · {r['total']:.0f} s in all")
     return "\n".join(lines) + "\n"
@@ -399,66 +300,151 @@ def build_report(r: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reps", type=int, default=3, help="timed runs per cell (default 3)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="workers on both sides (default: physical cores)"
+    )
     parser.add_argument("--no-libertem", action="store_true", help="skip LiberTEM even if found")
+    parser.add_argument(
+        "--no-first-run", action="store_true", help="skip the fresh-process first runs"
+    )
     args = parser.parse_args(argv)
     reps = max(1, args.reps)
 
-    import psutil
+    from ferrotem.executor.base import physical_cores
 
+    threads = args.threads or physical_cores()
+    with_lt = not args.no_libertem and os.path.exists(LIBERTEM_PY)
     t_start = time.perf_counter()
     load0 = os.getloadavg()[0]
-    step("preparing data in benchmarks/data (created once; the 4 GiB file takes a while)")
-    small = ensure_file(*SMALL)
-    spec4, large_note = large_spec()
-    large = ensure_file(*spec4)
+    step(TAG, "preparing data in benchmarks/data (created once; the 4 GiB file takes a while)")
+    large, large_note = large_dataset()
+    for ds in (SMALL, FLOAT, large):
+        ensure_file(ds)
+        ensure_references(ds)
 
-    no_lt = {"error": "skipped (--no-libertem)"}
-    warm_page_cache(small)
-    fe3, chunks = issue3(small, reps)
-    lt3: dict[str, Any] = no_lt
-    if not args.no_libertem:
-        step("issue 3: LiberTEM (.venv-libertem)")
-        warm_page_cache(small)
-        lt3 = libertem(["delayed"], {"small": (small, SMALL)}, reps)
+    # -- delayed and make_dask_array --------------------------------------------------------------
+    for ds in (SMALL, FLOAT):
+        warm_page_cache(ds.path)
+    step(TAG, "delayed and make_dask_array: ferrotem and plain Dask (interleaved)")
+    specs = [spec(f"embedded|{k}", "default", k, SMALL) for k, _ in UDFS]
+    specs += [spec(f"delayed|{k}", "delayed", k, SMALL) for k, _ in UDFS]
+    for ds in (SMALL, FLOAT):
+        specs.append(spec(f"mda|{ds.name}", "inline", "mda-sum", ds))
+        specs.append(
+            spec(f"memmap|{ds.name}", "", "dask-mda-sum", ds) | {"chunks_from": f"mda|{ds.name}"}
+        )
+    local = run_specs("ferrotem", specs, threads, reps)
+    times, chunks = local["times"], local["chunks"]
+    lt: dict[str, Any] = {
+        "error": "skipped (--no-libertem)"
+        if args.no_libertem
+        else "not installed (make bench-libertem)"
+    }
+    lt_specs = [spec(f"delayed|{k}", "delayed", k, SMALL) for k, _ in UDFS]
+    lt_specs += [spec(f"mda|{ds.name}", "inline", "mda-sum", ds) for ds in (SMALL, FLOAT)]
+    if with_lt:
+        step(TAG, "delayed and make_dask_array: LiberTEM (.venv-libertem)")
+        lt = run_side(
+            LIBERTEM_PY,
+            {
+                "mode": "cells",
+                "package": "libertem",
+                "threads": threads,
+                "reps": reps,
+                "cells": lt_specs,
+            },
+        )
+    first: dict[str, Any] = {}
+    if not args.no_first_run:
+        step(TAG, "delayed and make_dask_array: first runs (fresh processes)")
+        for key, _ in UDFS:
+            first[f"delayed|{key}"] = first_run(
+                sys.executable, "ferrotem", "delayed", key, SMALL, threads
+            )
+        for ds in (SMALL, FLOAT):
+            first[f"mda|{ds.name}"] = first_run(
+                sys.executable, "ferrotem", "inline", "mda-sum", ds, threads
+            )
+            first[f"memmap|{ds.name}"] = first_run(
+                sys.executable, "", "", "dask-mda-sum", ds, threads, chunks=chunks[f"mda|{ds.name}"]
+            )
+        if with_lt and "error" not in lt:
+            for key, _ in UDFS:
+                first[f"LiberTEM delayed|{key}"] = first_run(
+                    LIBERTEM_PY, "libertem", "delayed", key, SMALL, threads
+                )
+            for ds in (SMALL, FLOAT):
+                first[f"LiberTEM mda|{ds.name}"] = first_run(
+                    LIBERTEM_PY, "libertem", "inline", "mda-sum", ds, threads
+                )
 
-    warm_page_cache(large)
-    fe4 = issue4(large, spec4, reps)
-    lt4: dict[str, Any] = no_lt
-    if not args.no_libertem:
-        step("issue 4: LiberTEM (.venv-libertem)")
-        warm_page_cache(large)
-        lt4 = libertem(["cluster"], {"large": (large, spec4)}, reps)
+    # -- local cluster ----------------------------------------------------------------------------
+    warm_page_cache(large.path)
+    step(TAG, "local cluster: ferrotem start-up, then cluster vs embedded (interleaved)")
+    api = import_api("ferrotem")
+    startup = startup_times(lambda: make_context(api, "cluster", threads), reps)
+    specs = [spec(f"large embedded|{k}", "default", k, large) for k, _ in UDFS]
+    specs += [spec(f"cluster|{k}", "cluster", k, large) for k, _ in UDFS]
+    times.update(run_specs("ferrotem", specs, threads, reps)["times"])
+    lt4: dict[str, Any] = {}
+    if with_lt and "error" not in lt:
+        step(TAG, "local cluster: LiberTEM (.venv-libertem)")
+        warm_page_cache(large.path)
+        lt4 = run_side(
+            LIBERTEM_PY,
+            {
+                "mode": "cells",
+                "package": "libertem",
+                "threads": threads,
+                "reps": reps,
+                "cells": [spec(f"cluster|{k}", "cluster", k, large) for k, _ in UDFS],
+                "startup": True,
+            },
+        )
+    if not args.no_first_run:
+        step(TAG, "local cluster: first runs (fresh processes)")
+        first["cluster|sum"] = first_run(
+            sys.executable, "ferrotem", "cluster", "sum", large, threads
+        )
+        if with_lt and "error" not in lt:
+            first["LiberTEM cluster|sum"] = first_run(
+                LIBERTEM_PY, "libertem", "cluster", "sum", large, threads
+            )
 
-    errors = [x["error"] for x in (lt3, lt4) if "error" in x]
-    version = lt3.get("version") or lt4.get("version")
-    status = "; ".join(errors) if errors else f"{version} (in .venv-libertem)"
-    report = build_report(
-        {
-            "when": time.strftime("%Y-%m-%d %H:%M"),
-            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, "
-            f"{psutil.virtual_memory().total / 2**30:.0f} GiB",
-            "reps": reps,
-            "load0": load0,
-            "load1": os.getloadavg()[0],
-            "libertem_status": status,
-            "large_note": large_note,
-            "large_shape": "x".join(map(str, spec4[1] + spec4[2])),
-            "fe3": fe3,
-            "fe4": fe4,
-            "lt3": lt3,
-            "lt4": lt4,
-            "chunks": chunks,
-            "bytes3": os.path.getsize(small),
-            "bytes4": os.path.getsize(large),
-            "command": " ".join(["python benchmarks/dask_bench.py", *(argv or sys.argv[1:])]),
-            "total": time.perf_counter() - t_start,
-        }
-    )
+    errors = [x["error"] for x in (lt, lt4) if "error" in x]
+    if errors:
+        status = "; ".join(errors)
+    else:
+        status = f"{lt['version']} (in .venv-libertem)"
+        lt["times"].update(lt4["times"])
+        lt["startup"] = lt4["startup"]
+    result = {
+        "when": time.strftime("%Y-%m-%d %H:%M"),
+        "commit": git_commit(),
+        "machine": machine(),
+        "threads": threads,
+        "reps": reps,
+        "load0": load0,
+        "load1": os.getloadavg()[0],
+        "libertem": status,
+        "large_note": large_note,
+        "large": {
+            "label": large.label,
+            "nbytes": large.nbytes,
+            "shape": "x".join(map(str, large.nav + large.sig)),
+        },
+        "datasets": {ds.name: {"label": ds.label, "nbytes": ds.nbytes} for ds in (SMALL, FLOAT)},
+        "times": times,
+        "first": first,
+        "chunks": chunks,
+        "startup": startup,
+        "lt": lt if not errors else {},
+        "command": " ".join(["python benchmarks/dask_bench.py", *(argv or sys.argv[1:])]),
+        "total": time.perf_counter() - t_start,
+    }
+    report = build_report(result)
     print(report)
-    os.makedirs(RESULTS, exist_ok=True)
-    out = os.path.join(RESULTS, "dask.md")
-    with open(out, "w") as f:
-        f.write(report)
+    out = write_results("dask", report, result)
     print(f"written to {os.path.relpath(out, ROOT)}")
     return 0
 

@@ -2,44 +2,42 @@
 
 Run as ``python frame_dispatch.py ferrotem|libertem REPS``; prints µs per frame as JSON. A
 memory dataset of 256x256 frames of 4x4 pixels makes reading and the UDF's work negligible, so
-what is left is the engine's per-frame work: setting views, meta, calling the method.
+what is left is the engine's per-frame work: setting views, meta, calling the method. Both
+packages run ``Context.make_with('inline')``; the result is checked before the time counts.
 """
 
 import json
 import sys
-import time
 
 import numpy as np
+from common import Cell, import_api, make_context, median, time_cells
 
-if sys.argv[1] == "ferrotem":
-    from ferrotem.api import Context
-    from ferrotem.executor.inline import InlineJobExecutor
-    from ferrotem.udf.base import UDF
-else:
-    from libertem.api import Context
-    from libertem.executor.inline import InlineJobExecutor
-    from libertem.udf.base import UDF
-
-
-class FirstPixelUDF(UDF):
-    def get_result_buffers(self):
-        return {"s": self.buffer(kind="nav", dtype="float32")}
-
-    def process_frame(self, frame):
-        self.results.s[:] = frame[0, 0]
+N_FRAMES = 256 * 256
 
 
 def main() -> None:
+    api = import_api(sys.argv[1])
     reps = int(sys.argv[2])
-    ctx = Context(executor=InlineJobExecutor())
-    ds = ctx.load("memory", data=np.ones((256, 256, 4, 4), dtype=np.float32), num_partitions=4)
-    ctx.run_udf(dataset=ds, udf=FirstPixelUDF())
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        ctx.run_udf(dataset=ds, udf=FirstPixelUDF())
-        times.append(time.perf_counter() - t0)
-    print(json.dumps({"us_per_frame": sorted(times)[len(times) // 2] / 65536 * 1e6}))
+
+    class FirstPixelUDF(api.UDF):
+        def get_result_buffers(self):
+            return {"s": self.buffer(kind="nav", dtype="float32")}
+
+        def process_frame(self, frame):
+            self.results.s[:] = frame[0, 0]
+
+    ctx = make_context(api, "inline", 1)
+    data = np.ones((256, 256, 4, 4), dtype=np.float32)
+    data[..., 0, 0] = np.arange(N_FRAMES, dtype=np.float32).reshape(256, 256) % 1000
+    ds = ctx.load("memory", data=data, num_partitions=4)
+    cell = Cell(
+        "dispatch",
+        lambda: (np.asarray(ctx.run_udf(dataset=ds, udf=FirstPixelUDF())["s"].data),),
+        (data[..., 0, 0].astype(np.float64),),
+    )
+    times = time_cells([cell], reps)["dispatch"]
+    ctx.close()
+    print(json.dumps({"us_per_frame": median(times) / N_FRAMES * 1e6}))
 
 
 if __name__ == "__main__":

@@ -1,17 +1,23 @@
-"""Side-by-side benchmark of ferrotem (run by ``make bench``).
+"""Side-by-side benchmark of ferrotem (the first half of ``make bench``).
 
 Measures, in one run on this machine, with the data in the page cache:
 
 * memory-read bandwidth of the machine (the ceiling for any reduction);
-* SumUDF, SumSigUDF and both in one pass, as GB/s of dataset bytes, for ferrotem (default
-  ``Context()`` and ``InlineJobExecutor``), a numpy reduction over ``np.memmap``, a dask.array
-  reduction over that memmap (threaded scheduler), and LiberTEM when ``.venv-libertem`` exists
-  (``make bench-libertem``);
-* per-frame overhead of a Python ``process_frame`` UDF doing ``np.sum(frame)``;
+* SumUDF, SumSigUDF and both in one pass, as GB/s of dataset bytes, for ferrotem and LiberTEM
+  (``Context()`` against ``Context()``, ``make_with('inline')`` against the same, both with
+  ``--threads`` workers), a numpy reduction over ``np.memmap`` and a dask.array reduction over
+  that memmap (threaded scheduler, ``--threads`` workers); LiberTEM when ``.venv-libertem``
+  exists (``make bench-libertem``);
+* beside each warm figure (median of ``--reps`` after a warm-up, in one process that keeps its
+  dataset open), the first run: a fresh process, file in the page cache but not yet mapped, from
+  loading the dataset to the result;
+* per-frame cost of a Python ``process_frame`` UDF doing ``np.sum(frame)`` on 256x256 frames
+  (reading included), and the engines' bare dispatch cost per frame (4x4-pixel frames);
 * time for a fresh process to import, load a 100 MB raw file and get its first SumUDF result.
 
-Every cell is the median of ``--reps`` timed repetitions after one untimed warm-up run.
-Results are printed as markdown and written to ``benchmarks/results/latest.md``.
+Every result is checked against numpy (float64 references) before its time counts. Results are
+printed and written to ``benchmarks/results/run.md`` and ``run.json``; ``benchmarks/report.py``
+combines them with ``dask_bench.py``'s into ``results/latest.md``.
 """
 
 from __future__ import annotations
@@ -20,100 +26,63 @@ import argparse
 import concurrent.futures
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-DATA = os.path.join(HERE, "data")
-RESULTS = os.path.join(HERE, "results")
-LIBERTEM_PY = os.path.join(ROOT, ".venv-libertem", "bin", "python")
+from common import (
+    HERE,
+    LIBERTEM_PY,
+    ROOT,
+    Cell,
+    Dataset,
+    ensure_file,
+    ensure_references,
+    first_run,
+    gbs_first,
+    git_commit,
+    load_references,
+    machine,
+    run_side,
+    run_specs,
+    step,
+    warm_page_cache,
+    write_results,
+)
 
 NAV = (64, 64)
 SIG = (256, 256)
-#: name -> (dtype, nav shape, sig shape)
-DATASETS = {
-    "uint16": ("uint16", NAV, SIG),  # 512 MiB
-    "float32": ("float32", NAV, SIG),  # 1 GiB
+DATASETS = (
+    Dataset("uint16", "uint16", NAV, SIG),  # 512 MiB
+    Dataset("float32", "float32", NAV, SIG),  # 1 GiB
+)
+PER_FRAME = DATASETS[1]
+STARTUP = Dataset("startup", "uint16", (24, 32), SIG)  # 768 frames, 100.7 MB
+UDF_SETS = {"sum": "SumUDF", "sumsig": "SumSigUDF", "both": "SumUDF + SumSigUDF"}
+
+#: engine label -> (package, setup, workload prefix, has a first-run column)
+ENGINES = {
+    "ferrotem Context()": ("ferrotem", "default", "", True),
+    "ferrotem inline": ("ferrotem", "inline", "", False),
+    "numpy memmap": ("numpy", None, "numpy-", True),
+    "dask memmap": ("dask", None, "dask-", True),
+    "LiberTEM Context()": ("libertem", "default", "", True),
+    "LiberTEM inline": ("libertem", "inline", "", False),
 }
-STARTUP = ("uint16", (24, 32), SIG)  # 768 frames, 100.7 MB
-UDF_SETS = ("sum", "sumsig", "both")
-UDF_LABELS = {"sum": "SumUDF", "sumsig": "SumSigUDF", "both": "SumUDF + SumSigUDF"}
+FRAME_ENGINES = {
+    "ferrotem Context()": ("ferrotem", "default"),
+    "ferrotem inline": ("ferrotem", "inline"),
+    "LiberTEM Context()": ("libertem", "default"),
+    "LiberTEM inline": ("libertem", "inline"),
+}
+TAG = "bench"
 
 
-# -- data -----------------------------------------------------------------------------------------
-def data_path(dtype: str, nav: tuple[int, ...], sig: tuple[int, ...]) -> str:
-    shape = "x".join(map(str, nav + sig))
-    return os.path.join(DATA, f"bench_{dtype}_{shape}.raw")
-
-
-def ensure_file(dtype: str, nav: tuple[int, ...], sig: tuple[int, ...]) -> str:
-    """Creates the raw file once (random data, written in 64 MiB chunks); returns its path."""
-    path = data_path(dtype, nav, sig)
-    dt = np.dtype(dtype)
-    n_frames = int(np.prod(nav))
-    frame = int(np.prod(sig))
-    size = n_frames * frame * dt.itemsize
-    if os.path.exists(path) and os.path.getsize(path) == size:
-        return path
-    os.makedirs(DATA, exist_ok=True)
-    rng = np.random.default_rng(42)
-    per_chunk = max(1, (64 << 20) // (frame * dt.itemsize))
-    tmp = path + ".part"
-    with open(tmp, "wb") as f:
-        for start in range(0, n_frames, per_chunk):
-            n = min(per_chunk, n_frames - start)
-            if dt.kind == "f":
-                chunk = rng.random((n, frame), dtype=np.float32).astype(dt) * 1000
-            else:
-                chunk = rng.integers(0, 1000, size=(n, frame), dtype=dt)
-            chunk.tofile(f)
-    os.replace(tmp, path)
-    return path
-
-
-def warm_page_cache(path: str) -> float:
-    """Drops the file from the page cache, then reads it once with large reads; returns GB/s of
-    that read.
-
-    Dropping first makes the cached layout the same for every run: a file cached page by page
-    while it was being written sits in 4 KiB folios, one re-read with large reads gets large
-    folios, and copying out of those (pread or mmap alike) was measured 1.5x faster here.
-    """
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    finally:
-        os.close(fd)
-    buf = bytearray(64 << 20)
-    t0 = time.perf_counter()
-    total = 0
-    with open(path, "rb", buffering=0) as f:
-        while n := f.readinto(buf):
-            total += n
-    return total / (time.perf_counter() - t0) / 1e9
-
-
-# -- timing ---------------------------------------------------------------------------------------
-def median_time(fn: Callable[[], Any], reps: int) -> float:
-    """Median wall time of ``reps`` calls after one untimed warm-up call."""
-    fn()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
+# -- memory bandwidth -----------------------------------------------------------------------------
 def memory_bandwidth(threads: int, reps: int) -> tuple[float, str]:
     """Memory-read bandwidth in GB/s: ``threads`` threads reduce disjoint parts of a 1 GiB
     in-memory array (``np.max`` over float64 and ``np.count_nonzero`` over its uint8 view; numpy
@@ -125,135 +94,89 @@ def memory_bandwidth(threads: int, reps: int) -> tuple[float, str]:
     best = 0.0
     with concurrent.futures.ThreadPoolExecutor(threads) as pool:
         for fn, chunks in ((np.max, parts), (np.count_nonzero, parts8)):
-            t = median_time(lambda fn=fn, chunks=chunks: list(pool.map(fn, chunks)), reps)
-            best = max(best, a.nbytes / t / 1e9)
+            times = []
+            list(pool.map(fn, chunks))
+            for _ in range(reps):
+                t0 = time.perf_counter()
+                list(pool.map(fn, chunks))
+                times.append(time.perf_counter() - t0)
+            best = max(best, a.nbytes / statistics.median(times) / 1e9)
     method = (
-        f"{threads} threads reducing disjoint halves of a 1 GiB in-memory array "
+        f"{threads} threads reducing disjoint parts of a 1 GiB in-memory array "
         "(np.max on float64, np.count_nonzero on uint8; best of the two medians)"
     )
     return best, method
 
 
-# -- engines --------------------------------------------------------------------------------------
-def ferrotem_cells(
-    paths: dict[str, str], reps: int, threads: int
-) -> dict[tuple[str, str, str], float]:
-    from ferrotem.api import Context
-    from ferrotem.executor.inline import InlineJobExecutor
-    from ferrotem.udf.sum import SumUDF
-    from ferrotem.udf.sumsigudf import SumSigUDF
-
-    out = {}
-    contexts = {
-        "ferrotem Context()": Context.make_with("threads", cpus=threads),
-        "ferrotem inline": Context(executor=InlineJobExecutor()),
-    }
-    for engine, ctx in contexts.items():
-        for name, path in paths.items():
-            dtype, nav, sig = DATASETS[name]
-            ds = ctx.load("raw", path=path, nav_shape=nav, sig_shape=sig, dtype=dtype)
-            udfs = {
-                "sum": lambda: [SumUDF()],
-                "sumsig": lambda: [SumSigUDF()],
-                "both": lambda: [SumUDF(), SumSigUDF()],
-            }
-            for key, make in udfs.items():
-                out[(engine, name, key)] = median_time(
-                    lambda ctx=ctx, ds=ds, make=make: ctx.run_udf(dataset=ds, udf=make()), reps
+# -- cells ----------------------------------------------------------------------------------------
+def cell_specs(engines: list[str]) -> list[dict[str, Any]]:
+    """The throughput and per-frame cells of ``engines`` as JSON-able specs."""
+    specs = []
+    for engine in engines:
+        _, setup, prefix, _ = ENGINES[engine]
+        for ds in DATASETS:
+            for key in UDF_SETS:
+                specs.append(
+                    {
+                        "label": f"{engine}|{ds.name}|{key}",
+                        "setup": setup,
+                        "workload": prefix + key,
+                        "dataset": ds.to_json(),
+                    }
                 )
-        ctx.close()
-    return out
-
-
-def _memmap(path: str, name: str) -> np.memmap:
-    dtype, nav, sig = DATASETS[name]
-    return np.memmap(path, dtype=dtype, mode="r", shape=(int(np.prod(nav)),) + sig)
-
-
-def numpy_cells(paths: dict[str, str], reps: int) -> dict[tuple[str, str, str], float]:
-    out = {}
-    for name, path in paths.items():
-        mm = _memmap(path, name)
-        fns = {
-            "sum": lambda mm=mm: mm.sum(axis=0, dtype=np.float32),
-            "sumsig": lambda mm=mm: mm.sum(axis=(1, 2), dtype=np.float32),
-            "both": lambda mm=mm: (
-                mm.sum(axis=0, dtype=np.float32),
-                mm.sum(axis=(1, 2), dtype=np.float32),
-            ),
-        }
-        for key, fn in fns.items():
-            out[("numpy memmap", name, key)] = median_time(fn, reps)
-        del mm
-    return out
-
-
-def dask_cells(paths: dict[str, str], reps: int, threads: int) -> dict[tuple[str, str, str], float]:
-    import dask
-    import dask.array as da
-
-    out = {}
-    for name, path in paths.items():
-        mm = _memmap(path, name)
-        frame_bytes = mm[0].nbytes
-        depth = max(1, (16 << 20) // frame_bytes)  # ~16 MiB chunks
-        arr = da.from_array(mm, chunks=(depth, -1, -1))
-        s = arr.sum(axis=0, dtype=np.float32)
-        ss = arr.sum(axis=(1, 2), dtype=np.float32)
-        graphs = {"sum": (s,), "sumsig": (ss,), "both": (s, ss)}
-        for key, g in graphs.items():
-            out[("dask memmap", name, key)] = median_time(
-                lambda g=g: dask.compute(*g, scheduler="threads", num_workers=threads), reps
+        if engine in FRAME_ENGINES:
+            specs.append(
+                {
+                    "label": f"{engine}|{PER_FRAME.name}|frame",
+                    "setup": setup,
+                    "workload": "frame",
+                    "dataset": PER_FRAME.to_json(),
+                }
             )
-        del mm
-    return out
+    return specs
 
 
-def ferrotem_per_frame(path: str, reps: int, threads: int) -> dict[str, float]:
-    """µs per frame of a process_frame UDF doing np.sum(frame), and of a plain loop."""
-    from ferrotem.api import Context
-    from ferrotem.executor.inline import InlineJobExecutor
-    from ferrotem.udf.base import UDF
+def plain_frame_loop(expected: np.ndarray) -> Cell:
+    """``np.sum`` over each frame of a memmap in a Python loop: the per-frame table's floor."""
+    n = int(np.prod(PER_FRAME.nav))
+    mm = np.memmap(PER_FRAME.path, dtype=PER_FRAME.dtype, mode="r", shape=(n,) + PER_FRAME.sig)
+    out = np.empty(n, np.float32)
 
-    class NpSumFrameUDF(UDF):
-        def get_result_buffers(self):
-            return {"s": self.buffer(kind="nav", dtype="float32")}
-
-        def process_frame(self, frame):
-            self.results.s[:] = np.sum(frame)
-
-    class NoOpFrameUDF(UDF):
-        def get_result_buffers(self):
-            return {"s": self.buffer(kind="nav", dtype="float32")}
-
-        def process_frame(self, frame):
-            pass
-
-    name = "float32"
-    dtype, nav, sig = DATASETS[name]
-    n = int(np.prod(nav))
-    out = {}
-    for engine, ctx in (
-        ("ferrotem inline", Context(executor=InlineJobExecutor())),
-        ("ferrotem Context()", Context.make_with("threads", cpus=threads)),
-    ):
-        ds = ctx.load("raw", path=path, nav_shape=nav, sig_shape=sig, dtype=dtype)
-        t = median_time(lambda ctx=ctx, ds=ds: ctx.run_udf(dataset=ds, udf=NpSumFrameUDF()), reps)
-        out[engine] = t / n * 1e6
-        if engine == "ferrotem inline":
-            t = median_time(
-                lambda ctx=ctx, ds=ds: ctx.run_udf(dataset=ds, udf=NoOpFrameUDF()), reps
-            )
-            out["ferrotem inline, empty process_frame (read + dispatch only)"] = t / n * 1e6
-        ctx.close()
-    mm = _memmap(path, name)
-
-    def loop() -> None:
+    def loop() -> tuple[np.ndarray, ...]:
         for i in range(n):
-            np.sum(mm[i])
+            out[i] = np.sum(mm[i])
+        return (out.reshape(PER_FRAME.nav),)
 
-    out["plain np.sum loop (memmap)"] = median_time(loop, reps) / n * 1e6
+    return Cell(f"plain np.sum loop (memmap)|{PER_FRAME.name}|frame", loop, (expected,))
+
+
+def first_runs(engines: list[str], threads: int) -> dict[str, float | str]:
+    """Fresh-process first run of every throughput cell of the engines that have the column."""
+    out: dict[str, float | str] = {}
+    for engine in engines:
+        package, setup, prefix, has_first = ENGINES[engine]
+        if not has_first:
+            continue
+        python = LIBERTEM_PY if package == "libertem" else sys.executable
+        for ds in DATASETS:
+            for key in UDF_SETS:
+                out[f"{engine}|{ds.name}|{key}"] = first_run(
+                    python, package, setup or "", prefix + key, ds, threads
+                )
     return out
+
+
+def frame_dispatch(python: str, package: str, reps: int) -> float:
+    """µs per frame of the engine's own per-frame work (see benchmarks/frame_dispatch.py)."""
+    proc = subprocess.run(
+        [python, os.path.join(HERE, "frame_dispatch.py"), package, str(max(3, reps))],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"frame_dispatch run of {package} failed:\n{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])["us_per_frame"]
 
 
 STARTUP_SCRIPT = """\
@@ -285,25 +208,12 @@ if __name__ == "__main__":
 """
 
 
-def frame_dispatch(python: str, package: str, reps: int) -> float:
-    """µs per frame of the engine's own per-frame work (see benchmarks/frame_dispatch.py)."""
-    proc = subprocess.run(
-        [python, os.path.join(HERE, "frame_dispatch.py"), package, str(max(3, reps))],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"frame_dispatch run of {package} failed:\n{proc.stderr[-2000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])["us_per_frame"]
-
-
-def startup(python: str, package: str, executor: str, path: str, reps: int) -> dict[str, float]:
-    """Median wall time of a fresh process that imports ``package``, loads ``path`` and gets
-    its first SumUDF result (the process's start included), and the median split inside it."""
-    dtype, nav, sig = STARTUP
-    script = STARTUP_SCRIPT.replace("NAV", repr(nav)).replace("SIG", repr(sig))
-    script = script.replace("DTYPE", repr(dtype))
+def startup(python: str, package: str, executor: str, reps: int) -> dict[str, float]:
+    """Median wall time of a fresh process that imports ``package``, loads the 100 MB file and
+    gets its first SumUDF result (the process's start included), and the median split inside
+    it."""
+    script = STARTUP_SCRIPT.replace("NAV", repr(STARTUP.nav)).replace("SIG", repr(STARTUP.sig))
+    script = script.replace("DTYPE", repr(STARTUP.dtype))
     with tempfile.TemporaryDirectory() as d:
         file = os.path.join(d, "startup.py")
         with open(file, "w") as f:
@@ -312,7 +222,7 @@ def startup(python: str, package: str, executor: str, path: str, reps: int) -> d
         for _ in range(reps + 1):  # the first run warms the OS file cache of the imports
             t0 = time.perf_counter()
             proc = subprocess.run(
-                [python, file, package, executor, path],
+                [python, file, package, executor, STARTUP.path],
                 capture_output=True,
                 text=True,
                 cwd=d,
@@ -329,110 +239,83 @@ def startup(python: str, package: str, executor: str, path: str, reps: int) -> d
     return result
 
 
-def libertem_cells(
-    paths: dict[str, str], reps: int, threads: int
-) -> tuple[dict[tuple[str, str, str], float], dict[str, float], str] | str:
-    """Runs benchmarks/libertem_side.py in .venv-libertem; returns (cells, per-frame µs,
-    version), or a reason string when LiberTEM is not available."""
-    if not os.path.exists(LIBERTEM_PY):
-        return "not installed (make bench-libertem)"
-    with tempfile.TemporaryDirectory() as d:
-        cfg = os.path.join(d, "config.json")
-        res = os.path.join(d, "result.json")
-        with open(cfg, "w") as f:
-            json.dump(
-                {
-                    "datasets": {
-                        name: {"path": p, "dtype": DATASETS[name][0], "nav": NAV, "sig": SIG}
-                        for name, p in paths.items()
-                    },
-                    "per_frame": "float32",
-                    "reps": reps,
-                    "threads": threads,
-                },
-                f,
-            )
-        proc = subprocess.run(
-            [LIBERTEM_PY, os.path.join(HERE, "libertem_side.py"), cfg, res],
-            capture_output=True,
-            text=True,
-            timeout=3600,
-        )
-        if proc.returncode != 0:
-            tail = proc.stderr.strip().splitlines()[-5:]
-            return "failed: " + " | ".join(tail)
-        with open(res) as f:
-            data = json.load(f)
-    cells = {}
-    for engine, by_ds in data["cells"].items():
-        for name, by_udf in by_ds.items():
-            for key, t in by_udf.items():
-                cells[(engine, name, key)] = t
-    return cells, data["per_frame_us"], data["version"]
-
-
 # -- report ---------------------------------------------------------------------------------------
-def fmt_gbs(nbytes: int, t: float) -> str:
-    return f"{nbytes / t / 1e9:.2f}"
-
-
-def build_report(ctx: dict[str, Any]) -> str:
-    lines = []
+def build_report(r: dict[str, Any]) -> str:
+    lines: list[str] = []
     add = lines.append
     add("# ferrotem benchmark")
     add("")
     add(
-        f"{ctx['when']} · {ctx['machine']} · {ctx['threads']} threads · median of "
-        f"{ctx['reps']} runs per cell after a warm-up run · data in the page cache · "
-        f"load average at start {ctx['load']:.2f} (other work on the machine skews the numbers)"
+        f"{r['when']} · commit {r['commit']} · {r['machine']} · {r['threads']} workers on both "
+        f"sides · median of {r['reps']} runs per cell after a checked warm-up run, every result "
+        "checked against numpy · data in the page cache · load average "
+        f"{r['load0']:.2f} at start, {r['load1']:.2f} at end (other work on the machine skews "
+        "the numbers; compare the ratios)"
     )
     add("")
-    add(f"Memory-read bandwidth: **{ctx['bw']:.1f} GB/s** ({ctx['bw_method']}).")
+    add(f"Memory-read bandwidth: **{r['bw']:.1f} GB/s** ({r['bw_method']}).")
     add("")
-    add(f"LiberTEM: {ctx['libertem_status']}")
+    add(f"LiberTEM: {r['libertem']}")
     add("")
-    add("## Throughput (GB/s of dataset bytes; xN: ferrotem Context() is N times faster)")
+    add(
+        "## Throughput (GB/s of dataset bytes; xN: ferrotem `Context()` is N times faster; "
+        "first: a fresh process's first run)"
+    )
     add("")
-    engines = ctx["engines"]
-    add("| dataset | UDFs | " + " | ".join(engines) + " |")
-    add("|---|---|" + "---:|" * len(engines))
-    cells = ctx["cells"]
-    for name in DATASETS:
-        nbytes = ctx["sizes"][name]
-        label = f"{name} {nbytes / 2**20:.0f} MiB"
-        for key in UDF_SETS:
-            base = cells[("ferrotem Context()", name, key)]
-            row = [label, UDF_LABELS[key]]
-            for engine in engines:
-                t = cells.get((engine, name, key))
-                if t is None:
+    engines = r["engines"]
+    header = ["dataset", "UDFs"]
+    for e in engines:
+        header.append(e)
+        if ENGINES[e][3]:
+            header.append("first")
+    add("| " + " | ".join(header) + " |")
+    add("|---|---|" + "---:|" * (len(header) - 2))
+    times, first = r["times"], r["first"]
+    for ds in DATASETS:
+        nbytes = ds.nbytes
+        for key, label in UDF_SETS.items():
+            base = statistics.median(times[f"ferrotem Context()|{ds.name}|{key}"])
+            row = [ds.label, label]
+            for e in engines:
+                t = times.get(f"{e}|{ds.name}|{key}")
+                if not t:
                     row.append("-")
-                elif engine == "ferrotem Context()":
-                    pct = 100 * nbytes / t / 1e9 / ctx["bw"]
-                    row.append(f"**{fmt_gbs(nbytes, t)}** ({pct:.0f}% of mem. BW)")
                 else:
-                    row.append(f"{fmt_gbs(nbytes, t)} (x{t / base:.1f})")
+                    m = statistics.median(t)
+                    if e == "ferrotem Context()":
+                        pct = 100 * nbytes / m / 1e9 / r["bw"]
+                        row.append(f"**{nbytes / m / 1e9:.2f}** ({pct:.0f}% of mem. BW)")
+                    else:
+                        row.append(f"{nbytes / m / 1e9:.2f} (x{m / base:.1f})")
+                if ENGINES[e][3]:
+                    row.append(gbs_first(nbytes, first.get(f"{e}|{ds.name}|{key}")))
             add("| " + " | ".join(row) + " |")
     add("")
     add(
-        "numpy: `mm.sum(axis=0, dtype=float32)` / `mm.sum(axis=(1, 2), dtype=float32)` on "
-        "`np.memmap` (both: two passes); dask: `da.from_array(memmap, ~16 MiB chunks)`, both "
-        "reductions in one `dask.compute` (threaded scheduler); LiberTEM: its SumUDF/SumSigUDF "
-        "with `InlineJobExecutor` and with its default `Context()` (a local Dask cluster)."
+        "`Context()`: ferrotem's embedded thread pool, LiberTEM's local Dask cluster; inline: "
+        "`Context.make_with('inline')` in both. numpy: `mm.sum(axis=0, dtype=float32)` / "
+        "`mm.sum(axis=(1, 2), dtype=float32)` on one `np.memmap` (both: two passes); dask: a "
+        "`map_blocks` array over that memmap (dask's raw-file recipe; ~16 MiB chunks; not "
+        "`da.from_array`, which copies a memmap whole since dask 2024.12), both reductions in "
+        "one `dask.compute`, threaded scheduler. Warm figures reuse the open dataset or memmap "
+        "(ferrotem also keeps opened files per process); first runs pay mapping and page faults."
     )
     add("")
-    add("## Per-frame overhead: `process_frame` doing `np.sum(frame)`, float32 256x256 frames")
+    add("## Per-frame cost: `process_frame` doing `np.sum(frame)`, float32 256x256 frames")
+    add("")
+    add("Reading included; 4096 frames.")
     add("")
     add("| runner | µs/frame |")
     add("|---|---:|")
-    for engine, us in ctx["per_frame"].items():
-        add(f"| {engine} | {us:.1f} |")
+    n_frames = int(np.prod(PER_FRAME.nav))
+    for label, t in r["frame"].items():
+        add(f"| {label} | {statistics.median(t) / n_frames * 1e6:.1f} |")
     add("")
     add("## Per-frame dispatch: `process_frame` on 4x4-pixel frames (no I/O, no compute)")
     add("")
     add("| runner | µs/frame |")
     add("|---|---:|")
-    for engine, us in ctx["dispatch"].items():
+    for engine, us in r["dispatch"].items():
         add(f"| {engine} | {us:.2f} |")
     add("")
     add(
@@ -442,13 +325,13 @@ def build_report(ctx: dict[str, Any]) -> str:
     add("")
     add("| runner | wall (s) | import (s) | Context + load (s) | first result (s) |")
     add("|---|---:|---:|---:|---:|")
-    for engine, r in ctx["startup"].items():
+    for engine, s in r["startup"].items():
         add(
-            f"| {engine} | {r['wall']:.2f} | {r['import']:.2f} | {r['load']:.2f} | "
-            f"{r['first_result']:.2f} |"
+            f"| {engine} | {s['wall']:.2f} | {s['import']:.2f} | {s['load']:.2f} | "
+            f"{s['first_result']:.2f} |"
         )
     add("")
-    add(f"Command: `{ctx['command']}`")
+    add(f"Command: `{r['command']}` · {r['total']:.0f} s in all")
     return "\n".join(lines) + "\n"
 
 
@@ -459,88 +342,97 @@ def main(argv: list[str] | None = None) -> int:
         "--threads",
         type=int,
         default=None,
-        help="threads for ferrotem, dask and the bandwidth test (default: physical cores)",
+        help="workers for both engines, dask and the bandwidth test (default: physical cores)",
     )
     parser.add_argument("--no-libertem", action="store_true", help="skip LiberTEM even if found")
+    parser.add_argument(
+        "--no-first-run", action="store_true", help="skip the fresh-process first runs"
+    )
     args = parser.parse_args(argv)
     reps = max(1, args.reps)
 
-    import psutil
+    from ferrotem.executor.base import physical_cores
 
-    threads = args.threads or psutil.cpu_count(logical=False) or os.cpu_count() or 1
-
-    def step(msg: str) -> None:
-        print(f"[bench] {msg}", file=sys.stderr, flush=True)
-
-    load = os.getloadavg()[0]
-    step("preparing data in benchmarks/data (created once)")
-    paths = {name: ensure_file(*spec) for name, spec in DATASETS.items()}
-    startup_path = ensure_file(*STARTUP)
-    sizes = {name: os.path.getsize(p) for name, p in paths.items()}
-    for p in [*paths.values(), startup_path]:
-        warm_page_cache(p)
-    step("memory bandwidth")
+    threads = args.threads or physical_cores()
+    t_start = time.perf_counter()
+    load0 = os.getloadavg()[0]
+    step(TAG, "preparing data in benchmarks/data (files and references are created once)")
+    for ds in (*DATASETS, STARTUP):
+        ensure_file(ds)
+    for ds in DATASETS:
+        ensure_references(ds)
+    for ds in (*DATASETS, STARTUP):
+        warm_page_cache(ds.path)
+    step(TAG, "memory bandwidth")
     bw, bw_method = memory_bandwidth(threads, reps)
-    cells: dict[tuple[str, str, str], float] = {}
-    step("ferrotem")
-    cells.update(ferrotem_cells(paths, reps, threads))
-    step("numpy")
-    cells.update(numpy_cells(paths, reps))
-    step("dask")
-    cells.update(dask_cells(paths, reps, threads))
-    step("per-frame overhead")
-    per_frame = ferrotem_per_frame(paths["float32"], reps, threads)
-    step("per-frame dispatch")
+
+    with_libertem = not args.no_libertem and os.path.exists(LIBERTEM_PY)
+    engines = [e for e in ENGINES if with_libertem or ENGINES[e][0] != "libertem"]
+    local = [e for e in engines if ENGINES[e][0] != "libertem"]
+    step(TAG, "ferrotem, numpy and dask (interleaved)")
+    loop = plain_frame_loop(load_references(PER_FRAME)["sumsig"])
+    times = run_specs("ferrotem", cell_specs(local), threads, reps, [loop])["times"]
     dispatch = {"ferrotem inline": frame_dispatch(sys.executable, "ferrotem", reps)}
-    step("startup")
-    startup_res = {
-        "ferrotem Context()": startup(sys.executable, "ferrotem", "default", startup_path, reps)
-    }
-    engines = ["ferrotem Context()", "ferrotem inline", "numpy memmap", "dask memmap"]
+    step(TAG, "startup")
+    startup_res = {"ferrotem Context()": startup(sys.executable, "ferrotem", "default", reps)}
     if args.no_libertem:
-        libertem_status = "skipped (--no-libertem)"
+        libertem = "skipped (--no-libertem)"
+    elif not with_libertem:
+        libertem = "not installed (make bench-libertem)"
     else:
-        step("LiberTEM (.venv-libertem)")
-        lt = libertem_cells(paths, reps, threads)
-        if isinstance(lt, str):
-            libertem_status = lt
+        step(TAG, "LiberTEM (.venv-libertem)")
+        lt_engines = [e for e in engines if ENGINES[e][0] == "libertem"]
+        side = run_side(
+            LIBERTEM_PY,
+            {
+                "mode": "cells",
+                "package": "libertem",
+                "threads": threads,
+                "reps": reps,
+                "cells": cell_specs(lt_engines),
+            },
+        )
+        if "error" in side:
+            libertem = side["error"]
+            engines = local
         else:
-            lt_cells, lt_frame, version = lt
-            libertem_status = f"{version} (in .venv-libertem)"
-            cells.update(lt_cells)
-            engines += sorted({e for e, _, _ in lt_cells})
-            per_frame.update(lt_frame)
+            libertem = f"{side['version']} (in .venv-libertem)"
+            times.update(side["times"])
             dispatch["LiberTEM inline"] = frame_dispatch(LIBERTEM_PY, "libertem", reps)
             for executor in ("inline", "default"):
                 label = "LiberTEM " + ("inline" if executor == "inline" else "Context()")
-                startup_res[label] = startup(LIBERTEM_PY, "libertem", executor, startup_path, reps)
-    print(f"LiberTEM: {libertem_status}", flush=True)
+                startup_res[label] = startup(LIBERTEM_PY, "libertem", executor, reps)
+    first: dict[str, float | str] = {}
+    if not args.no_first_run:
+        step(TAG, "first runs (fresh processes)")
+        first = first_runs(engines, threads)
+    print(f"LiberTEM: {libertem}", flush=True)
 
-    report = build_report(
-        {
-            "when": time.strftime("%Y-%m-%d %H:%M"),
-            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, "
-            f"{psutil.virtual_memory().total / 2**30:.0f} GiB",
-            "threads": threads,
-            "reps": reps,
-            "load": load,
-            "bw": bw,
-            "bw_method": bw_method,
-            "libertem_status": libertem_status,
-            "engines": engines,
-            "cells": cells,
-            "sizes": sizes,
-            "per_frame": per_frame,
-            "startup": startup_res,
-            "dispatch": dispatch,
-            "command": "python benchmarks/run.py " + " ".join(argv or sys.argv[1:]),
-        }
-    )
+    frame = {label.split("|")[0]: t for label, t in times.items() if label.endswith("|frame")}
+    result = {
+        "when": time.strftime("%Y-%m-%d %H:%M"),
+        "commit": git_commit(),
+        "machine": machine(),
+        "threads": threads,
+        "reps": reps,
+        "load0": load0,
+        "load1": os.getloadavg()[0],
+        "bw": bw,
+        "bw_method": bw_method,
+        "libertem": libertem,
+        "engines": engines,
+        "datasets": {ds.name: {"label": ds.label, "nbytes": ds.nbytes} for ds in DATASETS},
+        "times": {k: v for k, v in times.items() if not k.endswith("|frame")},
+        "first": first,
+        "frame": frame,
+        "dispatch": dispatch,
+        "startup": startup_res,
+        "command": " ".join(["python benchmarks/run.py", *(argv or sys.argv[1:])]),
+        "total": time.perf_counter() - t_start,
+    }
+    report = build_report(result)
     print(report)
-    os.makedirs(RESULTS, exist_ok=True)
-    out = os.path.join(RESULTS, "latest.md")
-    with open(out, "w") as f:
-        f.write(report)
+    out = write_results("run", report, result)
     print(f"written to {os.path.relpath(out, ROOT)}")
     return 0
 

@@ -38,6 +38,7 @@ LAYERS: dict[str, int] = {
     "ferrotem": 0,  # the package root: only the version, from the binding
     "ferrotem.common": 1,  # shapes, slices, buffers, exceptions, protocols
     "ferrotem.utils": 2,  # helpers for users built on common (synthetic data, geometry)
+    "ferrotem.masks": 2,  # mask factories (numpy, on common's sparse helpers)
     "ferrotem.io": 3,  # datasets and partitions
     "ferrotem.udf": 4,  # the UDF interface, the runner, the task
     "ferrotem.executor": 5,  # where tasks run

@@ -91,6 +91,18 @@ LIBERTEM_0_16_NAMES: dict[str, tuple[str, ...]] = {
         "Slice",
         "SliceUsageError",
     ),
+    "libertem.common.container": (
+        "FactoryT",
+        "MaskContainer",
+        "SparseSupportedT",
+    ),
+    "libertem.common.sparse": (
+        "assert_sparse",
+        "is_sparse",
+        "sparse_to_coo",
+        "to_dense",
+        "to_sparse",
+    ),
     "libertem.common.backend": (
         "get_device_class",
         "get_use_cpu",
@@ -279,6 +291,24 @@ LIBERTEM_0_16_NAMES: dict[str, tuple[str, ...]] = {
         "neighbour_idxs",
     ),
     "libertem.contrib.daskadapter": ("make_dask_array",),
+    "libertem.masks": (
+        "MaskArrayType",
+        "MaskFactoriesType",
+        "background_subtraction",
+        "balance",
+        "bounding_radius",
+        "circular",
+        "gradient_x",
+        "gradient_y",
+        "polar_map",
+        "radial_bins",
+        "radial_gradient",
+        "radial_gradient_background_subtraction",
+        "rectangular",
+        "ring",
+        "sparse_circular_multi_stack",
+        "sparse_template_multi_stack",
+    ),
     "libertem.utils": (
         "calc_coords",
         "frame_peaks",
@@ -300,6 +330,8 @@ LIBERTEM_0_16_NAMES: dict[str, tuple[str, ...]] = {
 
 #: names defined elsewhere in LiberTEM that its code (add-ons, LiberTEM-live) imports from here
 REEXPORTS: dict[str, tuple[str, ...]] = {
+    "libertem.masks": ("is_sparse", "to_dense", "to_sparse"),
+    "libertem.common.container": ("is_sparse", "to_dense", "to_sparse"),
     "libertem.executor.base": ("Environment", "JobCancelledError", "JobExecutor"),
     "libertem.io.dataset.base": ("DataSetException",),
     "libertem.udf.base": ("UDFException", "UDFMethod"),
@@ -491,11 +523,9 @@ MISSING_MODULES: dict[str, str] = {
             "stddev",
         )
     },
-    "libertem.masks": _TOOLKIT,
     "libertem.corrections": _TOOLKIT,
     "libertem.analysis": _TOOLKIT,
     "libertem.viz": _TOOLKIT,
-    "libertem.common.container": _TOOLKIT,
     **{f"libertem.io.dataset.{m}": "issue 8 (detector files I)" for m in ("mib", "blo")},
     **{
         f"libertem.io.dataset.{m}": "issue 10 (detector files II)"
