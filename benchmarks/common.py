@@ -51,16 +51,22 @@ def step(tag: str, msg: str) -> None:
 # -- data -----------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Dataset:
-    """A raw benchmark file and its layout."""
+    """A benchmark file and its layout: a raw file of ``dtype`` or, with ``hdf5`` set, an HDF5
+    file (``hdf5``: ``"bslz4"``, ``"gzip1"``, ``"chunked"`` for bitshuffle+LZ4, gzip level 1,
+    uncompressed chunks; one frame per chunk; written by ``benchmarks/hdf5_files.py``) of
+    ``dtype`` frames in its dataset ``/data``."""
 
     name: str
     dtype: str
     nav: tuple[int, ...]
     sig: tuple[int, ...]
+    hdf5: str = ""
 
     @property
     def path(self) -> str:
         shape = "x".join(map(str, self.nav + self.sig))
+        if self.hdf5:
+            return os.path.join(DATA, f"bench_h5{self.hdf5}_{self.dtype}_{shape}.h5")
         return os.path.join(DATA, f"bench_{self.dtype}_{shape}.raw")
 
     @property
@@ -78,7 +84,15 @@ class Dataset:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Dataset:
-        return cls(d["name"], d["dtype"], tuple(d["nav"]), tuple(d["sig"]))
+        return cls(d["name"], d["dtype"], tuple(d["nav"]), tuple(d["sig"]), d.get("hdf5", ""))
+
+    def load(self, ctx: Any) -> Any:
+        """``ctx.load`` of this file (the same call in ferrotem and LiberTEM)."""
+        if self.hdf5:
+            return ctx.load("hdf5", path=self.path, ds_path="/data")
+        return ctx.load(
+            "raw", path=self.path, nav_shape=self.nav, sig_shape=self.sig, dtype=self.dtype
+        )
 
 
 def ensure_file(ds: Dataset) -> str:
@@ -298,7 +312,7 @@ def prepare(
             return _numpy_workload(workload, mm, ds)
         return _dask_workload(workload, mm, ds, threads, chunks)
     assert api is not None and ctx is not None, "engine workloads need api and ctx"
-    data = ctx.load("raw", path=ds.path, nav_shape=ds.nav, sig_shape=ds.sig, dtype=ds.dtype)
+    data = ds.load(ctx)
     if workload in ("sum", "sumsig", "both"):
         make = {
             "sum": lambda: [api.SumUDF()],
@@ -427,9 +441,7 @@ def run_specs(
                 contexts[setup] = make_context(api, setup, threads)
             ctx = contexts.get(setup) if setup else None
             if spec["workload"] == "mda-sum":
-                data = ctx.load(
-                    "raw", path=ds.path, nav_shape=ds.nav, sig_shape=ds.sig, dtype=ds.dtype
-                )
+                data = ds.load(ctx)
                 chunks[spec["label"]] = [list(c) for c in api.make_dask_array(data)[0].chunks]
             from_label = spec.get("chunks_from")
             fn = prepare(
