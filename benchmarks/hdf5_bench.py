@@ -26,6 +26,7 @@ from common import (
     Cell,
     Dataset,
     ensure_file,
+    gbs,
     git_commit,
     import_api,
     load_references,
@@ -113,7 +114,8 @@ def build_report(r: dict[str, Any]) -> str:
         f"{r['when']} · commit {r['commit']} · {r['machine']} · SumUDF on a 64x64 scan of "
         "256x256 uint16 frames (512 MiB decoded) stored one frame per chunk, GB/s of decoded "
         f"bytes · {r['threads']} workers on both sides unless said · median of {r['reps']} runs "
-        "after a checked warm-up run, every result checked against numpy · files in the page "
+        "after a checked warm-up run (ferrotem `Context()`: [slowest-fastest] in brackets), every "
+        "result checked against numpy · files in the page "
         f"cache · load average {r['load0']:.2f} at start, {r['load1']:.2f} at end"
     )
     add("")
@@ -144,8 +146,9 @@ def build_report(r: dict[str, Any]) -> str:
         lt_text = cell(lt, "{:.2f}")
         if lt is not None and off_reference(lt, REFERENCE.get(ds.name)):
             lt_text += " ⚠"
+        spread = gbs(nbytes, t.get(f"{FERROTEM}|{ds.name}|sum")).partition(" ")[2]
         add(
-            f"| {LABELS[ds.name]} | **{cell(ours, '{:.2f}')}** | {cell(one, '{:.2f}')} | "
+            f"| {LABELS[ds.name]} | **{cell(ours, '{:.2f}')}** {spread} | {cell(one, '{:.2f}')} | "
             f"{cell(f['scaling'], 'x{:.2f}')} | {lt_text} | {cell(f['x_lt'], 'x{:.1f}')} | "
             f"{cell(f['raw'], '{:.0%}')} |"
         )
