@@ -2,9 +2,10 @@
 //! 32-byte `movemask` gathers two whole 2-byte elements, or one whole 4-byte element, so the
 //! output is written in wide stores of whole elements.
 
-use super::sse2::{load_rows, transpose_8x16, unpack};
+use super::sse2::{transpose_8x16, unpack};
 use std::arch::x86_64::{
-    __m128i, _mm256_add_epi8, _mm256_movemask_epi8, _mm256_set_m128i, _mm_add_epi8,
+    __m128i, _mm256_add_epi8, _mm256_movemask_epi8, _mm256_set_m128i, _mm256_slli_epi16,
+    _mm_add_epi8, _mm_loadu_si128, _mm_set_epi32, _mm_setzero_si128, _mm_storeu_si128,
 };
 
 /// True if the CPU has AVX2 and `FERROTEM_SIMD` does not rule it out.
@@ -17,9 +18,42 @@ pub(super) fn available() -> bool {
 #[inline]
 #[target_feature(enable = "avx2")]
 fn groups_of_16_rows(data: &[u8], first: usize, row: usize, at: usize) -> [__m128i; 16] {
-    let low = transpose_8x16(load_rows(data, first, row, at));
-    let high = transpose_8x16(load_rows(data, first + 8, row, at));
-    std::array::from_fn(|c| unpack(64, c % 2 == 1, low[c / 2], high[c / 2]))
+    // The loads here rather than through `sse2::load_rows`, which was not inlined (a call
+    // per eight rows).
+    let mut rows = [_mm_setzero_si128(); 16];
+    for (r, out) in rows.iter_mut().enumerate() {
+        let start = (first + r) * row + at;
+        let bytes = &data[start..start + 16];
+        #[expect(
+            clippy::cast_ptr_alignment,
+            reason = "`_mm_loadu_si128` reads unaligned memory"
+        )]
+        let ptr = bytes.as_ptr().cast::<__m128i>();
+        // SAFETY: `bytes` is 16 readable bytes; the load has no alignment requirement.
+        *out = unsafe { _mm_loadu_si128(ptr) };
+    }
+    let (first_eight, last_eight) = rows.split_at(8);
+    let low = transpose_8x16(first_eight.try_into().unwrap_or([_mm_setzero_si128(); 8]));
+    let high = transpose_8x16(last_eight.try_into().unwrap_or([_mm_setzero_si128(); 8]));
+    let mut groups = [_mm_setzero_si128(); 16];
+    for (c, group) in groups.iter_mut().enumerate() {
+        *group = unpack(64, c % 2 == 1, low[c / 2], high[c / 2]);
+    }
+    groups
+}
+
+/// Stores 16 bytes into `out`, which must be 16 bytes long.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn store16(out: &mut [u8], value: __m128i) {
+    assert_eq!(out.len(), 16, "a 16-byte store into {} bytes", out.len());
+    #[expect(
+        clippy::cast_ptr_alignment,
+        reason = "`_mm_storeu_si128` writes unaligned memory"
+    )]
+    let ptr = out.as_mut_ptr().cast::<__m128i>();
+    // SAFETY: `out` is 16 writable bytes; the store has no alignment requirement.
+    unsafe { _mm_storeu_si128(ptr, value) };
 }
 
 /// `movemask` of 32 bytes: bit 7 of each, as 32 bits.
@@ -46,14 +80,25 @@ pub(super) fn untransform(data: &[u8], out: &mut [u8], elem_size: usize) -> usiz
                 // Lane 1 reads bit 7 of each row byte, lane 0 bit 6: elements 8g+7 and 8g+6,
                 // next to each other in the output. Then bits 5 and 4, and so on.
                 let mut v = _mm256_set_m128i(w, _mm_add_epi8(w, w));
-                let mut elements = 0u128;
+                let mut words = [0u32; 4];
                 for q in 0..4 {
-                    elements |= u128::from(mask(v)) << (32 * (3 - q));
-                    v = _mm256_add_epi8(v, v);
-                    v = _mm256_add_epi8(v, v);
+                    words[3 - q] = mask(v);
+                    // Two bits on; shifting 16-bit lanes is fine, as only bit 7 of each byte
+                    // is read and no bit crosses from one lane's high byte to another's.
+                    v = _mm256_slli_epi16(v, 2);
                 }
                 let first = 16 * (at + c);
-                out[first..first + 16].copy_from_slice(&elements.to_le_bytes());
+                #[expect(
+                    clippy::cast_possible_wrap,
+                    reason = "the bits of each word are moved, not their value"
+                )]
+                let elements = _mm_set_epi32(
+                    words[3] as i32,
+                    words[2] as i32,
+                    words[1] as i32,
+                    words[0] as i32,
+                );
+                store16(&mut out[first..first + 16], elements);
             }
         } else {
             let low = groups_of_16_rows(data, 0, row, at);

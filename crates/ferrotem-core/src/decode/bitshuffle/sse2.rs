@@ -3,16 +3,19 @@
 //! bytes — two whole output bytes — per instruction.
 
 use std::arch::x86_64::{
-    __m128i, _mm_add_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_unpackhi_epi16,
-    _mm_unpackhi_epi32, _mm_unpackhi_epi64, _mm_unpackhi_epi8, _mm_unpacklo_epi16,
-    _mm_unpacklo_epi32, _mm_unpacklo_epi64, _mm_unpacklo_epi8,
+    __m128i, _mm_add_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_setzero_si128,
+    _mm_unpackhi_epi16, _mm_unpackhi_epi32, _mm_unpackhi_epi64, _mm_unpackhi_epi8,
+    _mm_unpacklo_epi16, _mm_unpacklo_epi32, _mm_unpacklo_epi64, _mm_unpacklo_epi8,
 };
 
 /// Loads 16 bytes at `at` of each of eight rows `row` bytes apart, starting at row `first`.
 #[inline]
 #[target_feature(enable = "sse2")]
 pub(super) fn load_rows(data: &[u8], first: usize, row: usize, at: usize) -> [__m128i; 8] {
-    std::array::from_fn(|r| {
+    // Loops rather than `array::from_fn`: its closure is not inlined here (a closure does not
+    // take on the function's target features), which cost a call per vector.
+    let mut rows = [_mm_setzero_si128(); 8];
+    for (r, out) in rows.iter_mut().enumerate() {
         let start = (first + r) * row + at;
         let bytes = &data[start..start + 16];
         #[expect(
@@ -21,8 +24,9 @@ pub(super) fn load_rows(data: &[u8], first: usize, row: usize, at: usize) -> [__
         )]
         let ptr = bytes.as_ptr().cast::<__m128i>();
         // SAFETY: `bytes` is 16 readable bytes; the load has no alignment requirement.
-        unsafe { _mm_loadu_si128(ptr) }
-    })
+        *out = unsafe { _mm_loadu_si128(ptr) };
+    }
+    rows
 }
 
 /// Interleaves `lo` and `hi` with the unpack of the given width: the low halves if
@@ -48,20 +52,29 @@ pub(super) fn unpack(width: u32, upper: bool, lo: __m128i, hi: __m128i) -> __m12
 #[target_feature(enable = "sse2")]
 pub(super) fn transpose_8x16(rows: [__m128i; 8]) -> [__m128i; 8] {
     // pairs[2q + h]: rows 2q and 2q + 1 interleaved, bytes 8h .. 8h + 8.
-    let pairs: [__m128i; 8] =
-        std::array::from_fn(|i| unpack(8, i % 2 == 1, rows[i / 2 * 2], rows[i / 2 * 2 + 1]));
+    let mut pairs = [_mm_setzero_si128(); 8];
+    for q in 0..4 {
+        pairs[2 * q] = unpack(8, false, rows[2 * q], rows[2 * q + 1]);
+        pairs[2 * q + 1] = unpack(8, true, rows[2 * q], rows[2 * q + 1]);
+    }
     // quads[4 quad + k]: rows 4 quad .. 4 quad + 4 of bytes 4k .. 4k + 4.
-    let quads: [__m128i; 8] = std::array::from_fn(|i| {
-        let (quad, k) = (i / 4, i % 4);
-        let half = k / 2;
-        unpack(
-            16,
-            k % 2 == 1,
-            pairs[4 * quad + half],
-            pairs[4 * quad + 2 + half],
-        )
-    });
-    std::array::from_fn(|p| unpack(32, p % 2 == 1, quads[p / 2], quads[4 + p / 2]))
+    let mut quads = [_mm_setzero_si128(); 8];
+    for quad in 0..2 {
+        for k in 0..4 {
+            let half = k / 2;
+            quads[4 * quad + k] = unpack(
+                16,
+                k % 2 == 1,
+                pairs[4 * quad + half],
+                pairs[4 * quad + 2 + half],
+            );
+        }
+    }
+    let mut cols = [_mm_setzero_si128(); 8];
+    for (p, col) in cols.iter_mut().enumerate() {
+        *col = unpack(32, p % 2 == 1, quads[p / 2], quads[4 + p / 2]);
+    }
+    cols
 }
 
 /// Writes the eight output bytes pairs that `movemask` pulls out of `bits`, most
