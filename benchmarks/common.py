@@ -51,7 +51,9 @@ def step(tag: str, msg: str) -> None:
 # -- data -----------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Dataset:
-    """A benchmark file and its layout: a raw file of ``dtype`` or, with ``hdf5`` set, an HDF5
+    """A benchmark file and its layout: a raw file of ``dtype``; with ``mib`` set, a Merlin
+    ``.mib`` file (``mib``: ``"12"``, ``"6"``, ``"r1"`` for 12-bit, 6-bit, RAW 1-bit; written
+    by ``benchmarks/formats.py``) whose frames decode to ``dtype``; with ``hdf5`` set, an HDF5
     file (``hdf5``: ``"bslz4"``, ``"gzip1"``, ``"chunked"`` for bitshuffle+LZ4, gzip level 1,
     uncompressed chunks; one frame per chunk; written by ``benchmarks/hdf5_files.py``) of
     ``dtype`` frames in its dataset ``/data``."""
@@ -60,11 +62,14 @@ class Dataset:
     dtype: str
     nav: tuple[int, ...]
     sig: tuple[int, ...]
+    mib: str = ""
     hdf5: str = ""
 
     @property
     def path(self) -> str:
         shape = "x".join(map(str, self.nav + self.sig))
+        if self.mib:
+            return os.path.join(DATA, f"bench_mib{self.mib}_{shape}.mib")
         if self.hdf5:
             return os.path.join(DATA, f"bench_h5{self.hdf5}_{self.dtype}_{shape}.h5")
         return os.path.join(DATA, f"bench_{self.dtype}_{shape}.raw")
@@ -84,10 +89,19 @@ class Dataset:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Dataset:
-        return cls(d["name"], d["dtype"], tuple(d["nav"]), tuple(d["sig"]), d.get("hdf5", ""))
+        return cls(
+            d["name"],
+            d["dtype"],
+            tuple(d["nav"]),
+            tuple(d["sig"]),
+            mib=d.get("mib", ""),
+            hdf5=d.get("hdf5", ""),
+        )
 
     def load(self, ctx: Any) -> Any:
         """``ctx.load`` of this file (the same call in ferrotem and LiberTEM)."""
+        if self.mib:
+            return ctx.load("mib", path=self.path, nav_shape=self.nav, sig_shape=self.sig)
         if self.hdf5:
             return ctx.load("hdf5", path=self.path, ds_path="/data")
         return ctx.load(

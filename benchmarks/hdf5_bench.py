@@ -47,9 +47,9 @@ NAV = (64, 64)
 SIG = (256, 256)
 RAW = Dataset("uint16", "uint16", NAV, SIG)
 FILES = (
-    Dataset("h5bslz4", "uint16", NAV, SIG, "bslz4"),
-    Dataset("h5gzip1", "uint16", NAV, SIG, "gzip1"),
-    Dataset("h5chunked", "uint16", NAV, SIG, "chunked"),
+    Dataset("h5bslz4", "uint16", NAV, SIG, hdf5="bslz4"),
+    Dataset("h5gzip1", "uint16", NAV, SIG, hdf5="gzip1"),
+    Dataset("h5chunked", "uint16", NAV, SIG, hdf5="chunked"),
 )
 LABELS = {
     "h5bslz4": "bitshuffle+LZ4",

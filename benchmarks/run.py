@@ -13,7 +13,10 @@ Measures, in one run on this machine, with the data in the page cache:
   loading the dataset to the result;
 * per-frame cost of a Python ``process_frame`` UDF doing ``np.sum(frame)`` on 256x256 frames
   (reading included), and the engines' bare dispatch cost per frame (4x4-pixel frames);
-* time for a fresh process to import, load a 100 MB raw file and get its first SumUDF result.
+* time for a fresh process to import, load a 100 MB raw file and get its first SumUDF result;
+* Merlin ``.mib`` files (12-bit, 6-bit, RAW 1-bit) of the uint16 file's scan, SumUDF and
+  SumSigUDF, ferrotem against LiberTEM's ``'mib'`` reader and against ferrotem on the same
+  pixels as the raw uint16 file (``--only mib`` runs this part alone).
 
 Every result is checked against numpy (float64 references) before its time counts. Results are
 printed and written to ``benchmarks/results/run.md`` and ``run.json``; ``benchmarks/report.py``
@@ -47,12 +50,15 @@ from common import (
     git_commit,
     load_references,
     machine,
+    off_reference,
     run_side,
     run_specs,
     step,
+    verdict,
     warm_page_cache,
     write_results,
 )
+from formats import ensure_mib, ensure_mib_references
 
 NAV = (64, 64)
 SIG = (256, 256)
@@ -80,6 +86,25 @@ FRAME_ENGINES = {
     "LiberTEM inline": ("libertem", "inline"),
 }
 TAG = "bench"
+
+#: Merlin files of the uint16 file's scan, written from its pixels (benchmarks/formats.py); the
+#: dtype is what the frames decode to (GB/s are of decoded bytes, as the issue counts them)
+MIB_SOURCE = DATASETS[0]
+MIB_DATASETS = (
+    Dataset("mib12", "uint16", NAV, SIG, "12"),
+    Dataset("mib6", "uint8", NAV, SIG, "6"),
+    Dataset("mibr1", "uint8", NAV, SIG, "r1"),
+)
+MIB_LABELS = {"mib12": "12-bit (>u2)", "mib6": "6-bit (u1)", "mibr1": "RAW 1-bit"}
+MIB_UDFS = {"sum": "SumUDF", "sumsig": "SumSigUDF"}
+#: LiberTEM 0.16 on a machine like this one (issue 8; GB/s of decoded bytes, middle of the
+#: ranges given there): a measured LiberTEM figure more than 2x off is shown but not judged
+MIB_REFERENCE = {"mib12": 1.65, "mib6": 0.8, "mibr1": 0.75}
+#: targets (issue 8): ferrotem / LiberTEM, and ferrotem MIB / ferrotem raw uint16 (12-bit only)
+MIB_GOAL_X = 4.0
+MIB_GOAL_RAW = 0.70
+#: ``--only mib``: rounds of (ferrotem, LiberTEM), each of ``--reps`` runs per cell
+MIB_ROUNDS = 2
 
 
 # -- memory bandwidth -----------------------------------------------------------------------------
@@ -134,6 +159,106 @@ def cell_specs(engines: list[str]) -> list[dict[str, Any]]:
                 }
             )
     return specs
+
+
+def mib_specs(engine: str, datasets: tuple[Dataset, ...] = MIB_DATASETS) -> list[dict[str, Any]]:
+    """SumUDF and SumSigUDF cells on the Merlin files, with ``engine`` (a ``Context()``)."""
+    _, setup, _, _ = ENGINES[engine]
+    return [
+        {
+            "label": f"{engine}|{ds.name}|{key}",
+            "setup": setup,
+            "workload": key,
+            "dataset": ds.to_json(),
+        }
+        for ds in datasets
+        for key in MIB_UDFS
+    ]
+
+
+def libertem_mib(threads: int, reps: int) -> dict[str, Any]:
+    """LiberTEM's ``'mib'`` cells, one side process per file so that a file LiberTEM cannot
+    read (its 0.16 fails some RAW files) costs only its own cells; returns ``{"times",
+    "errors"}``."""
+    times: dict[str, list[float]] = {}
+    errors: dict[str, str] = {}
+    for ds in MIB_DATASETS:
+        side = run_side(
+            LIBERTEM_PY,
+            {
+                "mode": "cells",
+                "package": "libertem",
+                "threads": threads,
+                "reps": reps,
+                "cells": mib_specs("LiberTEM Context()", (ds,)),
+            },
+        )
+        if "error" in side:
+            errors[ds.name] = side["error"]
+        else:
+            times.update(side["times"])
+    return {"times": times, "errors": errors}
+
+
+def mib_table(r: dict[str, Any]) -> list[str]:
+    """The report's section on Merlin files."""
+    times, lt_errors = r["times"], r.get("mib_lt_errors", {})
+    with_lt = "LiberTEM Context()" in r["engines"]
+    lines = [
+        "## Merlin MIB: 64x64 scan of 256x256 frames (GB/s of decoded bytes)",
+        "",
+        "The files are written from the uint16 file's pixels (12-bit: the same pixels; 6-bit: "
+        "modulo 64; RAW 1-bit: modulo 2, packed as the chips deliver them), one 384-byte header "
+        "per frame; every result checked against numpy sums of those pixels. raw uint16: "
+        "ferrotem `Context()` on the uint16 raw file, i.e. the 12-bit file's pixels without "
+        "headers, in little-endian order. Goals (issue 8): x LiberTEM >= "
+        f"{MIB_GOAL_X:.0f}; 12-bit also >= {100 * MIB_GOAL_RAW:.0f} % of raw uint16.",
+        "",
+        "| file | UDF | ferrotem `Context()` | LiberTEM `Context()` | x LiberTEM | raw uint16 | "
+        "% of raw | goals met |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
+    ]
+    flagged = False
+    for ds in MIB_DATASETS:
+        for key, udf in MIB_UDFS.items():
+            mine = times.get(f"ferrotem Context()|{ds.name}|{key}")
+            lt = times.get(f"LiberTEM Context()|{ds.name}|{key}")
+            raw = times.get(f"ferrotem Context()|{MIB_SOURCE.name}|{key}")
+            m = statistics.median(mine) if mine else None
+            row = [MIB_LABELS[ds.name], udf, "-" if m is None else f"**{ds.nbytes / m / 1e9:.2f}**"]
+            ok = []
+            if not with_lt:
+                row += ["not run", "-"]
+            elif lt and m:
+                lt_gbs = ds.nbytes / statistics.median(lt) / 1e9
+                off = off_reference(lt_gbs, MIB_REFERENCE[ds.name])
+                flagged |= off
+                x = statistics.median(lt) / m
+                row += [f"{lt_gbs:.2f}" + (" ⚠" if off else ""), f"x{x:.1f}"]
+                ok.append(verdict(x, lambda v: v >= MIB_GOAL_X, off))
+            else:
+                row += ["fails: " + lt_errors.get(ds.name, "no result")[:60], "-"]
+                ok.append("not judged: LiberTEM gave no figure")
+            if ds.mib == "12" and raw and m:
+                ratio = statistics.median(raw) / m
+                row += [
+                    f"{MIB_SOURCE.nbytes / statistics.median(raw) / 1e9:.2f}",
+                    f"{100 * ratio:.0f} %",
+                ]
+                ok.append(verdict(ratio, lambda v: v >= MIB_GOAL_RAW))
+            else:
+                row += ["-", "-"]
+            row.append(", ".join(ok) or "-")
+            lines.append("| " + " | ".join(row) + " |")
+    if flagged:
+        lines += [
+            "",
+            "⚠: more than 2x off LiberTEM's figure for this file in issue 8 (on a similar "
+            "machine); the x LiberTEM goal is not judged on it.",
+        ]
+    for name, err in lt_errors.items():
+        lines += ["", f"LiberTEM on {MIB_LABELS[name]}: {err}"]
+    return lines
 
 
 def plain_frame_loop(expected: np.ndarray) -> Cell:
@@ -331,6 +456,9 @@ def build_report(r: dict[str, Any]) -> str:
             f"{s['first_result']:.2f} |"
         )
     add("")
+    if r.get("mib"):
+        lines += mib_table(r)
+        add("")
     add(f"Command: `{r['command']}` · {r['total']:.0f} s in all")
     return "\n".join(lines) + "\n"
 
@@ -348,8 +476,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-first-run", action="store_true", help="skip the fresh-process first runs"
     )
+    parser.add_argument(
+        "--only",
+        choices=["mib"],
+        help="run one part alone (mib: the Merlin table and the raw uint16 cells it compares "
+        "with; written to results/run_mib.md)",
+    )
     args = parser.parse_args(argv)
     reps = max(1, args.reps)
+    if args.only == "mib":
+        return main_mib(args, reps)
 
     from ferrotem.executor.base import physical_cores
 
@@ -361,7 +497,8 @@ def main(argv: list[str] | None = None) -> int:
         ensure_file(ds)
     for ds in DATASETS:
         ensure_references(ds)
-    for ds in (*DATASETS, STARTUP):
+    prepare_mib()
+    for ds in (*DATASETS, STARTUP, *MIB_DATASETS):
         warm_page_cache(ds.path)
     step(TAG, "memory bandwidth")
     bw, bw_method = memory_bandwidth(threads, reps)
@@ -371,10 +508,12 @@ def main(argv: list[str] | None = None) -> int:
     local = [e for e in engines if ENGINES[e][0] != "libertem"]
     step(TAG, "ferrotem, numpy and dask (interleaved)")
     loop = plain_frame_loop(load_references(PER_FRAME)["sumsig"])
-    times = run_specs("ferrotem", cell_specs(local), threads, reps, [loop])["times"]
+    specs = cell_specs(local) + mib_specs("ferrotem Context()")
+    times = run_specs("ferrotem", specs, threads, reps, [loop])["times"]
     dispatch = {"ferrotem inline": frame_dispatch(sys.executable, "ferrotem", reps)}
     step(TAG, "startup")
     startup_res = {"ferrotem Context()": startup(sys.executable, "ferrotem", "default", reps)}
+    mib_lt_errors: dict[str, str] = {}
     if args.no_libertem:
         libertem = "skipped (--no-libertem)"
     elif not with_libertem:
@@ -398,6 +537,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             libertem = f"{side['version']} (in .venv-libertem)"
             times.update(side["times"])
+            step(TAG, "LiberTEM on the Merlin files")
+            lt_mib = libertem_mib(threads, reps)
+            times.update(lt_mib["times"])
+            mib_lt_errors = lt_mib["errors"]
             dispatch["LiberTEM inline"] = frame_dispatch(LIBERTEM_PY, "libertem", reps)
             for executor in ("inline", "default"):
                 label = "LiberTEM " + ("inline" if executor == "inline" else "Context()")
@@ -427,12 +570,72 @@ def main(argv: list[str] | None = None) -> int:
         "frame": frame,
         "dispatch": dispatch,
         "startup": startup_res,
+        "mib": True,
+        "mib_lt_errors": mib_lt_errors,
         "command": " ".join(["python benchmarks/run.py", *(argv or sys.argv[1:])]),
         "total": time.perf_counter() - t_start,
     }
     report = build_report(result)
     print(report)
     out = write_results("run", report, result)
+    print(f"written to {os.path.relpath(out, ROOT)}")
+    return 0
+
+
+def prepare_mib() -> None:
+    """The Merlin files and their references (created once, from the uint16 file)."""
+    for ds in MIB_DATASETS:
+        ensure_mib(ds, MIB_SOURCE)
+        ensure_mib_references(ds, MIB_SOURCE)
+
+
+def main_mib(args: argparse.Namespace, reps: int) -> int:
+    """``--only mib``: the Merlin table alone."""
+    from ferrotem.executor.base import physical_cores
+
+    threads = args.threads or physical_cores()
+    t_start = time.perf_counter()
+    load0 = os.getloadavg()[0]
+    step(TAG, "preparing data in benchmarks/data (files and references are created once)")
+    ensure_file(MIB_SOURCE)
+    ensure_references(MIB_SOURCE)
+    prepare_mib()
+    for ds in (MIB_SOURCE, *MIB_DATASETS):
+        warm_page_cache(ds.path)
+    raw_specs = [
+        spec
+        for spec in cell_specs(["ferrotem Context()"])
+        if spec["dataset"]["name"] == MIB_SOURCE.name and spec["workload"] in MIB_UDFS
+    ]
+    with_lt = not args.no_libertem and os.path.exists(LIBERTEM_PY)
+    engines = ["ferrotem Context()"] + (["LiberTEM Context()"] if with_lt else [])
+    times: dict[str, list[float]] = {}
+    errors: dict[str, str] = {}
+    # The two packages run in different processes, one after the other; in rounds, so that
+    # load from other work on a shared machine hits both sides alike.
+    for i in range(MIB_ROUNDS):
+        step(TAG, f"round {i + 1}/{MIB_ROUNDS}: ferrotem (interleaved)")
+        mine = run_specs("ferrotem", raw_specs + mib_specs("ferrotem Context()"), threads, reps)
+        for label, t in mine["times"].items():
+            times.setdefault(label, []).extend(t)
+        if with_lt:
+            step(TAG, f"round {i + 1}/{MIB_ROUNDS}: LiberTEM on the Merlin files")
+            lt = libertem_mib(threads, reps)
+            for label, t in lt["times"].items():
+                times.setdefault(label, []).extend(t)
+            errors.update(lt["errors"])
+    r = {"times": times, "engines": engines, "mib_lt_errors": errors}
+    head = (
+        f"# ferrotem benchmark: Merlin MIB\n\n{time.strftime('%Y-%m-%d %H:%M')} · commit "
+        f"{git_commit()} · {machine()} · {threads} workers on both sides · median of "
+        f"{MIB_ROUNDS * reps} "
+        f"runs per cell in {MIB_ROUNDS} rounds of both sides · load average {load0:.2f} at "
+        f"start, {os.getloadavg()[0]:.2f} at end\n\n"
+    )
+    report = head + "\n".join(mib_table(r)) + "\n"
+    report += f"\n{time.perf_counter() - t_start:.0f} s in all\n"
+    print(report)
+    out = write_results("run_mib", report, {**r, "threads": threads, "reps": reps})
     print(f"written to {os.path.relpath(out, ROOT)}")
     return 0
 

@@ -300,9 +300,12 @@ def test_backends_unsupported(ctx, ds):
         ctx.run_udf(ds, _NavUDF(), backends=("cupy",))
 
 
-def test_plots_not_supported(ctx, ds):
-    with pytest.raises(NotImplementedError, match="plots"):
-        ctx.run_udf(ds, SumUDF(), plots=True)
+def test_plots_of_the_wrong_form(ctx, ds):
+    # the specs are checked before anything runs; tests/test_live_plots.py has the rest
+    with pytest.raises(TypeError, match="plots"):
+        ctx.run_udf(ds, SumUDF(), plots="intensity")
+    with pytest.raises(ValueError, match=r"plots\[0\]\[0\]: channel: 'nope'"):
+        ctx.run_udf(ds, SumUDF(), plots=[["nope"]])
 
 
 # -- UDF interface misuse -----------------------------------------------------------------
@@ -435,8 +438,8 @@ def test_aux_data_dtype_mismatch():
         UDF.aux_data(np.zeros(4, dtype=np.float64), kind="nav", dtype="float32")
 
 
-def test_corrections_not_supported(ctx, ds):
-    with pytest.raises(NotImplementedError, match="corrections"):
+def test_corrections_must_be_a_correction_set(ctx, ds):
+    with pytest.raises(TypeError, match="corrections: got object"):
         ctx.run_udf(ds, SumUDF(), corrections=object())
 
 

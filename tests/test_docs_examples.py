@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.blo_writer import write_blo
+from helpers.mib_writer import write_acquisition
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = sorted((ROOT / "docs").glob("*.md")) + [ROOT / "README.md"]
@@ -27,6 +29,8 @@ def make_stand_ins(d: Path) -> None:
     """Small files under the names the docs use."""
     rng = np.random.default_rng(0)
     rng.integers(0, 100, (32, 32, 128, 128), dtype=np.uint16).tofile(d / "scan.raw")
+    write_acquisition(d, "scan", rng.integers(0, 4096, (4, 8, 256, 256)), depth=12)
+    write_blo(d / "scan.blo", rng.integers(0, 256, (3, 2, 144, 144)))
 
 
 @pytest.mark.parametrize("page", [p for p in PAGES if blocks(p)], ids=lambda p: p.name)

@@ -39,12 +39,14 @@ LAYERS: dict[str, int] = {
     "ferrotem.common": 1,  # shapes, slices, buffers, exceptions, protocols
     "ferrotem.utils": 2,  # helpers for users built on common (synthetic data, geometry)
     "ferrotem.masks": 2,  # mask factories (numpy, on common's sparse helpers)
+    "ferrotem.corrections": 2,  # CorrectionSet and coordinate helpers (numpy + _core)
     "ferrotem.io": 3,  # datasets and partitions
     "ferrotem.udf": 4,  # the UDF interface, the runner, the task
     "ferrotem.executor": 5,  # where tasks run
     "ferrotem.api": 6,  # Context
     "ferrotem.contrib": 6,  # make_dask_array
     "ferrotem.cli": 6,  # the command line
+    "ferrotem.viz": 6,  # live plots (fed by api's Context.run_udf), Context.display
 }
 
 #: edges left out of the cycle check, with the reason each one is needed

@@ -416,6 +416,22 @@ def test_shape_parts_and_slice_usage_errors():
     assert issubclass(SliceUsageError, ValueError)
 
 
+def test_slice_discard_nav_keeps_only_the_signal_box():
+    from ferrotem.common.shape import Shape
+    from ferrotem.common.slice import Slice
+
+    a = Slice((3, 5, 1, 2), Shape((2, 7, 4, 6), sig_dims=2))
+    b = Slice((9, 0, 1, 2), Shape((1, 1, 4, 6), sig_dims=2))
+    da, db = a.discard_nav(), b.discard_nav()
+    assert da.origin == (0, 0, 1, 2) and tuple(da.shape) == (0, 0, 4, 6)
+    assert da.shape.sig_dims == 2
+    # same signal box, different frames: one cache key
+    assert da == db and hash(da) == hash(db)
+    frame = np.arange(10 * 10).reshape(10, 10)
+    assert np.array_equal(frame[da.sig.get()], frame[1:5, 2:8])
+    assert a.discard_nav() != Slice((0, 0, 1, 3), Shape((0, 0, 4, 6), sig_dims=2))
+
+
 # -- io.dataset ----------------------------------------------------------------------------------
 def test_io_dataset_load_and_registry(data):
     from ferrotem.io import dataset as io_ds

@@ -270,6 +270,43 @@ LIBERTEM_0_16_NAMES: dict[str, tuple[str, ...]] = {
         "NPYInfo",
         "read_npy_info",
     ),
+    "libertem.io.dataset.mib": (
+        "HeaderDict",
+        "MIBDataSet",
+        "MIBDatasetParams",
+        "MIBDecoder",
+        "MIBFile",
+        "MIBFileSet",
+        "MIBHeaderReader",
+        "MIBKind",
+        "MIBPartition",
+        "decode_r12_swap",
+        "decode_r12_swap_2x2",
+        "decode_r1_swap",
+        "decode_r1_swap_2x2",
+        "decode_r24_swap",
+        "decode_r6_swap",
+        "decode_r6_swap_2x2",
+        "encode_r1",
+        "encode_r12",
+        "encode_r6",
+        "encode_u1",
+        "encode_u2",
+        "get_filenames",
+        "get_image_count_and_sig_shape",
+        "is_valid_hdr",
+        "mib_2x2_get_read_ranges",
+        "mib_r24_get_read_ranges",
+        "nav_shape_from_hdr",
+        "read_hdr_file",
+    ),
+    "libertem.io.dataset.blo": (
+        "BLODatasetParams",
+        "BloDataSet",
+        "BloFileSet",
+        "MAGIC_EXPECT",
+        "get_header_dtype_list",
+    ),
     "libertem.io.dataset.dask": (
         "DaskBackend",
         "DaskBackendImpl",
@@ -291,6 +328,24 @@ LIBERTEM_0_16_NAMES: dict[str, tuple[str, ...]] = {
         "neighbour_idxs",
     ),
     "libertem.contrib.daskadapter": ("make_dask_array",),
+    "libertem.corrections": ("CorrectionSet",),
+    "libertem.corrections.corrset": ("CorrectionSet",),
+    "libertem.corrections.detector": (
+        "RepairDescriptor",
+        "RepairValueError",
+        "correct",
+        "correct_dot_masks",
+    ),
+    "libertem.corrections.coordinates": (
+        "flip_x",
+        "flip_y",
+        "identity",
+        "rotate",
+        "rotate_deg",
+        "scale",
+        "scale_rotate_flip_y",
+    ),
+    "libertem.io.corrections": ("CorrectionSet",),
     "libertem.masks": (
         "MaskArrayType",
         "MaskFactoriesType",
@@ -326,6 +381,26 @@ LIBERTEM_0_16_NAMES: dict[str, tuple[str, ...]] = {
         "gradient_data",
         "hologram_frame",
     ),
+    "libertem.viz": (
+        "encode_image",
+        "get_plottable_2D_channels",
+        "libertem_cyclic",
+        "rgb_from_2dvector",
+        "visualize_simple",
+    ),
+    "libertem.viz.base": (
+        "Dummy2DPlot",
+        "Live2DPlot",
+        "cet_cyclic_isoluminant",
+        "get_plottable_2D_channels",
+        "libertem_cyclic",
+        "make_colormap",
+        "rgb_from_2dvector",
+        "visualize_simple",
+    ),
+    "libertem.viz.bqp": ("BQLive2DPlot",),
+    "libertem.viz.gms": ("GMSLive2DPlot",),
+    "libertem.viz.mpl": ("MPLLive2DPlot",),
 }
 
 #: names defined elsewhere in LiberTEM that its code (add-ons, LiberTEM-live) imports from here
@@ -334,6 +409,7 @@ REEXPORTS: dict[str, tuple[str, ...]] = {
     "libertem.common.container": ("is_sparse", "to_dense", "to_sparse"),
     "libertem.executor.base": ("Environment", "JobCancelledError", "JobExecutor"),
     "libertem.io.dataset.base": ("DataSetException",),
+    "libertem.viz.base": ("encode_image",),
     "libertem.udf.base": ("UDFException", "UDFMethod"),
 }
 
@@ -359,7 +435,6 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
         "class of run_udf_iter's return value with update_parameters_experimental; ferrotem "
         "returns a plain iterator (RunUDFGenType); dynamic parameter updates: issue 9"
     ),
-    ("libertem.api", "ResultAsyncGenerator"): "run_udf_iter(sync=False): issue 9 (live feedback)",
     # libertem.udf.base
     ("libertem.udf.base", "ExecutionPlan"): (
         "LiberTEM's per-backend UDF grouping; ferrotem chooses one backend per task "
@@ -415,7 +490,6 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     ("libertem.executor.delayed", "task_wrap"): _DELAYED_INTERNALS,
     # libertem.io.dataset
     ("libertem.io.dataset", "build_extension_map"): "detection by file extension: issue 8",
-    ("libertem.io.dataset", "detect"): "format detection ('auto' for every format): issue 8",
     ("libertem.io.dataset", "get_extensions"): "detection by file extension: issue 8",
     ("libertem.io.dataset", "get_search_order"): "detection by file extension: issue 8",
     ("libertem.io.dataset.base", "DataTile"): (
@@ -453,7 +527,45 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     ("libertem.io.dataset.raw", "RawPartition"): (
         "LiberTEM's per-format partition classes; ferrotem's partitions are Partition"
     ),
+    ("libertem.io.dataset.mib", "MIBPartition"): (
+        "LiberTEM's per-format partition classes; ferrotem's partitions are Partition"
+    ),
+    ("libertem.io.dataset.mib", "MIBHeaderReader"): (
+        "LiberTEM's header reader; ferrotem parses MIB headers in Rust "
+        "(_core.mib_frame_header, dataset.meta['header'])"
+    ),
+    ("libertem.io.dataset.mib", "HeaderDict"): (
+        "the fields of LiberTEM's header reader; ferrotem's are in dataset.meta['header']"
+    ),
+    ("libertem.io.dataset.blo", "get_header_dtype_list"): (
+        "LiberTEM's numpy layout of the header; ferrotem parses it in Rust "
+        "(_core.blo_header, dataset.header)"
+    ),
 }
+_RUST_DECODE = (
+    "LiberTEM's numba decoders, encoders and read ranges of MIB frames; ferrotem decodes in "
+    "Rust (ferrotem-core source::framed)"
+)
+for _name in (
+    "MIBDecoder",
+    "MIBFile",
+    "MIBFileSet",
+    "decode_r12_swap",
+    "decode_r12_swap_2x2",
+    "decode_r1_swap",
+    "decode_r1_swap_2x2",
+    "decode_r24_swap",
+    "decode_r6_swap",
+    "decode_r6_swap_2x2",
+    "encode_r1",
+    "encode_r12",
+    "encode_r6",
+    "encode_u1",
+    "encode_u2",
+    "mib_2x2_get_read_ranges",
+    "mib_r24_get_read_ranges",
+):
+    EXCEPTIONS[("libertem.io.dataset.mib", _name)] = _RUST_DECODE
 for _module, _names in {
     "libertem.io.dataset.base": (
         "BufferedBackend",
@@ -475,6 +587,7 @@ for _module, _names in {
     ),
     "libertem.io.dataset.memory": ("FakeMMapFile", "MemBackend", "MemBackendImpl", "MemoryFile"),
     "libertem.io.dataset.raw": ("RawFile", "RawFileSet"),
+    "libertem.io.dataset.blo": ("BloFileSet",),
     "libertem.io.dataset.dask": (
         "DaskBackend",
         "DaskBackendImpl",
@@ -490,6 +603,8 @@ for _module, _name in (
     ("libertem.io.dataset.raw", "RAWDatasetParams"),
     ("libertem.io.dataset.npy", "NPYDatasetParams"),
     ("libertem.io.dataset.dask", "DaskDatasetParams"),
+    ("libertem.io.dataset.mib", "MIBDatasetParams"),
+    ("libertem.io.dataset.blo", "BLODatasetParams"),
 ):
     EXCEPTIONS[(_module, _name)] = _WEB_PARAMS
 for _name in (
@@ -523,10 +638,7 @@ MISSING_MODULES: dict[str, str] = {
             "stddev",
         )
     },
-    "libertem.corrections": _TOOLKIT,
     "libertem.analysis": _TOOLKIT,
-    "libertem.viz": _TOOLKIT,
-    **{f"libertem.io.dataset.{m}": "issue 8 (detector files I)" for m in ("mib", "blo")},
     **{
         f"libertem.io.dataset.{m}": "issue 10 (detector files II)"
         for m in (

@@ -5,20 +5,27 @@ Checked against the built module with ``python -m mypy.stubtest ferrotem._core``
 
 import os
 from collections.abc import Callable, Sequence
-from typing import final
+from typing import Any, final
 
 import numpy as np
 import numpy.typing as npt
 
 __all__ = [
     "ChunkedArray",
+    "Corrections",
     "DataSource",
     "Runner",
     "__version__",
+    "blo_header",
     "chunk_filter_supported",
     "default_partition_count",
+    "mib_frame_header",
+    "mib_read_hdr",
+    "mib_scan",
     "native_udf_names",
     "npy_header",
+    "open_blo",
+    "open_mib",
     "run_native_partition",
     "split_frames",
 ]
@@ -182,9 +189,30 @@ class Runner:
         input_dtype: str,
         udfs: Sequence[str],
         progress: Callable[[int], object] | None = None,
+        corrections: Corrections | None = None,
     ) -> list[npt.NDArray[np.generic]]:
         """Runs the native UDFs ``udfs`` over all ``partitions`` (``[(start, stop)]``) and
         returns one merged flat array per UDF."""
+
+@final
+class Corrections:
+    """Dark frame, gain map and excluded pixels, checked against a signal shape."""
+
+    def __new__(
+        cls,
+        sig_shape: Sequence[int],
+        dark: npt.NDArray[np.float64] | None,
+        gain: npt.NDArray[np.float64] | None,
+        excluded: Sequence[int],
+        allow_empty: bool = False,
+    ) -> Corrections:
+        """``dark``, ``gain``: flat maps or None; ``excluded``: flat pixel indices."""
+
+    def apply(self, block: npt.NDArray[np.generic]) -> None:
+        """Corrects ``block`` (whole frames, float or complex, C-contiguous) in place."""
+
+    def repairs(self) -> list[tuple[int, list[int]]]:
+        """Flat excluded pixels and the flat neighbours each is patched from."""
 
 def npy_header(path: _Path) -> tuple[str, bool, list[int], int]:
     """Reads an ``.npy`` header: ``(dtype_str, fortran_order, shape, data_offset)``."""
@@ -202,8 +230,40 @@ def run_native_partition(
     roi: npt.NDArray[np.bool_] | None,
     input_dtype: str,
     udfs: Sequence[str],
+    corrections: Corrections | None = None,
 ) -> list[npt.NDArray[np.generic]]:
     """Runs the native UDFs over one partition in the calling thread; one partial per UDF."""
 
 def native_udf_names() -> list[str]:
     """Names of the UDFs implemented natively."""
+
+def mib_frame_header(data: bytes) -> dict[str, Any]:
+    """Parses a Merlin MIB frame header (the first bytes of a frame record) into a dict of its
+    fields; ``ValueError`` saying which field is wrong."""
+
+def mib_read_hdr(path: _Path) -> list[tuple[str, str]]:
+    """Reads a Merlin ``.hdr`` file: its ``(key, value)`` pairs in file order."""
+
+def mib_scan(paths: Sequence[_Path]) -> dict[str, Any]:
+    """Reads the frame headers of the ``.mib`` files ``paths`` and checks that they form one
+    acquisition; returns what they say, files in sequence order."""
+
+def open_mib(
+    paths: Sequence[_Path],
+    nav_shape: Sequence[int],
+    sig_shape: Sequence[int],
+    sync_offset: int = 0,
+) -> DataSource:
+    """The Merlin acquisition in ``paths`` (any order) as a data source of the given shape."""
+
+def blo_header(path: _Path, endianess: str) -> dict[str, Any]:
+    """Reads a NanoMegas blockfile's header (``endianess`` ``'<'`` or ``'>'``) into a dict."""
+
+def open_blo(
+    path: _Path,
+    endianess: str,
+    nav_shape: Sequence[int],
+    sig_shape: Sequence[int],
+    sync_offset: int = 0,
+) -> DataSource:
+    """A NanoMegas blockfile as a data source of the given shape."""

@@ -21,6 +21,7 @@ __all__ = [
     "Context",
     "ExecutorSpecType",
     "IterableRoiT",
+    "ResultAsyncGenerator",
     "RoiT",
     "RunUDFAGenType",
     "RunUDFAGenTypeL",
@@ -50,7 +51,7 @@ RunUDFAsyncL = Coroutine[None, None, list[UDFResultDict]]
 #: ``run_udf_iter``: an iterator of :class:`UDFResults` (one UDF or a list)
 RunUDFGenType = Iterator[UDFResults]
 RunUDFGenTypeL = Iterator[UDFResults]
-RunUDFAGenType = AsyncIterator[UDFResults]
+RunUDFAGenType = AsyncIterator[UDFResults]  # a ResultAsyncGenerator
 RunUDFAGenTypeL = AsyncIterator[UDFResults]
 
 
@@ -222,31 +223,28 @@ class Context:
         backends: Any = None,
         plots: Any = None,
         sync: bool = True,
+        *,
+        plot_class: Any = None,
     ) -> Any:
         """Runs one UDF (returns its result dict) or several in one pass over the data
-        (returns a tuple of result dicts, in order)."""
-        dataset = self._prepare_dataset(dataset)
-        udfs, single = self._udf_list(udf)
-        _check_plots(plots)
-        if not sync:
-            return self._run_async(dataset, udfs, single, roi, progress, corrections, backends)
-        runner_cls = self.executor.get_udf_runner()
-        results = runner_cls(udfs).run_for_dataset(
-            dataset,
-            self.executor,
-            roi=roi,
-            progress=progress,
-            corrections=corrections,
-            backends=backends,
-        )
-        return results[0] if single else tuple(results)
+        (returns a tuple of result dicts, in order).
 
-    async def _run_async(self, dataset: DataSet, udfs: list[UDF], single: bool, *args: Any) -> Any:
-        runner_cls = self.executor.get_udf_runner()
-        results = await asyncio.to_thread(
-            runner_cls(udfs).run_for_dataset, dataset, self.executor, *args
+        ``plots``: live plots updated as partitions are merged (``True``: every 2-D result;
+        one list of channels per UDF; or :class:`~ferrotem.viz.base.Live2DPlot` objects), of
+        ``plot_class`` (default: this Context's :attr:`plot_class`); see
+        ``docs/live-plots.md``. ``sync=False`` returns a coroutine with the same result.
+        """
+        steps = self._run_steps(
+            dataset, udf, roi, corrections, progress, backends, plots, plot_class, iterate=False
         )
-        return results[0] if single else tuple(results)
+        single = isinstance(udf, UDF)
+        if not sync:
+            return _last_buffers(ResultAsyncGenerator(steps), single)
+        last = None
+        for step in steps:
+            last = step
+        assert last is not None
+        return last.buffers[0] if single else tuple(last.buffers)
 
     def run_udf_iter(
         self,
@@ -258,24 +256,54 @@ class Context:
         backends: Any = None,
         plots: Any = None,
         sync: bool = True,
-    ) -> Iterator[UDFResults]:
+        *,
+        plot_class: Any = None,
+    ) -> Any:
         """Runs like :meth:`run_udf`, yielding the merged state after every partition
-        (``.buffers``: one result dict per UDF; ``.damage``: where frames were merged)."""
+        (``.buffers``: one result dict per UDF; ``.damage``: where frames were merged).
+
+        ``sync=False`` returns a :class:`ResultAsyncGenerator` (``async for``)."""
+        steps = self._run_steps(
+            dataset, udf, roi, corrections, progress, backends, plots, plot_class, iterate=True
+        )
+        return steps if sync else ResultAsyncGenerator(steps)
+
+    def _run_steps(
+        self,
+        dataset: DataSet,
+        udf: UDF | Iterable[UDF],
+        roi: Any,
+        corrections: Any,
+        progress: Any,
+        backends: Any,
+        plots: Any,
+        plot_class: Any,
+        iterate: bool,
+    ) -> Iterator[UDFResults]:
+        """Checks the arguments now and returns the generator of the run's steps (one per
+        merged partition with ``iterate``, else only the last), which also feeds the plots."""
+        from ferrotem.viz.live import check_plots
+
         dataset = self._prepare_dataset(dataset)
         udfs, _ = self._udf_list(udf)
-        _check_plots(plots)
-        if not sync:
-            raise NotImplementedError("run_udf_iter(sync=False) is not supported yet")
-        runner_cls = self.executor.get_udf_runner()
-        return runner_cls(udfs).run_for_dataset_sync(
-            dataset,
-            self.executor,
-            roi=roi,
-            progress=progress,
-            corrections=corrections,
-            backends=backends,
-            iterate=True,
-        )
+        check_plots(plots, len(udfs))
+        if plots and plot_class is None:
+            plot_class = self.plot_class
+        run = _Run(self.executor, dataset, udfs, roi, corrections, progress, backends)
+        return run.steps(plots, plot_class, iterate)
+
+    # -- inspecting --------------------------------------------------------------------------
+    def display(self, dataset: DataSet, udf: UDF | None = None, roi: Any = None) -> Any:
+        """What a run would see: an object that shows the dataset (type, shape, dtype,
+        partitions, diagnostics) and, with ``udf``, that UDF's processing method, backends,
+        preferred input dtype and result buffers (kind, extra shape, concrete shape, dtype).
+        In a notebook it renders as HTML (``_repr_html_``), elsewhere as text (``repr``)."""
+        from ferrotem.viz.info import RunInfo
+
+        dataset = self._prepare_dataset(dataset)
+        if udf is not None and not isinstance(udf, UDF):
+            raise TypeError(f"udf: got {type(udf).__name__}, expected a UDF instance or None")
+        return RunInfo.collect(dataset, udf, roi)
 
     def map(
         self,
@@ -301,7 +329,12 @@ class Context:
     # -- lifecycle ------------------------------------------------------------------------------
     @property
     def plot_class(self) -> Any:
-        """Plot class for live plots (not supported yet; kept for compatibility)."""
+        """The plot class ``run_udf(..., plots=...)`` makes plots of: as given to the
+        constructor or set here; by default :class:`~ferrotem.viz.mpl.MPLLive2DPlot`."""
+        if self._plot_class is None:
+            from ferrotem.viz.live import default_plot_class
+
+            self._plot_class = default_plot_class()
         return self._plot_class
 
     @plot_class.setter
@@ -318,6 +351,137 @@ class Context:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+class _Run:
+    """One ``run_udf``/``run_udf_iter`` call: the runner's steps, with live plots fed."""
+
+    def __init__(
+        self,
+        executor: JobExecutor,
+        dataset: DataSet,
+        udfs: list[UDF],
+        roi: Any,
+        corrections: Any,
+        progress: Any,
+        backends: Any,
+    ):
+        self.executor = executor
+        self.dataset = dataset
+        self.udfs = udfs
+        self.roi = roi
+        self.kwargs = {"corrections": corrections, "progress": progress, "backends": backends}
+
+    def steps(self, plots: Any, plot_class: Any, iterate: bool) -> Iterator[UDFResults]:
+        """A generator: nothing runs before the first ``next``."""
+        runner_cls = self.executor.get_udf_runner()
+        if not plots:
+            yield from runner_cls(self.udfs).run_for_dataset_sync(
+                self.dataset, self.executor, roi=self.roi, iterate=iterate, **self.kwargs
+            )
+            return
+        from ferrotem.viz.live import prepare_plots, update_plots
+
+        live = prepare_plots(self.udfs, self.dataset, self.roi, plots, plot_class)
+        udfs = self.udfs
+
+        def feed(step: UDFResults, last: bool) -> None:
+            update_plots(live, udfs, step.buffers, step.damage.data, force=last)
+
+        if getattr(runner_cls, "updates_at_compute", False):
+            # partial results exist only while the graph is computed: the runner calls back
+            runner: Any = runner_cls(udfs)  # the delayed runner: it takes on_compute
+            yield from runner.run_for_dataset_sync(
+                self.dataset,
+                self.executor,
+                roi=self.roi,
+                iterate=iterate,
+                on_compute=feed,
+                **self.kwargs,
+            )
+            return
+        step = None
+        # every merged partition is a step, also for run_udf: that is what the plots show
+        for step in runner_cls(udfs).run_for_dataset_sync(
+            self.dataset, self.executor, roi=self.roi, iterate=True, **self.kwargs
+        ):
+            feed(step, False)
+            if iterate:
+                yield step
+        if step is not None:
+            feed(step, True)
+            if not iterate:
+                yield step
+
+
+class ResultAsyncGenerator:
+    """``run_udf_iter(..., sync=False)``: the steps of a run as an async iterator
+    (``async for step in ...``). The run advances in a worker thread, one step per
+    ``__anext__``, so the event loop stays free while partitions are processed."""
+
+    def __init__(self, result_generator: Iterator[UDFResults]):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._gen = result_generator
+        self._finished = False
+        # one thread: a generator must not be resumed by two threads at once
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ferrotem-async-run")
+
+    def __aiter__(self) -> ResultAsyncGenerator:
+        return self
+
+    async def __anext__(self) -> UDFResults:
+        if self._finished:
+            raise StopAsyncIteration
+        done = object()
+        try:
+            step = await self._call(next, self._gen, done)
+        except BaseException:
+            self._finish()
+            raise
+        if step is done:
+            self._finish()
+            raise StopAsyncIteration
+        return step  # type: ignore[no-any-return]
+
+    async def aclose(self) -> None:
+        """Stops the run (as ``close()`` of the synchronous iterator)."""
+        if self._finished:
+            return
+        close = getattr(self._gen, "close", None)
+        if close is not None:
+            await self._call(close)
+        self._finish()
+
+    async def athrow(self, exc: BaseException) -> UDFResults:
+        """Raises ``exc`` inside the run (as ``throw()`` of the synchronous iterator)."""
+        gen = self._gen
+        if not hasattr(gen, "throw"):
+            raise TypeError(f"athrow: {type(gen).__name__} does not take exceptions")
+        if self._finished:
+            raise exc
+        try:
+            return await self._call(gen.throw, exc)  # type: ignore[no-any-return]
+        except BaseException:
+            self._finish()
+            raise
+
+    def _finish(self) -> None:
+        self._finished = True
+        self._pool.shutdown(wait=False)
+
+    async def _call(self, fn: Any, *args: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, fn, *args)
+
+
+async def _last_buffers(steps: ResultAsyncGenerator, single: bool) -> Any:
+    """``run_udf(..., sync=False)``: the last step's result dict(s)."""
+    last = None
+    async for step in steps:
+        last = step
+    assert last is not None
+    return last.buffers[0] if single else tuple(last.buffers)
 
 
 def _forbid(spec: str, **kwargs: Any) -> None:
@@ -353,11 +517,6 @@ def _worker_spec(cpus: Any, gpus: Any) -> dict[str, Any] | None:
                 f"cpus: got {cpus!r}, expected an int or an iterable of ids"
             ) from None
     return cluster_spec(cpus=cpu_ids, cudas=[], has_cupy=False)
-
-
-def _check_plots(plots: Any) -> None:
-    if plots not in (None, False):
-        raise NotImplementedError("plots: live plotting is not supported by ferrotem yet")
 
 
 # keep the type alias importable from here, as in LiberTEM

@@ -48,8 +48,42 @@ macro_rules! element {
     };
 }
 
+/// A stored value in the other byte order than this machine's: casting it reads the value
+/// (`u16::swap_bytes`, or the swapped bit pattern of a float) and converts it as
+/// [`CastTo`] does, so kernels can fuse the swap into their loop.
+#[derive(Debug, Clone, Copy)]
+#[repr(transparent)]
+pub struct Swapped<S>(S);
+
+impl<S: SwapBytes> Swapped<S> {
+    /// Views values stored byte-swapped as [`Swapped`] values.
+    #[must_use]
+    pub fn slice(values: &[S]) -> &[Swapped<S>] {
+        // SAFETY: `Swapped<S>` is `repr(transparent)` over `S`: same size, alignment and valid
+        // bit patterns, so the slice reinterprets in place.
+        unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<Swapped<S>>(), values.len()) }
+    }
+}
+
+impl<S: SwapBytes + Copy> Swapped<S> {
+    /// The value in native byte order.
+    #[inline(always)]
+    #[must_use]
+    pub fn value(self) -> S {
+        S::from_bits_swapped(self.0)
+    }
+}
+
+impl<S: SwapBytes + CastTo<D> + Copy, D> CastTo<D> for Swapped<S> {
+    #[inline(always)]
+    fn cast(self) -> D {
+        S::from_bits_swapped(self.0).cast()
+    }
+}
+
 /// Byte-swapping for the primitive types (floats swap their bit patterns).
-trait SwapBytes {
+pub trait SwapBytes {
+    /// `v` with its bytes reversed.
     fn from_bits_swapped(v: Self) -> Self;
 }
 macro_rules! swap_int {
@@ -333,6 +367,75 @@ pub fn convert_bytes(
         ScalarKind::F64 => typed::<f64>(src, src_dtype, dst),
         ScalarKind::C64 => typed::<Complex32>(src, src_dtype, dst),
         ScalarKind::C128 => typed::<Complex64>(src, src_dtype, dst),
+    }
+}
+
+/// Copies `src` (elements of `dtype`) into `dst` in native byte order: a plain copy, or each
+/// component's bytes reversed for a byte-swapped dtype. Lengths must match (`dst` is filled up
+/// to the shorter of the two).
+pub fn copy_native(src: &[u8], dtype: DType, dst: &mut [u8]) {
+    if !dtype.needs_swap() {
+        let n = src.len().min(dst.len());
+        dst[..n].copy_from_slice(&src[..n]);
+        return;
+    }
+    match dtype.kind.component_size() {
+        2 => dispatch(SwapCopy::<2> { src, dst }),
+        4 => dispatch(SwapCopy::<4> { src, dst }),
+        8 => dispatch(SwapCopy::<8> { src, dst }),
+        _ => {
+            let n = src.len().min(dst.len());
+            dst[..n].copy_from_slice(&src[..n]);
+        }
+    }
+}
+
+/// Reverses the bytes of each component of `bytes` (elements of `dtype`) in place if `dtype` is
+/// byte-swapped, so that they read as native-order values.
+pub fn make_native(bytes: &mut [u8], dtype: DType) {
+    if !dtype.needs_swap() {
+        return;
+    }
+    match dtype.kind.component_size() {
+        2 => dispatch(SwapInPlace::<2> { bytes }),
+        4 => dispatch(SwapInPlace::<4> { bytes }),
+        8 => dispatch(SwapInPlace::<8> { bytes }),
+        _ => {}
+    }
+}
+
+/// `dst` = `src` with the bytes of each `N`-byte component reversed.
+struct SwapCopy<'a, const N: usize> {
+    src: &'a [u8],
+    dst: &'a mut [u8],
+}
+
+impl<const N: usize> Kernel for SwapCopy<'_, N> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        for (d, s) in self.dst.chunks_exact_mut(N).zip(self.src.chunks_exact(N)) {
+            for i in 0..N {
+                d[i] = s[N - 1 - i];
+            }
+        }
+    }
+}
+
+/// The bytes of each `N`-byte component reversed, in place.
+struct SwapInPlace<'a, const N: usize> {
+    bytes: &'a mut [u8],
+}
+
+impl<const N: usize> Kernel for SwapInPlace<'_, N> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        for c in self.bytes.chunks_exact_mut(N) {
+            c.reverse();
+        }
     }
 }
 

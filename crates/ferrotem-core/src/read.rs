@@ -5,7 +5,7 @@ use crate::aligned::AlignedBuf;
 use crate::convert::convert_bytes;
 use crate::dtype::{DType, ScalarKind};
 use crate::error::{Error, Result};
-use crate::source::DataSource;
+use crate::source::{DataSource, StoredFrames};
 use std::ops::Range;
 
 /// Raw bytes converted per step: small enough to stay in L2 between read and conversion.
@@ -52,12 +52,14 @@ pub fn read_converted(
             let count = (run.end - run.start) as usize;
             let len = count * px * dst_item;
             let out = &mut dst[out_at..out_at + len];
-            match source.stored_slice(run.start, count, pixels.clone()) {
-                Some(bytes) if bytes.len() == len => {
-                    out.copy_from_slice(bytes);
+            match lend(source, run.start, count, &pixels) {
+                Some(frames) => {
+                    for (src, dst) in frames.frames().zip(out.chunks_exact_mut(px * dst_item)) {
+                        dst.copy_from_slice(src);
+                    }
                     source.check_stored(run.start, count, pixels.clone())?;
                 }
-                _ => source.read_raw(run.start, count, pixels.clone(), out)?,
+                None => source.read_raw(run.start, count, pixels.clone(), out)?,
             }
             out_at += len;
         }
@@ -77,21 +79,37 @@ pub fn read_converted(
             let n = ((run.end - frame) as usize).min(frames_per_chunk);
             let len = n * px * dst_item;
             let out = &mut dst[out_at..out_at + len];
-            match source.stored_slice(frame, n, pixels.clone()) {
+            if let Some(frames) = lend(source, frame, n, &pixels) {
                 // Memory-mapped or in-memory: convert in place, no copy.
-                Some(raw) if raw.len() == n * frame_raw => {
+                if let Some(raw) = frames.contiguous() {
                     convert_bytes(raw, src_dtype, out, dst_kind)?;
-                    source.check_stored(frame, n, pixels.clone())?;
+                } else {
+                    for (raw, dst) in frames.frames().zip(out.chunks_exact_mut(px * dst_item)) {
+                        convert_bytes(raw, src_dtype, dst, dst_kind)?;
+                    }
                 }
-                _ => {
-                    let raw = &mut raw_all[..n * frame_raw];
-                    source.read_raw(frame, n, pixels.clone(), raw)?;
-                    convert_bytes(raw, src_dtype, out, dst_kind)?;
-                }
+                source.check_stored(frame, n, pixels.clone())?;
+            } else {
+                let raw = &mut raw_all[..n * frame_raw];
+                source.read_raw(frame, n, pixels.clone(), raw)?;
+                convert_bytes(raw, src_dtype, out, dst_kind)?;
             }
             out_at += len;
             frame += n as u64;
         }
     }
     Ok(())
+}
+
+/// The frames of a request lent in place by `source`, if it lends exactly them.
+fn lend<'a>(
+    source: &'a dyn DataSource,
+    first: u64,
+    count: usize,
+    pixels: &Range<usize>,
+) -> Option<StoredFrames<'a>> {
+    let frame_len = pixels.len() * source.dtype().itemsize();
+    source
+        .stored_frames(first, count, pixels.clone())
+        .filter(|f| f.count() == count && f.frame_len() == frame_len)
 }

@@ -3,12 +3,16 @@
 
 use crate::aligned::AlignedBuf;
 use crate::buffer::InputKind;
-use crate::convert::{convert, CastTo, Target};
+use crate::convert::{convert, copy_native, make_native, CastTo, Target};
+use crate::corrections::{Correctable, Corrections};
+use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::partition::Partition;
 use crate::roi::Roi;
-use crate::source::DataSource;
-use crate::udf::{DynUdf, PartitionInfo, RunInfo, StoredData, StoredTile, Tile, TileData};
+use crate::source::{DataSource, StoredFrames};
+use crate::udf::{
+    DynUdf, PartitionInfo, RunInfo, StoredData, StoredFramesTile, StoredTile, Tile, TileData,
+};
 use num_complex::{Complex32, Complex64};
 use rayon::prelude::*;
 use std::any::Any;
@@ -38,6 +42,10 @@ pub struct RunOptions<'a> {
     /// partitions are split into pieces of this size, so that threads balance their load
     /// (a dataset may have as few partitions as cores, and one slow core would stall the run).
     pub task_bytes: usize,
+    /// Detector corrections applied to every tile before the UDFs see it. When active, tiles
+    /// are always converted (no in-place or stored-dtype fast paths) and, with excluded pixels,
+    /// hold whole frames.
+    pub corrections: Option<&'a Corrections>,
 }
 
 /// Default of [`RunOptions::task_bytes`]: 32 MiB, large enough to amortise the per-piece
@@ -53,12 +61,13 @@ impl RunOptions<'_> {
             tile_bytes: DEFAULT_TILE_BYTES,
             cancel: None,
             task_bytes: DEFAULT_TASK_BYTES,
+            corrections: None,
         }
     }
 }
 
 /// Element types tiles can be delivered in.
-trait InputElement: Target {
+trait InputElement: Target + Correctable {
     fn tile_data(data: &[Self]) -> TileData<'_>;
 }
 impl InputElement for f32 {
@@ -188,24 +197,38 @@ where
     Complex32: CastTo<T>,
     Complex64: CastTo<T>,
 {
-    let mut partials: Vec<Box<dyn Any + Send>> =
-        udfs.iter().map(|u| u.new_partial_dyn(part)).collect();
+    let partials: Vec<Box<dyn Any + Send>> = udfs.iter().map(|u| u.new_partial_dyn(part)).collect();
     let sig_size = source.shape().sig_size();
     let src_dtype = source.dtype();
     let src_item = src_dtype.itemsize();
-    let (depth, px_per_tile) = tile_geometry(sig_size, std::mem::size_of::<T>(), opts.tile_bytes);
+    let corrections = opts.corrections.filter(|c| c.is_active());
+    let (mut depth, mut px_per_tile) =
+        tile_geometry(sig_size, std::mem::size_of::<T>(), opts.tile_bytes);
+    if corrections.is_some_and(Corrections::needs_whole_frames) {
+        // Excluded pixels are patched from their neighbours: tiles of whole frames.
+        (depth, px_per_tile) = (depth.max(1), sig_size);
+    }
     let tile_elems = depth * px_per_tile;
     // Page-aligned: fast kernel copies (see `aligned`), and conversion can reinterpret bytes.
     let mut raw_store = AlignedBuf::zeroed(tile_elems * src_item);
-    // Allocated (and faulted in) only if some tile has to be converted.
-    let mut converted: Vec<T> = Vec::new();
+    // Byte-swapped data goes in place to the UDFs that swap it themselves, and is made native
+    // in the tile buffer for the others and whenever it had to be read (see below).
+    let swapped = src_dtype.needs_swap();
+    let native = DType::native(src_dtype.kind);
+    let mut feeder = Feeder::<T> {
+        udfs,
+        partials,
+        src_dtype,
+        tile_elems,
+        converted: Vec::new(),
+        wants_converted: vec![false; udfs.len()],
+        skip: vec![false; udfs.len()],
+        corrections,
+    };
     let runs: Vec<Range<u64>> = match roi {
         Some(r) => r.runs_in(&part.partition.frames),
         None => vec![part.partition.frames.clone()],
     };
-    // UDFs that did not take a tile in its stored dtype get it converted; the conversion runs at
-    // most once per tile, and not at all when every UDF fuses it into its own loop.
-    let mut wants_converted = vec![false; udfs.len()];
     let mut offset = 0usize;
     for run in runs {
         let mut frame = run.start;
@@ -217,60 +240,30 @@ where
                     return Err(Error::Cancelled);
                 }
                 let px_end = (px + px_per_tile).min(sig_size);
-                let elems = n * (px_end - px);
-                let (raw, in_place): (&[u8], bool) = match source.stored_slice(frame, n, px..px_end)
-                {
-                    // In-memory or memory-mapped data: no copy.
-                    Some(bytes) if bytes.len() == elems * src_item => (bytes, true),
-                    _ => {
-                        let buf = &mut raw_store.as_mut_slice()[..elems * src_item];
-                        source.read_raw(frame, n, px..px_end, buf)?;
-                        (buf, false)
-                    }
+                let at = TileAt {
+                    offset,
+                    depth: n,
+                    pixels: px..px_end,
                 };
-                let stored = StoredData::from_bytes(raw, src_dtype);
-                for ((udf, partial), wants) in udfs
-                    .iter()
-                    .zip(partials.iter_mut())
-                    .zip(&mut wants_converted)
-                {
-                    *wants = match stored {
-                        Some(data) => !udf.process_stored_tile_dyn(
-                            partial.as_mut(),
-                            &StoredTile {
-                                offset,
-                                depth: n,
-                                pixels: px..px_end,
-                                data,
-                            },
-                        )?,
-                        None => true,
-                    };
-                }
-                if wants_converted.iter().any(|&w| w) {
-                    if converted.is_empty() {
-                        converted = vec![T::default(); tile_elems];
+                let frame_len = (px_end - px) * src_item;
+                let lent = source
+                    .stored_frames(frame, n, px..px_end)
+                    .filter(|f| f.count() == n && f.frame_len() == frame_len);
+                let buf = &mut raw_store.as_mut_slice()[..n * frame_len];
+                if let Some(frames) = lent {
+                    // In-memory or memory-mapped data: no read.
+                    match frames.contiguous() {
+                        // Native order and contiguous: processed in place, no copy.
+                        Some(bytes) if !swapped => feeder.feed(bytes, src_dtype, &at)?,
+                        // Frames apart (headers between them) or byte-swapped.
+                        _ => feeder.feed_lent(&frames, &at, buf)?,
                     }
-                    let tile_buf = &mut converted[..elems];
-                    convert(raw, src_dtype, tile_buf)?;
-                    let tile = Tile {
-                        offset,
-                        depth: n,
-                        pixels: px..px_end,
-                        data: T::tile_data(tile_buf),
-                    };
-                    for ((udf, partial), _) in udfs
-                        .iter()
-                        .zip(partials.iter_mut())
-                        .zip(&wants_converted)
-                        .filter(|(_, &w)| w)
-                    {
-                        udf.process_tile_dyn(partial.as_mut(), &tile)?;
-                    }
-                }
-                if in_place {
                     // A mapped file that shrank reads as zeros: fail before they reach a result.
                     source.check_stored(frame, n, px..px_end)?;
+                } else {
+                    source.read_raw(frame, n, px..px_end, buf)?;
+                    make_native(buf, src_dtype);
+                    feeder.feed(buf, native, &at)?;
                 }
                 px = px_end;
             }
@@ -278,7 +271,154 @@ where
             offset += n;
         }
     }
-    Ok(partials)
+    Ok(feeder.partials)
+}
+
+/// Where a tile lies: its first frame in the partition's ROI-compressed order, its frame count
+/// and its pixels.
+struct TileAt {
+    offset: usize,
+    depth: usize,
+    pixels: Range<usize>,
+}
+
+/// Hands tiles to the UDFs of one partition: in their stored dtype to the UDFs that take them so
+/// (fused conversion), converted once per tile to the others.
+struct Feeder<'u, T> {
+    udfs: &'u [&'u dyn DynUdf],
+    partials: Vec<Box<dyn Any + Send>>,
+    src_dtype: DType,
+    tile_elems: usize,
+    /// The converted tile; allocated (and faulted in) only if some tile has to be converted.
+    converted: Vec<T>,
+    /// Which UDFs did not take the current tile in its stored dtype.
+    wants_converted: Vec<bool>,
+    /// Which UDFs already took the current tile (lent frames, see `feed_lent`).
+    skip: Vec<bool>,
+    /// Active corrections: every UDF then takes the converted, corrected tile.
+    corrections: Option<&'u Corrections>,
+}
+
+impl<T: InputElement> Feeder<'_, T>
+where
+    u8: CastTo<T>,
+    u16: CastTo<T>,
+    u32: CastTo<T>,
+    u64: CastTo<T>,
+    i8: CastTo<T>,
+    i16: CastTo<T>,
+    i32: CastTo<T>,
+    i64: CastTo<T>,
+    f32: CastTo<T>,
+    f64: CastTo<T>,
+    Complex32: CastTo<T>,
+    Complex64: CastTo<T>,
+{
+    /// A tile whose stored bytes `raw` (elements of `dtype`) are contiguous, frame after frame.
+    fn feed(&mut self, raw: &[u8], dtype: DType, at: &TileAt) -> Result<()> {
+        let stored = StoredData::from_bytes(raw, dtype);
+        for (((udf, partial), wants), &skip) in self
+            .udfs
+            .iter()
+            .zip(self.partials.iter_mut())
+            .zip(&mut self.wants_converted)
+            .zip(&self.skip)
+        {
+            *wants = match stored {
+                _ if skip => false,
+                _ if self.corrections.is_some() => true,
+                Some(data) => !udf.process_stored_tile_dyn(
+                    partial.as_mut(),
+                    &StoredTile {
+                        offset: at.offset,
+                        depth: at.depth,
+                        pixels: at.pixels.clone(),
+                        data,
+                    },
+                )?,
+                None => true,
+            };
+        }
+        if self.wants_converted.iter().any(|&w| w) {
+            let elems = at.depth * at.pixels.len();
+            convert(raw, dtype, self.converted_buf(elems))?;
+            if let Some(c) = self.corrections {
+                c.apply(&mut self.converted[..elems], at.pixels.clone())?;
+            }
+            self.feed_converted(at)?;
+        }
+        Ok(())
+    }
+
+    /// A tile lent in place whose frames are apart (headers between them) or byte-swapped.
+    /// UDFs that can take such frames where they lie ([`DynUdf::process_stored_frames_dyn`])
+    /// get them so; for the others the frames are gathered into `buf` in native order (the
+    /// copy stays in cache) and handed out as an ordinary tile.
+    fn feed_lent(&mut self, frames: &StoredFrames<'_>, at: &TileAt, buf: &mut [u8]) -> Result<()> {
+        let kind = self.src_dtype.kind;
+        let item = kind.itemsize();
+        let tile = StoredData::view(frames.span(), kind)
+            .filter(|_| frames.stride() % item == 0 && self.corrections.is_none())
+            .map(|data| StoredFramesTile {
+                offset: at.offset,
+                depth: at.depth,
+                pixels: at.pixels.clone(),
+                stride: frames.stride() / item,
+                data,
+                swapped: self.src_dtype.needs_swap(),
+            });
+        let mut all_took = true;
+        for ((udf, partial), skip) in self
+            .udfs
+            .iter()
+            .zip(self.partials.iter_mut())
+            .zip(&mut self.skip)
+        {
+            *skip = match &tile {
+                Some(t) => udf.process_stored_frames_dyn(partial.as_mut(), t)?,
+                None => false,
+            };
+            all_took &= *skip;
+        }
+        if !all_took {
+            let frame_len = frames.frame_len();
+            for (src, dst) in frames.frames().zip(buf.chunks_exact_mut(frame_len)) {
+                copy_native(src, self.src_dtype, dst);
+            }
+            self.feed(buf, DType::native(kind), at)?;
+        }
+        self.skip.fill(false);
+        Ok(())
+    }
+
+    /// The first `elems` values of the converted-tile buffer.
+    fn converted_buf(&mut self, elems: usize) -> &mut [T] {
+        if self.converted.is_empty() {
+            self.converted = vec![T::default(); self.tile_elems];
+        }
+        &mut self.converted[..elems]
+    }
+
+    /// Hands the converted tile to the UDFs that did not take the stored one.
+    fn feed_converted(&mut self, at: &TileAt) -> Result<()> {
+        let elems = at.depth * at.pixels.len();
+        let tile = Tile {
+            offset: at.offset,
+            depth: at.depth,
+            pixels: at.pixels.clone(),
+            data: T::tile_data(&self.converted[..elems]),
+        };
+        for ((udf, partial), _) in self
+            .udfs
+            .iter()
+            .zip(self.partials.iter_mut())
+            .zip(&self.wants_converted)
+            .filter(|(_, &w)| w)
+        {
+            udf.process_tile_dyn(partial.as_mut(), &tile)?;
+        }
+        Ok(())
+    }
 }
 
 /// A pool of worker threads that runs UDFs over partitions.

@@ -3,8 +3,10 @@
 
 mod callback;
 mod chunked;
+mod corrections;
 mod enter;
 mod errors;
+mod formats;
 mod numpy_bytes;
 mod partition;
 mod runner;
@@ -19,11 +21,18 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<source::PyDataSource>()?;
     m.add_class::<runner::PyRunner>()?;
     m.add_class::<chunked::PyChunkedArray>()?;
+    m.add_class::<corrections::PyCorrections>()?;
     m.add_function(wrap_pyfunction!(source::npy_header, m)?)?;
     m.add_function(wrap_pyfunction!(chunked::chunk_filter_supported, m)?)?;
     m.add_function(wrap_pyfunction!(partition::split_frames, m)?)?;
     m.add_function(wrap_pyfunction!(partition::default_partition_count, m)?)?;
     m.add_function(wrap_pyfunction!(runner::run_native_partition, m)?)?;
     m.add_function(wrap_pyfunction!(runner::native_udf_names, m)?)?;
+    m.add_function(wrap_pyfunction!(formats::mib_frame_header, m)?)?;
+    m.add_function(wrap_pyfunction!(formats::mib_read_hdr, m)?)?;
+    m.add_function(wrap_pyfunction!(formats::mib_scan, m)?)?;
+    m.add_function(wrap_pyfunction!(formats::open_mib, m)?)?;
+    m.add_function(wrap_pyfunction!(formats::blo_header, m)?)?;
+    m.add_function(wrap_pyfunction!(formats::open_blo, m)?)?;
     Ok(())
 }

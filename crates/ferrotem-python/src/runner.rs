@@ -1,6 +1,7 @@
 //! Native runs: the built-in UDFs over a whole dataset (one call, all partitions in parallel on
 //! the Rust pool) or over one partition (for executors that schedule partitions themselves).
 
+use crate::corrections::PyCorrections;
 use crate::enter::{enter, enter_cancellable};
 use crate::errors::to_pyerr;
 use crate::source::PyDataSource;
@@ -93,7 +94,7 @@ impl PyRunner {
     /// Runs the native UDFs `udfs` over all `partitions` (`[(start, stop)]`) and returns one
     /// merged flat array per UDF. `roi` is a flat bool mask or None. `progress`, if given, is
     /// called with the number of frames of each finished partition. Ctrl-C cancels the run.
-    #[pyo3(signature = (source, partitions, roi, input_dtype, udfs, progress=None))]
+    #[pyo3(signature = (source, partitions, roi, input_dtype, udfs, progress=None, corrections=None))]
     #[allow(clippy::too_many_arguments)] // mirrors the Python signature
     fn run(
         &self,
@@ -104,7 +105,9 @@ impl PyRunner {
         input_dtype: &str,
         udfs: Vec<String>,
         progress: Option<Py<PyAny>>,
+        corrections: Option<PyRef<'_, PyCorrections>>,
     ) -> PyResult<Vec<Py<PyAny>>> {
+        let corrections = corrections.as_ref().map(|c| &c.inner);
         let kinds = lookup(&udfs)?;
         let input = input_kind(input_dtype)?;
         let lent = source.lend(py)?;
@@ -122,6 +125,7 @@ impl PyRunner {
         let outputs = enter_cancellable(py, |cancel| {
             let opts = RunOptions {
                 cancel: Some(cancel),
+                corrections,
                 ..RunOptions::new(input)
             };
             let on_partition = |p: &Partition| {
@@ -159,7 +163,8 @@ impl PyRunner {
     reason = "PyO3 extracts Python arguments into owned values (`Vec`, `PathBuf`, array borrows)"
 )]
 #[pyfunction]
-#[pyo3(signature = (source, start, stop, roi, input_dtype, udfs))]
+#[pyo3(signature = (source, start, stop, roi, input_dtype, udfs, corrections=None))]
+#[allow(clippy::too_many_arguments)] // mirrors the Python signature
 pub fn run_native_partition(
     py: Python<'_>,
     source: &PyDataSource,
@@ -168,7 +173,9 @@ pub fn run_native_partition(
     roi: Option<PyReadonlyArray1<'_, bool>>,
     input_dtype: &str,
     udfs: Vec<String>,
+    corrections: Option<PyRef<'_, PyCorrections>>,
 ) -> PyResult<Vec<Py<PyAny>>> {
+    let corrections = corrections.as_ref().map(|c| &c.inner);
     let kinds = lookup(&udfs)?;
     let input = input_kind(input_dtype)?;
     let lent = source.lend(py)?;
@@ -194,7 +201,11 @@ pub fn run_native_partition(
             input,
         };
         let part = partition_info(&run, &partition, roi.as_ref());
-        run_partition(src, &part, roi.as_ref(), &kinds, &RunOptions::new(input))
+        let opts = RunOptions {
+            corrections,
+            ..RunOptions::new(input)
+        };
+        run_partition(src, &part, roi.as_ref(), &kinds, &opts)
     })?;
     partials.into_iter().map(|o| to_numpy(py, o)).collect()
 }

@@ -45,7 +45,7 @@ impl Lent<'_> {
 }
 
 impl PyDataSource {
-    fn new(inner: Arc<dyn DataSource>) -> Self {
+    pub(crate) fn new(inner: Arc<dyn DataSource>) -> Self {
         PyDataSource { inner, held: None }
     }
 

@@ -63,6 +63,16 @@ class Slice:
         nd = self.shape.nav_dims
         return Slice(self.origin[nd:], self.shape.sig)
 
+    def discard_nav(self) -> Slice:
+        """A copy with the navigation origin and extent set to zero: the same box for every
+        frame, e.g. as a cache key for per-signal-slice data (LiberTEM's ``discard_nav``)."""
+        nd = self.shape.nav_dims
+        zero = (0,) * nd
+        return Slice(
+            zero + self.origin[nd:],
+            Shape(zero + tuple(self.shape.sig), sig_dims=self.shape.sig_dims),
+        )
+
     def get(
         self, arr: np.ndarray | None = None, sig_only: bool = False, nav_only: bool = False
     ) -> Any:

@@ -32,6 +32,7 @@ from ferrotem.common.shape import Shape
 from ferrotem.common.slice import Slice
 from ferrotem.executor.base import JobExecutor, Worker, WorkerSet, physical_cores
 from ferrotem.executor.graph import PROGRESS, shared_node, task_nodes
+from ferrotem.executor.live_merge import LiveCallback, LiveMerge
 from ferrotem.executor.utils.dask_buffer import ComputeGroup, DaskResultBufferWrapper
 from ferrotem.udf.base import UDF, MergeAttrMapping, UDFData, UDFMeta
 from ferrotem.udf.protocols import TaskExecutor
@@ -205,6 +206,9 @@ def _coerce(name: str, value: Any, shape: tuple[int, ...], dtype: np.dtype) -> A
 class DelayedUDFRunner(UDFRunner):
     """Builds the Dask graph of a run instead of executing it."""
 
+    #: partial results exist only while the graph is computed (``on_compute``)
+    updates_at_compute = True
+
     def run_for_dataset_sync(
         self,
         dataset: DataSet,
@@ -214,13 +218,18 @@ class DelayedUDFRunner(UDFRunner):
         corrections: Any = None,
         backends: Any = None,
         iterate: bool = True,
+        on_compute: LiveCallback | None = None,
     ) -> Iterator[UDFResults]:
+        """Yields once: results backed by the run's Dask graph. ``on_compute(results, last)``
+        gets the merged state after each partition as the graph is computed (live plots)."""
         import dask
         import dask.array as da
 
         plan = self.prepare(dataset, executor, roi, corrections, backends)
         tasks = self.make_tasks(plan, executor)
         run_id = uuid.uuid4().hex[:16]
+        if on_compute is not None:
+            LiveMerge(plan, run_id, on_compute)
         reporter = make_reporter(progress)
         if reporter is not None:
             PROGRESS[run_id] = _ClosingProgress(reporter, plan.n_total, len(tasks), run_id)

@@ -9,16 +9,19 @@ rather than once per task.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ferrotem.udf.task import PartitionResult, SharedTaskData, UDFTask
 
-__all__ = ["run_task", "shared_node", "task_nodes"]
+__all__ = ["PARTITION_LISTENERS", "run_task", "shared_node", "task_nodes"]
 
 # Progress of runs computed in this process, by run id; see `run_task`.
 PROGRESS: dict[str, Any] = {}
+# Callbacks that want each partition result of a run computed in this process, by run id (live
+# plots of a delayed run: ferrotem.executor.live_merge).
+PARTITION_LISTENERS: dict[str, Callable[[PartitionResult], None]] = {}
 
 
 def run_task(
@@ -29,6 +32,9 @@ def run_task(
     manager = PROGRESS.get(run_id) if run_id else None
     if manager is not None:
         manager.partition_done(result.n_frames)
+    listener = PARTITION_LISTENERS.get(run_id) if run_id else None
+    if listener is not None:
+        listener(result)
     return result
 
 

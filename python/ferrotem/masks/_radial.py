@@ -54,20 +54,24 @@ def radial_bins(
 
     Bin ``k`` is centred on radius ``r_k = radius_inner + width * (k + 1/2)`` with ``width =
     (radius - radius_inner) / n_bins``; a pixel at distance ``r`` from the centre (see
-    :func:`polar_map`) has the weight ``clip(width/2 + 0.5 - |r - r_k|, 0, 1)`` in it: the
-    bin's edges are blurred over one pixel, so that adjacent bins overlap and their weights add
-    up to exactly 1 on every pixel between ``radius_inner`` and ``radius`` (away from the
-    centre).
+    :func:`polar_map`) has the weight ``clip(width/2 + 0.5 - |r - r_k|, 0, 1)`` in it. For bins
+    at least one pixel wide that is the overlap of the interval ``[r - 0.5, r + 0.5]`` with the
+    bin: edges are blurred over one pixel, adjacent bins share their boundary pixels, and the
+    weights of all bins add up to exactly 1 on every pixel from ``radius_inner + 0.5`` to
+    ``radius - 0.5``. Narrower bins are tents one pixel wider than the bin, overlapping their
+    neighbours more (a bin of width 0 peaks at 0.5).
 
     - ``radius`` defaults to :func:`bounding_radius` (the bins cover the frame), ``n_bins`` to
       ``round(radius - radius_inner)`` (bins about one pixel wide; ``round`` rounds halves to
       even, as numpy does).
     - ``normalize=True`` scales each bin to sum to 1 (a bin whose sum is about 0 is left as it
       is).
-    - With ``radius_inner < 0.5`` the pixel nearest the centre (the centre rounded half to even)
-      is set to ``1 - radius_inner`` in the first bin, if it lies on the frame, after any
-      normalisation: the formula above gives it too little weight, since its unit interval
-      reaches below radius 0.
+    - With ``radius_inner < 0.5`` the pixel at the centre rounded half to even is set to ``1 -
+      radius_inner`` in the first bin, if it lies on the frame, after any normalisation: the
+      formula above gives a pixel closer than 0.5 to the centre too little weight, since its
+      interval reaches below radius 0. LiberTEM does this even when the centre lies between
+      pixels (that pixel up to 0.71 away); it then keeps its share of the second bin as well, and
+      its weights add up to ``1 + (r - 0.5)``. Kept, for identical results.
     - ``use_sparse``: ``True`` returns a pydata ``sparse.COO`` stack (needs the ``sparse``
       package), ``False`` a numpy array; ``None`` chooses sparse if the outermost bin covers less
       than a tenth of the frame's area (``pi * (radius**2 - (radius - width)**2)``) *and* the

@@ -23,6 +23,7 @@ from ferrotem.common.buffers import (
 from ferrotem.common.exceptions import UDFException, UDFRunCancelled
 from ferrotem.common.shape import Shape
 from ferrotem.common.slice import Slice
+from ferrotem.corrections import CorrectionSet
 
 __all__ = [
     "UDF",
@@ -430,9 +431,13 @@ class UDFMeta:
         return self._sig_slice
 
     @property
-    def corrections(self) -> Any:
-        """Corrections applied to the data (none)."""
-        return self._corrections
+    def corrections(self) -> CorrectionSet:
+        """The corrections applied to the data before the UDF sees it (an empty
+        ``CorrectionSet`` when there are none, as in LiberTEM)."""
+        if self._corrections is None:
+            return CorrectionSet()
+        corrections: CorrectionSet = self._corrections
+        return corrections
 
     @property
     def device_class(self) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 from ferrotem.common.roi import normalize_roi
 from ferrotem.io.dataset.base import Partition
 from ferrotem.udf.base import UDF, MergeAttrMapping
-from ferrotem.udf.runner import get_input_dtype
+from ferrotem.udf.runner import active_corrections, get_input_dtype
 from ferrotem.udf.task import UDFTask
 
 __all__ = ["UDFPartRunner"]
@@ -30,12 +30,13 @@ class UDFPartRunner:
         self._udfs = list(udfs)
 
     def run_for_partition(
-        self, partition: Partition, roi: Any = None
+        self, partition: Partition, roi: Any = None, corrections: Any = None
     ) -> tuple[MergeAttrMapping, ...]:
         """The partial results of every UDF for ``partition`` (frames selected by ``roi``, a ROI
         over the whole dataset in any form ``run_udf`` accepts): one mapping per UDF, buffer name
         to partition-sized array (nav buffers hold the partition's selected frames only), as
-        ``merge`` receives them in ``src``."""
+        ``merge`` receives them in ``src``. ``corrections`` (a ``CorrectionSet``, else the
+        dataset's own) are applied as in ``run_udf``."""
         if not isinstance(partition, Partition):
             raise TypeError(
                 f"partition: got {type(partition).__name__}, expected a Partition from "
@@ -43,11 +44,13 @@ class UDFPartRunner:
             )
         dataset = partition.dataset
         roi_flat = normalize_roi(roi, tuple(dataset.shape.nav))
+        active = active_corrections(corrections, dataset)
         task = UDFTask(
             partition,
             [(type(u), u._kwargs) for u in self._udfs],
             roi_flat,
-            get_input_dtype(self._udfs, dataset.dtype),
+            get_input_dtype(self._udfs, dataset.dtype, active),
+            corrections=active,
         )
         result = task()
         return tuple(MergeAttrMapping(buffers) for buffers in result.buffers)

@@ -20,6 +20,7 @@ from ferrotem.common.math import prod
 from ferrotem.common.progress import ProgressManager, make_reporter
 from ferrotem.common.roi import normalize_roi
 from ferrotem.common.shape import Shape
+from ferrotem.corrections import CorrectionSet
 from ferrotem.io.dataset.base import Partition
 from ferrotem.udf.base import UDF, ArrayWithMask, MergeAttrMapping, UDFData, UDFMeta
 from ferrotem.udf.native import native_names
@@ -34,15 +35,40 @@ UDFResultDict = dict[str, BufferWrapper]
 __all__ = ["UDFResultDict", "UDFResults", "UDFRunner", "get_input_dtype"]
 
 
-def get_input_dtype(udfs: Sequence[UDF], dataset_dtype: np.dtype) -> np.dtype:
+def get_input_dtype(
+    udfs: Sequence[UDF], dataset_dtype: np.dtype, corrections: CorrectionSet | None = None
+) -> np.dtype:
     """The dtype all UDFs of a run receive: numpy promotion of every UDF's preference with the
-    dataset dtype (``UDF.USE_NATIVE_DTYPE`` is ``bool``, neutral in promotion)."""
+    dataset dtype (``UDF.USE_NATIVE_DTYPE`` is ``bool``, neutral in promotion). With
+    corrections, as in LiberTEM, the dataset dtype is first promoted with float32."""
     prefs = [udf.get_preferred_input_dtype() for udf in udfs]
+    base = np.dtype(dataset_dtype)
+    if corrections is not None and corrections.have_corrections():
+        base = np.result_type(np.float32, base)
     try:
-        dtype = np.result_type(*prefs, np.dtype(dataset_dtype))
+        dtype = np.result_type(*prefs, base)
     except TypeError as e:
         raise TypeError(f"get_preferred_input_dtype: cannot combine {prefs!r} ({e})") from None
     return dtype.newbyteorder("=") if dtype.byteorder not in "=|" else dtype
+
+
+def active_corrections(corrections: Any, dataset: DataSet) -> CorrectionSet | None:
+    """The corrections of a run: ``corrections`` or, if None, the dataset's own
+    (``get_correction_data()``); None when there is nothing to correct. Checked against the
+    signal shape here, on the main node, so that a bad map fails before any task starts."""
+    if corrections is None:
+        corrections = dataset.get_correction_data()
+    if corrections is None:
+        return None
+    if not isinstance(corrections, CorrectionSet):
+        raise TypeError(
+            f"corrections: got {type(corrections).__name__}, expected a "
+            "ferrotem.corrections.CorrectionSet or None"
+        )
+    if not corrections.have_corrections():
+        return None
+    corrections.prepare(tuple(dataset.shape.sig))
+    return corrections
 
 
 def choose_backend(udfs: Sequence[UDF], user_backends: Any, has_cuda: bool = False) -> str:
@@ -109,6 +135,8 @@ class RunPlan:
     n_total: int
     native: list[str] | None
     backends: Any = None
+    #: the run's corrections, None when there are none (checked against the dataset)
+    corrections: CorrectionSet | None = None
 
 
 class UDFResults:
@@ -153,6 +181,18 @@ class UDFRunner:
         )
         return steps[-1].buffers
 
+    @classmethod
+    def dry_run(cls, udfs: Sequence[UDF], dataset: DataSet, roi: Any = None) -> UDFResults:
+        """The results of a run that merged no partition: buffers as ``prepare`` (and the
+        UDFs' ``preprocess``) leave them, damage all False. Live plots start from this."""
+        runner = UDFRunner(udfs)
+        plan = runner.prepare(dataset, _MainNodeOnly(), roi)
+        damage = np.zeros(plan.n_total, dtype=bool)
+        final = tuple(
+            runner._wrap_results(udf, damage, plan.roi_flat, dataset) for udf in plan.udfs
+        )
+        return UDFResults(lambda: final, _damage_buffer(damage, dataset, plan.roi_flat))
+
     def run_for_dataset_sync(
         self,
         dataset: DataSet,
@@ -181,7 +221,8 @@ class UDFRunner:
 
         try:
             outputs = None
-            if native is not None and not iterate:
+            # with corrections, native UDFs run partition by partition (UDFTask)
+            if native is not None and not iterate and plan.corrections is None:
                 outputs = executor.run_native(
                     dataset, partitions, roi_flat, input_dtype, native, manager.partition_done
                 )
@@ -220,14 +261,13 @@ class UDFRunner:
     ) -> RunPlan:
         """Main-node set-up shared by every executor: ROI, input dtype, backend, UDF meta and
         dataset-sized result buffers, ``preprocess``, and the partitions that have work."""
-        if corrections is not None:
-            raise NotImplementedError("corrections: not supported by ferrotem yet (pass None)")
+        active = active_corrections(corrections, dataset)
         udfs = self._udfs
         shape = dataset.shape
         nav = tuple(shape.nav)
         roi_flat = normalize_roi(roi, nav)
         roi_nav = None if roi_flat is None else roi_flat.reshape(nav)
-        input_dtype = get_input_dtype(udfs, dataset.dtype)
+        input_dtype = get_input_dtype(udfs, dataset.dtype, active)
         backend = choose_backend(udfs, backends, executor.get_available_workers().has_cuda())
         for udf in udfs:
             udf.set_meta(
@@ -239,6 +279,7 @@ class UDFRunner:
                     input_dtype=input_dtype,
                     threads_per_worker=None,
                     array_backend=backend,
+                    corrections=active,
                 )
             )
             udf.set_backend(backend)
@@ -271,6 +312,7 @@ class UDFRunner:
             n_total=n_total,
             native=native_names(udfs, input_dtype),
             backends=backends,
+            corrections=active,
         )
 
     def make_tasks(self, plan: RunPlan, executor: TaskExecutor) -> list[UDFTask]:
@@ -286,6 +328,7 @@ class UDFRunner:
                 threads_per_worker=executor.threads_per_worker,
                 native=plan.native,
                 user_backends=plan.backends,
+                corrections=plan.corrections,
             )
             for p in plan.partitions
         ]
@@ -375,6 +418,35 @@ class UDFRunner:
                     decl, decl.raw_data, dataset, roi_flat, full_damage, None
                 )
         return out
+
+
+class _NoWorkers:
+    def has_cuda(self) -> bool:
+        return False
+
+    def concurrency(self) -> int:
+        return 1
+
+
+class _MainNodeOnly:
+    """The executor of a dry run: nothing runs, buffers stay plain numpy arrays."""
+
+    threads_per_worker = None
+
+    def run_tasks(self, tasks: Sequence[UDFTask]) -> Iterator[PartitionResult]:
+        raise RuntimeError("a dry run runs no tasks")
+
+    def run_native(self, *args: Any) -> list[np.ndarray] | None:
+        return None
+
+    def native_task_target(self) -> int | None:
+        return None
+
+    def get_available_workers(self) -> _NoWorkers:
+        return _NoWorkers()
+
+    def modify_buffer_type(self, buf: Any) -> Any:
+        return buf
 
 
 def _result_buffer(

@@ -21,6 +21,7 @@ from ferrotem.common.buffers import AuxBufferWrapper
 from ferrotem.common.math import prod
 from ferrotem.common.shape import Shape
 from ferrotem.common.slice import Slice
+from ferrotem.corrections import CorrectionSet
 from ferrotem.io.dataset.base import Partition
 from ferrotem.udf.base import UDF, UDFData, UDFMeta, UDFMethod
 from ferrotem.udf.native import partial_to_buffers
@@ -112,6 +113,7 @@ class SharedTaskData:
     dataset: Any
     udf_specs: list[tuple[type, dict[str, Any]]]
     roi: np.ndarray | None
+    corrections: CorrectionSet | None = None
 
 
 class UDFTask:
@@ -128,6 +130,7 @@ class UDFTask:
         native: list[str] | None = None,
         device_class: str = "cpu",
         user_backends: Any = None,
+        corrections: CorrectionSet | None = None,
     ):
         self.partition = partition
         self.udf_specs = udf_specs
@@ -138,10 +141,12 @@ class UDFTask:
         self.native = native
         self.device_class = device_class
         self.user_backends = user_backends
+        #: applied in Rust to every block or tile read, before any UDF sees it
+        self.corrections = corrections
 
     def shared(self) -> SharedTaskData:
         """What all tasks of a run have in common (sent once per run, not once per task)."""
-        return SharedTaskData(self.partition.dataset, self.udf_specs, self.roi)
+        return SharedTaskData(self.partition.dataset, self.udf_specs, self.roi, self.corrections)
 
     def detach(self) -> UDFTask:
         """A copy without the shared parts (dataset, UDF parameters, ROI), for a task graph;
@@ -155,6 +160,7 @@ class UDFTask:
         task.partition.dataset = None  # type: ignore[assignment]
         task.udf_specs = None  # type: ignore[assignment]
         task.roi = None
+        task.corrections = None
         return task
 
     def attach(self, shared: SharedTaskData) -> UDFTask:
@@ -162,6 +168,7 @@ class UDFTask:
         self.partition.dataset = shared.dataset
         self.udf_specs = shared.udf_specs
         self.roi = shared.roi
+        self.corrections = shared.corrections
         return self
 
     def frame_indices(self) -> np.ndarray:
@@ -186,6 +193,11 @@ class UDFTask:
             return self._run_native(source, offset)
         return self._run_python(source, offset)
 
+    def _prepared_corrections(self) -> _core.Corrections | None:
+        if self.corrections is None:
+            return None
+        return self.corrections.prepare(tuple(self.partition.dataset.shape.sig))
+
     def _local_roi(self, source: _core.DataSource, offset: int) -> np.ndarray | None:
         if self.roi is None:
             return None
@@ -201,6 +213,7 @@ class UDFTask:
             self._local_roi(source, offset),
             self.input_dtype.str,
             list(self.native or []),
+            self._prepared_corrections(),
         )
         n = (
             p.stop - p.start
@@ -238,6 +251,7 @@ class UDFTask:
                 array_backend=backend,
                 frame_indices=frames,
                 device_class=device_class,
+                corrections=self.corrections,
             )
             udf.set_meta(meta)
             udf.set_backend(backend)
@@ -285,6 +299,9 @@ class UDFTask:
         dtype_str = self.input_dtype.str
         contiguous = self.roi is None
         delay = getattr(self.partition.dataset, "_tiledelay", None)
+        # whole frames are read and corrected before tiles are cut from them, so patching sees
+        # every neighbour however the UDFs tile
+        corrections = self._prepared_corrections()
         chosen = list(zip(udfs, methods, strict=True))
         tile_udfs = [(u, _process_method(u, m)) for u, m in chosen if m is UDFMethod.TILE]
         frame_udfs = [(u, _process_method(u, m)) for u, m in chosen if m is UDFMethod.FRAME]
@@ -298,6 +315,8 @@ class UDFTask:
                 source.read(int(frames[offset]), d, out, dtype_str)
             else:
                 source.read_selected(frames[offset : offset + d], out, dtype_str)
+            if corrections is not None:
+                corrections.apply(block)
             if backend == "cupy":
                 import cupy
 

@@ -8,17 +8,21 @@
 //! against stored ones: logical frame `f` is stored frame `f + sync_offset`; logical frames with
 //! no stored counterpart read as zeros.
 
+pub mod blo;
 mod callback;
 mod chunked;
 mod fortran;
+pub mod framed;
 mod guarded;
 mod memory;
+pub mod mib;
 mod npy;
 mod raw;
 
 pub use callback::{CallbackSource, ReadFrames};
 pub use chunked::{ChunkLocation, ChunkedArray, ChunkedSource, MAX_CHUNKS};
 pub use fortran::{FortranFileSource, PREAD_WINDOW};
+pub use framed::FramedSource;
 pub use guarded::{GuardedFile, IoMode};
 pub use memory::MemorySource;
 pub use npy::{open_npy, NpyHeader};
@@ -66,8 +70,25 @@ pub trait DataSource: Send + Sync {
         None
     }
 
-    /// Confirms that the bytes [`DataSource::stored_slice`] returned for the same request were
-    /// the file's data; call it after consuming them, and discard what was computed from them
+    /// The stored bytes of a request borrowed in place like [`DataSource::stored_slice`], but
+    /// with frames that need not follow each other: frame `i`'s bytes start `i * stride` bytes
+    /// after the first's (a file with a header before each frame, say). `None` if the source
+    /// cannot lend them; the default lends what [`DataSource::stored_slice`] lends.
+    ///
+    /// [`DataSource::check_stored`] confirms these bytes as it confirms `stored_slice`'s.
+    fn stored_frames(
+        &self,
+        first: u64,
+        count: usize,
+        pixels: Range<usize>,
+    ) -> Option<StoredFrames<'_>> {
+        let frame_len = pixels.len().checked_mul(self.dtype().itemsize())?;
+        let bytes = self.stored_slice(first, count, pixels)?;
+        StoredFrames::new(bytes, frame_len, frame_len, count)
+    }
+
+    /// Confirms that the bytes [`DataSource::stored_slice`] (or [`DataSource::stored_frames`])
+    /// returned for the same request were the file's data; call it after consuming them, and discard what was computed from them
     /// if it fails. A memory-mapped file that shrank reads as zeros instead of faulting (see
     /// [`crate::sigbus`]); this reports that as [`Error::Truncated`]. The default (for sources
     /// whose slices cannot change) always succeeds.
@@ -77,6 +98,80 @@ pub trait DataSource: Send + Sync {
     fn check_stored(&self, first: u64, count: usize, pixels: Range<usize>) -> Result<()> {
         let _ = (first, count, pixels);
         Ok(())
+    }
+}
+
+/// Frames of a request borrowed in place, `stride` bytes apart (see
+/// [`DataSource::stored_frames`]).
+#[derive(Debug, Clone, Copy)]
+pub struct StoredFrames<'a> {
+    bytes: &'a [u8],
+    stride: usize,
+    frame_len: usize,
+    count: usize,
+}
+
+impl<'a> StoredFrames<'a> {
+    /// `count` frames of `frame_len` bytes each, the first at the start of `bytes` and each next
+    /// one `stride` bytes further on; `None` unless `bytes` holds exactly that
+    /// (`(count - 1) * stride + frame_len` bytes, `stride >= frame_len`, `count >= 1`).
+    #[must_use]
+    pub fn new(bytes: &'a [u8], stride: usize, frame_len: usize, count: usize) -> Option<Self> {
+        let span = (count.checked_sub(1)?)
+            .checked_mul(stride)?
+            .checked_add(frame_len)?;
+        (stride >= frame_len && span == bytes.len()).then_some(StoredFrames {
+            bytes,
+            stride,
+            frame_len,
+            count,
+        })
+    }
+
+    /// Number of frames.
+    #[must_use]
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// Bytes of each frame.
+    #[must_use]
+    pub fn frame_len(&self) -> usize {
+        self.frame_len
+    }
+
+    /// Bytes from one frame's start to the next's.
+    #[must_use]
+    pub fn stride(&self) -> usize {
+        self.stride
+    }
+
+    /// All bytes from the first frame's first to the last frame's last, the gaps between frames
+    /// included.
+    #[must_use]
+    pub fn span(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// The frames as one slice, if they follow each other without gaps.
+    #[must_use]
+    pub fn contiguous(&self) -> Option<&'a [u8]> {
+        (self.stride == self.frame_len || self.count == 1).then_some(self.bytes)
+    }
+
+    /// Frame `i`'s bytes.
+    ///
+    /// # Panics
+    /// If `i >= count`.
+    #[must_use]
+    pub fn frame(&self, i: usize) -> &'a [u8] {
+        let start = i * self.stride;
+        &self.bytes[start..start + self.frame_len]
+    }
+
+    /// The frames in order.
+    pub fn frames(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
+        (0..self.count).map(|i| self.frame(i))
     }
 }
 

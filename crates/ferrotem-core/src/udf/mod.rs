@@ -95,16 +95,23 @@ impl<'a> StoredData<'a> {
     /// be in native byte order and `bytes` aligned for it. `None` otherwise.
     #[must_use]
     pub fn from_bytes(bytes: &'a [u8], dtype: DType) -> Option<Self> {
+        if dtype.needs_swap() {
+            return None;
+        }
+        Self::view(bytes, dtype.kind)
+    }
+
+    /// Views `bytes` as values of `kind` whatever their byte order (byte-swapped values read as
+    /// their swapped bit patterns), if `bytes` is aligned for it and a whole number of values.
+    #[must_use]
+    pub fn view(bytes: &'a [u8], kind: ScalarKind) -> Option<Self> {
         fn view<T: Copy>(bytes: &[u8]) -> Option<&[T]> {
             // SAFETY: only used with primitive numeric types (and complex pairs of them), for
             // which every bit pattern is a valid value.
             let (head, body, tail) = unsafe { bytes.align_to::<T>() };
             (head.is_empty() && tail.is_empty()).then_some(body)
         }
-        if dtype.needs_swap() {
-            return None;
-        }
-        Some(match dtype.kind {
+        Some(match kind {
             ScalarKind::U8 => StoredData::U8(bytes),
             ScalarKind::U16 => StoredData::U16(view(bytes)?),
             ScalarKind::U32 => StoredData::U32(view(bytes)?),
@@ -134,6 +141,70 @@ pub struct StoredTile<'a> {
     pub pixels: Range<usize>,
     /// `depth * pixels.len()` stored values, frame after frame.
     pub data: StoredData<'a>,
+}
+
+/// Frames in their stored dtype lent in place where they are not one contiguous block (a file
+/// with a header before each frame) or not in native byte order (big-endian detector data),
+/// offered to [`Udf::process_stored_frames`].
+///
+/// Frame `r` of the tile is `data[r * stride ..][..pixels.len()]`; the values between frames
+/// are not pixels (they are the file's headers, viewed as numbers) and must not be read. With
+/// `swapped`, each value's bytes are reversed: read it through [`crate::convert::Swapped`]
+/// (which [`for_real_stored!`](crate::for_real_stored) does).
+#[derive(Debug, Clone)]
+pub struct StoredFramesTile<'a> {
+    /// Position of the first frame in the partition's ROI-compressed frame order.
+    pub offset: usize,
+    /// Number of frames in the tile.
+    pub depth: usize,
+    /// The flattened signal pixels covered (a frame is `0..sig_size`).
+    pub pixels: Range<usize>,
+    /// Values from one frame's first pixel to the next frame's (at least `pixels.len()`).
+    pub stride: usize,
+    /// `(depth - 1) * stride + pixels.len()` stored values.
+    pub data: StoredData<'a>,
+    /// True when the values are stored in the other byte order than this machine's.
+    pub swapped: bool,
+}
+
+/// Evaluates `$body` with `$d` bound to the values of a [`StoredData`] of a real kind as a typed
+/// slice — of [`crate::convert::Swapped`] values when `$swapped` — and gives `true`; gives
+/// `false` (without evaluating `$body`) for complex data. `$body` is generic code over the
+/// slice's element type `S: CastTo<T> + Copy`.
+#[macro_export]
+macro_rules! for_real_stored {
+    ($data:expr, $swapped:expr, |$d:ident| $body:expr) => {{
+        use $crate::udf::StoredData as SD;
+        match $data {
+            SD::U8($d) => {
+                $body;
+                true
+            }
+            SD::I8($d) => {
+                $body;
+                true
+            }
+            SD::U16(x) => $crate::for_real_stored!(@swap x, $swapped, $d, $body),
+            SD::U32(x) => $crate::for_real_stored!(@swap x, $swapped, $d, $body),
+            SD::U64(x) => $crate::for_real_stored!(@swap x, $swapped, $d, $body),
+            SD::I16(x) => $crate::for_real_stored!(@swap x, $swapped, $d, $body),
+            SD::I32(x) => $crate::for_real_stored!(@swap x, $swapped, $d, $body),
+            SD::I64(x) => $crate::for_real_stored!(@swap x, $swapped, $d, $body),
+            SD::F32(x) => $crate::for_real_stored!(@swap x, $swapped, $d, $body),
+            SD::F64(x) => $crate::for_real_stored!(@swap x, $swapped, $d, $body),
+            SD::C64(_) | SD::C128(_) => false,
+        }
+    }};
+    (@swap $x:ident, $swapped:expr, $d:ident, $body:expr) => {{
+        if $swapped {
+            let $d = $crate::convert::Swapped::slice($x);
+            $body;
+        } else {
+            let $d = $x;
+            $body;
+        }
+        true
+    }};
 }
 
 /// What a UDF knows about the run.
@@ -196,6 +267,20 @@ pub trait Udf: Send + Sync {
         let _ = (partial, tile);
         false
     }
+    /// Optional fast path for frames lent in place with gaps between them or byte-swapped (see
+    /// [`StoredFramesTile`]): accumulates them straight from where they are stored.
+    ///
+    /// Return `true` if the tile was processed; return `false` without touching `partial` to
+    /// receive the same frames gathered into one native-order tile, through
+    /// [`Udf::process_stored_tile`] or [`Udf::process_tile`]. The default returns `false`.
+    fn process_stored_frames(
+        &self,
+        partial: &mut Self::Partial,
+        tile: &StoredFramesTile<'_>,
+    ) -> bool {
+        let _ = (partial, tile);
+        false
+    }
     /// The empty result of a run.
     fn new_output(&self, run: &RunInfo<'_>) -> Self::Output;
     /// Folds a finished partition into the result. Partitions arrive in completion order.
@@ -235,6 +320,19 @@ pub trait DynUdf: Send + Sync {
         partial: &mut (dyn Any + Send),
         tile: &StoredTile<'_>,
     ) -> Result<bool>;
+    /// See [`Udf::process_stored_frames`]; the default declines (`Ok(false)`), so that an
+    /// implementation of this trait written before it existed still works.
+    ///
+    /// # Errors
+    /// [`Error::Internal`] if the partial is not of the UDF's own type.
+    fn process_stored_frames_dyn(
+        &self,
+        partial: &mut (dyn Any + Send),
+        tile: &StoredFramesTile<'_>,
+    ) -> Result<bool> {
+        let _ = (partial, tile);
+        Ok(false)
+    }
     /// See [`Udf::new_output`].
     fn new_output_dyn(&self, run: &RunInfo<'_>) -> Box<dyn Any + Send>;
     /// See [`Udf::merge`].
@@ -286,6 +384,17 @@ impl<U: Udf> DynUdf for U {
             .downcast_mut::<U::Partial>()
             .ok_or_else(|| wrong_type::<U, U::Partial>(self, "the partial result"))?;
         Ok(self.process_stored_tile(p, tile))
+    }
+
+    fn process_stored_frames_dyn(
+        &self,
+        partial: &mut (dyn Any + Send),
+        tile: &StoredFramesTile<'_>,
+    ) -> Result<bool> {
+        let p = partial
+            .downcast_mut::<U::Partial>()
+            .ok_or_else(|| wrong_type::<U, U::Partial>(self, "the partial result"))?;
+        Ok(self.process_stored_frames(p, tile))
     }
 
     fn new_output_dyn(&self, run: &RunInfo<'_>) -> Box<dyn Any + Send> {

@@ -5,7 +5,9 @@
               copies, or it runs on the baseline instruction set"
 )]
 
-use super::{PartitionInfo, RunInfo, StoredData, StoredTile, Tile, TileData, Udf};
+use super::{
+    PartitionInfo, RunInfo, StoredData, StoredFramesTile, StoredTile, Tile, TileData, Udf,
+};
 use crate::buffer::TypedVec;
 use crate::convert::CastTo;
 use crate::error::{Error, Result};
@@ -20,11 +22,13 @@ use std::ops::AddAssign;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SumUdf;
 
-/// `acc[i] += data[r * width + i] as T` for each of `depth` rows of `width = acc.len()`.
+/// `acc[i] += data[r * stride + i] as T` for each of `depth` rows of `width = acc.len()`
+/// (`stride >= width`; rows follow each other when `stride == width`).
 struct SumRows<'a, S, T> {
     acc: &'a mut [T],
     data: &'a [S],
     depth: usize,
+    stride: usize,
 }
 
 impl<S: CastTo<T> + Copy, T: Copy + AddAssign + Default> Kernel for SumRows<'_, S, T> {
@@ -39,10 +43,11 @@ impl<S: CastTo<T> + Copy, T: Copy + AddAssign + Default> Kernel for SumRows<'_, 
         const LANES: usize = 64;
         const GROUP: usize = 8;
         let width = self.acc.len();
-        if width == 0 {
+        let stride = self.stride.max(width);
+        if width == 0 || self.data.len() < width {
             return;
         }
-        let depth = self.depth.min(self.data.len() / width);
+        let depth = self.depth.min((self.data.len() - width) / stride + 1);
         let mut first = 0;
         while first < depth {
             let last = (first + GROUP).min(depth);
@@ -53,7 +58,7 @@ impl<S: CastTo<T> + Copy, T: Copy + AddAssign + Default> Kernel for SumRows<'_, 
                 let mut lanes = [T::default(); LANES];
                 lanes[..n].copy_from_slice(&self.acc[start..end]);
                 for r in first..last {
-                    let row = &self.data[r * width + start..r * width + end];
+                    let row = &self.data[r * stride + start..r * stride + end];
                     for (a, &x) in lanes[..n].iter_mut().zip(row) {
                         *a += x.cast();
                     }
@@ -73,7 +78,39 @@ pub(crate) fn sum_rows_into<S: CastTo<T> + Copy, T: Copy + AddAssign + Default>(
     data: &[S],
     depth: usize,
 ) {
-    dispatch(SumRows { acc, data, depth });
+    let stride = acc.len();
+    dispatch(SumRows {
+        acc,
+        data,
+        depth,
+        stride,
+    });
+}
+
+/// Adds a tile of frames lent in place (`stride` values apart, maybe byte-swapped) into `acc`.
+fn sum_frames_into<T: Copy + AddAssign + Default>(
+    acc: &mut [T],
+    tile: &StoredFramesTile<'_>,
+) -> bool
+where
+    u8: CastTo<T>,
+    u16: CastTo<T>,
+    u32: CastTo<T>,
+    u64: CastTo<T>,
+    i8: CastTo<T>,
+    i16: CastTo<T>,
+    i32: CastTo<T>,
+    i64: CastTo<T>,
+    f32: CastTo<T>,
+    f64: CastTo<T>,
+{
+    let (depth, stride) = (tile.depth, tile.stride);
+    crate::for_real_stored!(tile.data, tile.swapped, |d| dispatch(SumRows {
+        acc,
+        data: d,
+        depth,
+        stride,
+    }))
 }
 
 /// Adds a stored tile of any real kind into a real accumulator of kind `T`.
@@ -148,6 +185,15 @@ impl Udf for SumUdf {
         match partial {
             TypedVec::F32(acc) => sum_stored_into(&mut acc[px], tile.data, tile.depth),
             TypedVec::F64(acc) => sum_stored_into(&mut acc[px], tile.data, tile.depth),
+            TypedVec::C64(_) | TypedVec::C128(_) => false,
+        }
+    }
+
+    fn process_stored_frames(&self, partial: &mut TypedVec, tile: &StoredFramesTile<'_>) -> bool {
+        let px = tile.pixels.clone();
+        match partial {
+            TypedVec::F32(acc) => sum_frames_into(&mut acc[px], tile),
+            TypedVec::F64(acc) => sum_frames_into(&mut acc[px], tile),
             TypedVec::C64(_) | TypedVec::C128(_) => false,
         }
     }

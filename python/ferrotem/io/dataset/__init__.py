@@ -12,12 +12,15 @@ from typing import Any, Literal, overload
 from ferrotem.common.exceptions import DataSetException, InvalidDataSetParameter
 from ferrotem.common.protocols import FunctionExecutor
 from ferrotem.io.dataset.base import DataSet
+from ferrotem.io.dataset.sniff import detect_filetype_of
 
 _DATASETS: dict[str, str] = {
     "memory": "ferrotem.io.dataset.memory.MemoryDataSet",
     "raw": "ferrotem.io.dataset.raw.RawFileDataSet",
     "npy": "ferrotem.io.dataset.npy.NPYDataSet",
     "dask": "ferrotem.io.dataset.dask.DaskDataSet",
+    "mib": "ferrotem.io.dataset.mib.MIBDataSet",
+    "blo": "ferrotem.io.dataset.blo.BloDataSet",
     "hdf5": "ferrotem.io.dataset.hdf5.H5DataSet",
     "arina": "ferrotem.io.dataset.arina.ArinaDataSet",
 }
@@ -131,21 +134,26 @@ def detect_filetype(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
             f"path: got {path!r}; filetype='auto' needs the file's path (path=...); in-memory "
             "arrays are loaded with 'memory' or 'dask'"
         )
+    return detect_filetype_of(os.fsdecode(path), filetypes())
+
+
+def detect(
+    path: str | os.PathLike[str], executor: FunctionExecutor | None = None
+) -> dict[str, Any]:
+    """LiberTEM's ``detect``: ``{"type": filetype, "parameters": {"path": path}}`` for a file
+    'auto' recognises, ``{}`` for one it does not (``executor`` is accepted for LiberTEM's
+    signature; detection reads the file's first bytes here)."""
+    del executor
     try:
-        with open(path, "rb") as f:
-            magic = f.read(6)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"path: {os.fspath(path)!r} does not exist") from None
-    if magic == b"\x93NUMPY":
-        return "npy"
-    raise ValueError(
-        f"filetype='auto': cannot detect the format of {os.fspath(path)!r}; headerless files "
-        "need filetype='raw' with nav_shape, sig_shape and dtype"
-    )
+        filetype = detect_filetype_of(os.fsdecode(path), filetypes())
+    except (ValueError, OSError):
+        return {}
+    return {"type": filetype, "parameters": {"path": os.fsdecode(path)}}
 
 
 __all__ = [
     "DataSetException",
+    "detect",
     "filetypes",
     "get_dataset_cls",
     "load",

@@ -12,7 +12,7 @@ import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,6 +27,9 @@ from ferrotem.common.math import prod
 from ferrotem.common.protocols import FunctionExecutor
 from ferrotem.common.shape import Shape
 from ferrotem.common.slice import Slice
+
+if TYPE_CHECKING:
+    from ferrotem.corrections import CorrectionSet
 
 __all__ = [
     "BasePartition",
@@ -347,8 +350,9 @@ class DataSet:
         """Number of cores of the executor; drives the default partition count."""
         self._cores = max(1, int(cores))
 
-    def get_correction_data(self) -> None:
-        """Corrections the dataset carries itself (none)."""
+    def get_correction_data(self) -> CorrectionSet | None:
+        """Corrections the dataset carries itself, applied to every run on it that passes no
+        ``corrections`` (none here; a format with dark/gain data overrides this)."""
         return None
 
     def check_valid(self) -> bool:

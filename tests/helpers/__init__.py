@@ -1,0 +1,2 @@
+"""Writers of detector files for the reader tests (numpy only, written from the formats'
+descriptions, independent of the readers they test)."""

@@ -1,0 +1,86 @@
+"""'mib' and 'blo' on every executor: inline, threads, delayed and a local Dask cluster of two
+worker processes (the dataset is pickled to them and reopened there), natively and with a Python
+UDF, with an ROI; make_dask_array too. numpy is the oracle."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import assert_close
+from ferrotem.api import Context
+from ferrotem.contrib.daskadapter import make_dask_array
+from ferrotem.executor.dask import DaskJobExecutor, cluster_spec
+from ferrotem.udf.base import UDF
+from ferrotem.udf.sum import SumUDF
+from ferrotem.udf.sumsigudf import SumSigUDF
+from helpers.blo_writer import write_blo
+from helpers.mib_writer import random_frames, write_acquisition
+
+pytestmark = [pytest.mark.dist, pytest.mark.timeout(180)]
+
+
+class FrameMaxUDF(UDF):
+    """A Python UDF: the maximum of each frame."""
+
+    def get_result_buffers(self):
+        return {"max": self.buffer(kind="nav", dtype="float64")}
+
+    def process_frame(self, frame):
+        self.results.max[:] = frame.max()
+
+
+@pytest.fixture(scope="module")
+def contexts():
+    spec = cluster_spec(cpus=[0, 1], cudas=[], has_cupy=False, num_service=0)
+    ctxs = {
+        "inline": Context.make_with("inline"),
+        "threads": Context(),
+        "delayed": Context.make_with("delayed"),
+        "dask": Context(executor=DaskJobExecutor.make_local(spec=spec)),
+    }
+    yield ctxs
+    for c in ctxs.values():
+        c.close()
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """A RAW 12-bit quad scan over three files, a plain 24-bit one and a 16-bit blockfile."""
+    d = tmp_path_factory.mktemp("framed")
+    raw = random_frames(1, (4, 6, 16, 128), 12)
+    write_acquisition(d, "raw", raw, 12, raw=True, quad=True, files=3)
+    plain = random_frames(2, (5, 3, 8, 32), 24)
+    write_acquisition(d, "plain", plain, 24)
+    blo = random_frames(3, (3, 5, 12, 12), 12)
+    write_blo(d / "b.blo", blo, endianess=">", bits=16)
+    return {
+        "mib-raw": (dict(filetype="mib", path=d / "raw.hdr"), raw),
+        "mib-plain": (dict(filetype="mib", path=d / "plain.mib", nav_shape=(15,)), plain),
+        "blo": (dict(filetype="blo", path=d / "b.blo", endianess=">"), blo),
+    }
+
+
+@pytest.mark.parametrize("executor", ["inline", "threads", "delayed", "dask"])
+@pytest.mark.parametrize("which", ["mib-raw", "mib-plain", "blo"])
+def test_every_executor(contexts, files, executor, which):
+    ctx = contexts[executor]
+    params, data = files[which]
+    params = dict(params)
+    ds = ctx.load(params.pop("filetype"), num_partitions=3, **params)
+    data = data.reshape(tuple(ds.shape))
+    nav = tuple(ds.shape.nav)
+    roi = np.random.default_rng(len(which)).random(nav) < 0.6
+    total, per_frame, frame_max = ctx.run_udf(ds, [SumUDF(), SumSigUDF(), FrameMaxUDF()], roi=roi)
+    assert_close(np.asarray(total["intensity"].data), data[roi].sum(axis=0))
+    assert_close(np.asarray(per_frame["intensity"].data)[roi], data[roi].sum(axis=(-1, -2)))
+    maxima = np.asarray(frame_max["max"].data)
+    np.testing.assert_array_equal(maxima[roi], data[roi].max(axis=(-1, -2)))
+
+
+@pytest.mark.parametrize("which", ["mib-raw", "blo"])
+def test_make_dask_array(contexts, files, which):
+    params, data = files[which]
+    params = dict(params)
+    ds = contexts["inline"].load(params.pop("filetype"), **params)
+    arr, _ = make_dask_array(ds)
+    np.testing.assert_array_equal(arr.compute(), data.astype(np.float32))
