@@ -54,7 +54,7 @@ test: system-deps develop lint rust-test py-test
 
 # Writes benchmarks/results/latest.md (full tables, date and commit of the run).
 bench: develop
-	$(PY) benchmarks/run.py && $(PY) benchmarks/dask_bench.py && $(PY) benchmarks/report.py
+	$(PY) benchmarks/run.py && $(PY) benchmarks/dask_bench.py && $(PY) benchmarks/hdf5_bench.py && $(PY) benchmarks/report.py
 
 # Puts the tables of the last `make bench` into README.md and docs/performance.md (no re-run).
 bench-docs: $(DEPS_STAMP)
@@ -64,7 +64,7 @@ bench-docs: $(DEPS_STAMP)
 bench-libertem:
 	$(PYTHON) -m venv .venv-libertem
 	.venv-libertem/bin/python -m pip install --quiet --upgrade pip
-	.venv-libertem/bin/python -m pip install --quiet libertem==0.16.0
+	.venv-libertem/bin/python -m pip install --quiet libertem==0.16.0 hdf5plugin==7.1.0
 
 clean:
 	rm -rf $(VENV) target

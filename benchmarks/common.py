@@ -51,21 +51,27 @@ def step(tag: str, msg: str) -> None:
 # -- data -----------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Dataset:
-    """A benchmark file and its layout: a raw file of ``dtype`` or, with ``mib`` set, a Merlin
+    """A benchmark file and its layout: a raw file of ``dtype``; with ``mib`` set, a Merlin
     ``.mib`` file (``mib``: ``"12"``, ``"6"``, ``"r1"`` for 12-bit, 6-bit, RAW 1-bit; written
-    by ``benchmarks/formats.py``) whose frames decode to ``dtype``."""
+    by ``benchmarks/formats.py``) whose frames decode to ``dtype``; with ``hdf5`` set, an HDF5
+    file (``hdf5``: ``"bslz4"``, ``"gzip1"``, ``"chunked"`` for bitshuffle+LZ4, gzip level 1,
+    uncompressed chunks; one frame per chunk; written by ``benchmarks/hdf5_files.py``) of
+    ``dtype`` frames in its dataset ``/data``."""
 
     name: str
     dtype: str
     nav: tuple[int, ...]
     sig: tuple[int, ...]
     mib: str = ""
+    hdf5: str = ""
 
     @property
     def path(self) -> str:
         shape = "x".join(map(str, self.nav + self.sig))
         if self.mib:
             return os.path.join(DATA, f"bench_mib{self.mib}_{shape}.mib")
+        if self.hdf5:
+            return os.path.join(DATA, f"bench_h5{self.hdf5}_{self.dtype}_{shape}.h5")
         return os.path.join(DATA, f"bench_{self.dtype}_{shape}.raw")
 
     @property
@@ -83,12 +89,21 @@ class Dataset:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Dataset:
-        return cls(d["name"], d["dtype"], tuple(d["nav"]), tuple(d["sig"]), d.get("mib", ""))
+        return cls(
+            d["name"],
+            d["dtype"],
+            tuple(d["nav"]),
+            tuple(d["sig"]),
+            mib=d.get("mib", ""),
+            hdf5=d.get("hdf5", ""),
+        )
 
     def load(self, ctx: Any) -> Any:
         """``ctx.load`` of this file (the same call in ferrotem and LiberTEM)."""
         if self.mib:
             return ctx.load("mib", path=self.path, nav_shape=self.nav, sig_shape=self.sig)
+        if self.hdf5:
+            return ctx.load("hdf5", path=self.path, ds_path="/data")
         return ctx.load(
             "raw", path=self.path, nav_shape=self.nav, sig_shape=self.sig, dtype=self.dtype
         )
@@ -440,9 +455,7 @@ def run_specs(
                 contexts[setup] = make_context(api, setup, threads)
             ctx = contexts.get(setup) if setup else None
             if spec["workload"] == "mda-sum":
-                data = ctx.load(
-                    "raw", path=ds.path, nav_shape=ds.nav, sig_shape=ds.sig, dtype=ds.dtype
-                )
+                data = ds.load(ctx)
                 chunks[spec["label"]] = [list(c) for c in api.make_dask_array(data)[0].chunks]
             from_label = spec.get("chunks_from")
             fn = prepare(

@@ -46,6 +46,15 @@ def full_tables(run_md: str, dask_md: str, levels: int) -> str:
     return demote(run_md, levels).rstrip() + "\n\n" + demote(dask_md, levels).rstrip() + "\n"
 
 
+def optional_tables(name: str, levels: int) -> str:
+    """The tables of a part of ``make bench`` that wrote ``results/<name>.md``, if it ran."""
+    path = os.path.join(RESULTS, name + ".md")
+    if not os.path.exists(path):
+        return ""
+    with open(path) as f:
+        return "\n" + demote(f.read(), levels).rstrip() + "\n"
+
+
 def _gbs(nbytes: int, times: list[float] | None) -> str:
     return "-" if not times else f"{nbytes / statistics.median(times) / 1e9:.1f}"
 
@@ -201,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     latest = os.path.join(RESULTS, "latest.md")
     with open(latest, "w") as f:
-        f.write(head + full_tables(run_md, dask_md, 1))
+        f.write(head + full_tables(run_md, dask_md, 1) + optional_tables("hdf5", 1))
     print(f"written to {os.path.relpath(latest, ROOT)}")
     if args.splice:
         current = git_commit()
@@ -211,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
         splice(README, README_MARK, summary(run, dask))
-        splice(PERFORMANCE, DOCS_MARK, full_tables(run_md, dask_md, 3))
+        splice(PERFORMANCE, DOCS_MARK, full_tables(run_md, dask_md, 3) + optional_tables("hdf5", 3))
         print("spliced into README.md and docs/performance.md")
     return 0
 

@@ -258,6 +258,13 @@ LIBERTEM_0_16_NAMES: dict[str, tuple[str, ...]] = {
         "RawFileSet",
         "RawPartition",
     ),
+    "libertem.io.dataset.hdf5": (
+        "H5DataSet",
+        "H5Partition",
+        "H5Reader",
+        "HDF5ArrayDescriptor",
+        "HDF5DatasetParams",
+    ),
     "libertem.io.dataset.npy": (
         "NPYDataSet",
         "NPYDatasetParams",
@@ -503,6 +510,16 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     ("libertem.io.dataset.base", "get_coordinates"): (
         "private helper behind UDFMeta.coordinates, which ferrotem computes itself"
     ),
+    ("libertem.io.dataset.hdf5", "H5Partition"): (
+        "internal: ferrotem's partitions are frame ranges of the one Partition class"
+    ),
+    ("libertem.io.dataset.hdf5", "H5Reader"): (
+        "internal: chunks are read by the Rust chunk-table source (h5py only for metadata)"
+    ),
+    ("libertem.io.dataset.hdf5", "HDF5ArrayDescriptor"): (
+        "internal: the datasets of a file are listed by get_diagnostics()"
+    ),
+    ("libertem.io.dataset.hdf5", "HDF5DatasetParams"): "web GUI message schema: issue 11",
     ("libertem.io.dataset.npy", "NPYInfo"): (
         "LiberTEM's header tuple; ferrotem reads .npy headers in Rust (dataset.meta has them)"
     ),
@@ -626,7 +643,6 @@ MISSING_MODULES: dict[str, str] = {
         )
     },
     "libertem.analysis": _TOOLKIT,
-    **{f"libertem.io.dataset.{m}": "issue 8 (detector files I)" for m in ("hdf5",)},
     **{
         f"libertem.io.dataset.{m}": "issue 10 (detector files II)"
         for m in (

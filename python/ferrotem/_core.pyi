@@ -11,11 +11,13 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "ChunkedArray",
     "Corrections",
     "DataSource",
     "Runner",
     "__version__",
     "blo_header",
+    "chunk_filter_supported",
     "default_partition_count",
     "mib_frame_header",
     "mib_read_hdr",
@@ -67,6 +69,30 @@ class DataSource:
     ) -> DataSource:
         """An ``.npy`` file (C or Fortran order)."""
 
+    @staticmethod
+    def chunked(
+        arrays: Sequence[ChunkedArray],
+        dtype: str,
+        nav_shape: Sequence[int],
+        sig_shape: Sequence[int],
+        sync_offset: int = 0,
+    ) -> DataSource:
+        """Arrays stored as chunks in files (HDF5 datasets), one after the other along their
+        frames; read and decoded in Rust."""
+
+    @staticmethod
+    def from_reader(
+        read: Callable[[int, int, int, int], npt.ArrayLike],
+        dtype: str,
+        nav_shape: Sequence[int],
+        sig_shape: Sequence[int],
+        stored_frames: int,
+        sync_offset: int = 0,
+        name: str | None = None,
+    ) -> DataSource:
+        """``stored_frames`` frames read by ``read(first, count, pixel_start, pixel_stop)``,
+        which returns those frames' pixels in the stored dtype."""
+
     @property
     def dtype(self) -> str:
         """Stored dtype as numpy's ``dtype.str``."""
@@ -103,6 +129,49 @@ class DataSource:
 
 #: a native UDF's declaration: (name, parameters, [(buffer, kind, dtype, extra_shape)])
 _NativeDecl: TypeAlias = tuple[str, dict[str, Any], list[tuple[str, str, str, list[int]]]]
+
+@final
+class ChunkedArray:
+    """One stored array of a chunk-table source: file, dataset name, shape, chunks, filters,
+    fill value and the table of its stored chunks."""
+
+    def __new__(
+        cls,
+        path: _Path,
+        name: str,
+        shape: Sequence[int],
+        sig_dims: int,
+        chunk_shape: Sequence[int],
+        filters: Sequence[tuple[int, Sequence[int]]],
+        fill: bytes,
+        itemsize: int,
+    ) -> ChunkedArray:
+        """A chunked array with no chunk recorded yet."""
+
+    @staticmethod
+    def contiguous(
+        path: _Path,
+        name: str,
+        shape: Sequence[int],
+        sig_dims: int,
+        offset: int | None,
+        itemsize: int,
+        fill: bytes,
+    ) -> ChunkedArray:
+        """A contiguous array at byte ``offset`` of its file (None: never allocated)."""
+
+    def add_chunks(
+        self,
+        origins: npt.NDArray[np.uint64],
+        offsets: npt.NDArray[np.uint64],
+        sizes: npt.NDArray[np.uint64],
+        filter_masks: npt.NDArray[np.uint32],
+    ) -> None:
+        """Records stored chunks: element origins (one row per chunk), byte offsets, stored
+        sizes and filter masks."""
+
+def chunk_filter_supported(filter_id: int, cd_values: Sequence[int], itemsize: int) -> bool:
+    """True if ferrotem decodes HDF5 filter ``filter_id`` with ``cd_values`` itself."""
 
 @final
 class Runner:

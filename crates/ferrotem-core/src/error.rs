@@ -58,6 +58,16 @@ pub enum Error {
         /// What is wrong.
         detail: String,
     },
+    /// An error raised by code outside the core that feeds it (a reader behind
+    /// [`crate::source::CallbackSource`]); the binding passes it on as it was raised.
+    #[error("{context}: {source}")]
+    External {
+        /// What was being done.
+        context: String,
+        /// The error as raised.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The run was cancelled (Ctrl-C or an explicit cancel).
     #[error("run cancelled")]
     Cancelled,

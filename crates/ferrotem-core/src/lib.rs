@@ -30,6 +30,7 @@ pub mod aligned;
 pub mod buffer;
 pub mod convert;
 pub mod corrections;
+pub mod decode;
 pub mod dtype;
 pub mod error;
 pub mod partition;

@@ -7,6 +7,7 @@
 //! | Io (by kind)        | `FileNotFoundError`, `PermissionError`, `IsADirectoryError`, `OSError` |
 //! | Truncated           | `ferrotem.common.exceptions.TruncatedFileError` (`DataSetException`, `OSError`) |
 //! | Corrupt             | `ferrotem.common.exceptions.CorruptFileError` (`DataSetException`, `ValueError`) |
+//! | External            | the Python exception it carries (a Python reader's), else `RuntimeError` |
 //! | Cancelled           | `KeyboardInterrupt`                                         |
 //! | Internal            | `RuntimeError` (a bug; the message names the native UDF if one was at fault) |
 
@@ -48,6 +49,11 @@ pub fn to_pyerr(err: Error) -> PyErr {
         },
         Error::Truncated { .. } => project_error("TruncatedFileError", message, PyOSError::new_err),
         Error::Corrupt { .. } => project_error("CorruptFileError", message, PyValueError::new_err),
+        Error::External { source, .. } => match source.downcast::<PyErr>() {
+            // A Python reader's exception, passed on as it was raised.
+            Ok(err) => *err,
+            Err(_) => PyRuntimeError::new_err(message),
+        },
         Error::Cancelled => PyKeyboardInterrupt::new_err("ferrotem run cancelled"),
         Error::Internal { .. } => PyRuntimeError::new_err(message),
     }

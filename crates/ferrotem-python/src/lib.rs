@@ -1,6 +1,8 @@
 //! `ferrotem._core`: the Python binding of `ferrotem-core`. This file only registers; each area
 //! lives in its own module. Every slow call goes through `enter::enter`, the one entry helper.
 
+mod callback;
+mod chunked;
 mod corrections;
 mod enter;
 mod errors;
@@ -19,8 +21,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<source::PyDataSource>()?;
     m.add_class::<runner::PyRunner>()?;
+    m.add_class::<chunked::PyChunkedArray>()?;
     m.add_class::<corrections::PyCorrections>()?;
     m.add_function(wrap_pyfunction!(source::npy_header, m)?)?;
+    m.add_function(wrap_pyfunction!(chunked::chunk_filter_supported, m)?)?;
     m.add_function(wrap_pyfunction!(partition::split_frames, m)?)?;
     m.add_function(wrap_pyfunction!(partition::default_partition_count, m)?)?;
     m.add_function(wrap_pyfunction!(runner::run_native_partition, m)?)?;

@@ -1,4 +1,5 @@
-//! `DataSource`: a dataset's frames as seen from Python (memory, raw, npy), with converted reads.
+//! `DataSource`: a dataset's frames as seen from Python (memory, raw, npy, chunked, a Python
+//! reader), with converted reads.
 
 use crate::enter::enter;
 use crate::errors::to_pyerr;
@@ -136,6 +137,42 @@ impl PyDataSource {
             )
         })?;
         Ok(PyDataSource::new(Arc::from(source)))
+    }
+
+    /// Arrays stored as chunks in files (HDF5 datasets, see `ChunkedArray`), one after the
+    /// other along their frames; read and decoded in Rust.
+    #[staticmethod]
+    #[pyo3(signature = (arrays, dtype, nav_shape, sig_shape, sync_offset=0))]
+    fn chunked(
+        py: Python<'_>,
+        arrays: Vec<PyRef<'_, crate::chunked::PyChunkedArray>>,
+        dtype: &str,
+        nav_shape: Vec<usize>,
+        sig_shape: Vec<usize>,
+        sync_offset: i64,
+    ) -> PyResult<Self> {
+        let shape = shape(&nav_shape, &sig_shape)?;
+        let source = crate::chunked::open(py, &arrays, dtype, shape, sync_offset)?;
+        Ok(PyDataSource::new(Arc::new(source)))
+    }
+
+    /// `stored_frames` frames read by the Python callable `read(first, count, pixel_start,
+    /// pixel_stop)` (see `callback`); `name` describes it in messages (default "Python reader").
+    #[staticmethod]
+    #[pyo3(signature = (read, dtype, nav_shape, sig_shape, stored_frames, sync_offset=0, name=None))]
+    fn from_reader(
+        read: Py<PyAny>,
+        dtype: &str,
+        nav_shape: Vec<usize>,
+        sig_shape: Vec<usize>,
+        stored_frames: u64,
+        sync_offset: i64,
+        name: Option<String>,
+    ) -> PyResult<Self> {
+        let shape = shape(&nav_shape, &sig_shape)?;
+        let name = name.unwrap_or_else(|| "Python reader".to_owned());
+        let source = crate::callback::open(read, dtype, shape, stored_frames, sync_offset, name)?;
+        Ok(PyDataSource::new(Arc::new(source)))
     }
 
     /// Stored dtype as numpy's `dtype.str`.

@@ -9,6 +9,8 @@
 //! no stored counterpart read as zeros.
 
 pub mod blo;
+mod callback;
+mod chunked;
 mod fortran;
 pub mod framed;
 mod guarded;
@@ -17,6 +19,8 @@ pub mod mib;
 mod npy;
 mod raw;
 
+pub use callback::{CallbackSource, ReadFrames};
+pub use chunked::{ChunkLocation, ChunkedArray, ChunkedSource, MAX_CHUNKS};
 pub use fortran::{FortranFileSource, PREAD_WINDOW};
 pub use framed::FramedSource;
 pub use guarded::{GuardedFile, IoMode};

@@ -21,6 +21,8 @@ _DATASETS: dict[str, str] = {
     "dask": "ferrotem.io.dataset.dask.DaskDataSet",
     "mib": "ferrotem.io.dataset.mib.MIBDataSet",
     "blo": "ferrotem.io.dataset.blo.BloDataSet",
+    "hdf5": "ferrotem.io.dataset.hdf5.H5DataSet",
+    "arina": "ferrotem.io.dataset.arina.ArinaDataSet",
 }
 
 
