@@ -87,6 +87,7 @@ LIBERTEM_0_16_NAMES: dict[str, tuple[str, ...]] = {
         "run_sumsig",
     ),
     "libertem.udf.auto": ("AutoUDF",),
+    "libertem.udf.raw": ("PickUDF",),
     "libertem.common": (
         "Shape",
         "Slice",
@@ -637,7 +638,6 @@ MISSING_MODULES: dict[str, str] = {
             "FEM",
             "holography",
             "logsum",
-            "raw",
             "record",
             "stddev",
         )
