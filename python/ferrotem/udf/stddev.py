@@ -231,7 +231,9 @@ class StdDevUDF(UDF):
         dest.num_frames[:] = n
 
     def get_results(self) -> dict[str, Any]:
-        n = int(self.results.num_frames[0])
+        # the int64 count (not a Python int): numpy promotes float32 sums to float64 with it,
+        # so var, std and mean are float64 whatever the base dtype, as in LiberTEM
+        n = self.results.num_frames[0]
         with np.errstate(divide="ignore", invalid="ignore"):  # no frames: NaN, as LiberTEM
             var = self.results.varsum / n
             mean = self.results.sum / n
