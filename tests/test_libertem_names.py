@@ -88,6 +88,18 @@ LIBERTEM_0_16_NAMES: dict[str, tuple[str, ...]] = {
     ),
     "libertem.udf.auto": ("AutoUDF",),
     "libertem.udf.raw": ("PickUDF",),
+    "libertem.udf.stddev": (
+        "StdDevUDF",
+        "consolidate_result",
+        "merge",
+        "merge_ndarray",
+        "merge_single",
+        "process_tile",
+        "process_tile_ndarray",
+        "run_stddev",
+    ),
+    "libertem.udf.logsum": ("LogsumUDF", "run_logsum"),
+    "libertem.udf.record": ("RecordUDF",),
     "libertem.common": (
         "Shape",
         "Slice",
@@ -637,9 +649,6 @@ MISSING_MODULES: dict[str, str] = {
             "crystallinity",
             "FEM",
             "holography",
-            "logsum",
-            "record",
-            "stddev",
         )
     },
     "libertem.analysis": _TOOLKIT,
