@@ -49,14 +49,15 @@ pub use sources::{RunConfig, SourceKind};
 
 use data::splitmix64;
 use oracles::{
-    kernel_masks, typed_vec_components, MasksOracle, SumOracle, SumSigOracle, KERNEL_MASKS,
+    kernel_masks, stddev_varsum, typed_vec_components, MasksOracle, StdDevOracle, SumOracle,
+    SumSigOracle, KERNEL_MASKS,
 };
 
 use ferrotem_core::buffer::InputKind;
 use ferrotem_core::partition::split_frames;
 use ferrotem_core::roi::Roi;
 use ferrotem_core::runner::{RunOptions, Runner};
-use ferrotem_core::udf::{ApplyMasksUdf, DynUdf, SumSigUdf, SumUdf};
+use ferrotem_core::udf::{ApplyMasksUdf, DynUdf, StdDevUdf, SumSigUdf, SumUdf};
 use sources::Sources;
 use std::any::Any;
 
@@ -78,6 +79,12 @@ pub fn native_kernel_cases() -> Vec<KernelCase> {
             },
             MasksOracle::boxed,
             typed_vec_components,
+        ),
+        KernelCase::new(
+            "StdDevUdf",
+            StdDevUdf::default(),
+            StdDevOracle::boxed,
+            stddev_varsum,
         ),
     ]
 }
