@@ -271,8 +271,7 @@ pub fn typed_vec_components(out: &dyn Any) -> Vec<f64> {
 pub fn stddev_varsum(out: &dyn Any) -> Vec<f64> {
     out.downcast_ref::<StdDevMoments>()
         .expect("StdDev moments")
-        .varsum
-        .clone()
+        .varsum()
 }
 
 /// Oracle of `StdDevUdf`'s `varsum`: Welford's update per frame in float64 (another algorithm
