@@ -167,16 +167,48 @@ class HoloReconstructUDF(UDF):
         edge = radius * float(self.params.sb_smoothness) * unit
         aperture = aperture_function(freq_array(out_shape), radius, edge)
         dtype = np.float64 if self.params.precision else np.float32
-        return {
-            "aperture": aperture.astype(dtype),
-            "crop": get_slice_fft(out_shape, sig),
-            "shift": check.int_pair("sb_position", self.params.sb_position),
-        }
+        shift = check.int_pair("sb_position", self.params.sb_position)
+        rows, cols = get_slice_fft(out_shape, sig)
+        flat, mirrored = _half_spectrum_gather(
+            sig,
+            _source_frequencies(sig[0], out_shape[0], rows.start, shift[0]),
+            _source_frequencies(sig[1], out_shape[1], cols.start, shift[1]),
+        )
+        return {"aperture": aperture.astype(dtype), "flat": flat, "mirrored": mirrored}
 
     def process_frame(self, frame: np.ndarray) -> None:
         hologram = frame.astype(np.float64 if self.params.precision else np.float32)
-        spectrum = np.roll(np.fft.fft2(hologram), self.task_data.shift, axis=(0, 1))
-        # centre, crop, and back to the unshifted layout (fftshift twice, as LiberTEM does,
-        # which matters for odd sizes)
-        cropped = np.fft.fftshift(np.fft.fftshift(spectrum)[self.task_data.crop])
+        cropped = np.fft.rfft2(hologram).ravel()[self.task_data.flat]
+        mirrored = self.task_data.mirrored
+        np.conjugate(cropped, out=cropped, where=mirrored)
         self.results.wave[:] = np.fft.ifft2(cropped * self.task_data.aperture)
+
+
+def _source_frequencies(size: int, out: int, crop_start: int, shift: int) -> np.ndarray:
+    """For each index of one output axis (unshifted layout), the index of the hologram's
+    unshifted spectrum it comes from.
+
+    The same as LiberTEM's chain of copies: ``np.roll`` by ``shift``, ``fftshift``, the cut
+    from ``crop_start``, ``fftshift`` of the cut. Each step only moves indices: output ``p``
+    is cut index ``(p - out//2) % out``, shifted index ``+ crop_start``, rolled index
+    ``- size//2`` and spectrum index ``- shift``, all modulo ``size``.
+    """
+    cut = (np.arange(out) - out // 2) % out
+    index: np.ndarray = (cut + crop_start - size // 2 - shift) % size
+    return index
+
+
+def _half_spectrum_gather(
+    sig: tuple[int, int], rows: np.ndarray, cols: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where ``fft2(frame)[np.ix_(rows, cols)]`` lies in the flattened ``rfft2(frame)`` of a
+    real frame, and which of those values to conjugate: the columns ``rfft2`` leaves out are
+    the complex conjugates of their mirror frequencies (``F[-k] = conj(F[k])``), so only half
+    the transform is computed."""
+    sy, sx = sig
+    half_width = sx // 2 + 1
+    mirrored = np.broadcast_to(cols > sx // 2, (rows.size, cols.size))
+    src_rows = np.where(mirrored, (-rows[:, None]) % sy, rows[:, None])
+    src_cols = np.where(mirrored, (-cols[None, :]) % sx, cols[None, :])
+    flat: np.ndarray = src_rows * half_width + src_cols
+    return flat, np.ascontiguousarray(mirrored)
