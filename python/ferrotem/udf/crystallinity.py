@@ -22,9 +22,9 @@ __all__ = ["CrystallinityUDF", "run_analysis_crystall"]
 def _half_spectrum_ring(sy: int, sx: int, rad_in: float, rad_out: float) -> np.ndarray:
     """The ring ``rad_in < |k| <= rad_out`` (in pixels of the spectrum, around its centre
     ``(sy/2, sx/2)``) moved to the unshifted FFT layout, restricted to the half spectrum that
-    ``np.fft.rfft2`` returns: shape ``(sy, sx // 2 + 1)``, float64 of 0 and 1."""
+    ``np.fft.rfft2`` returns: a bool array of shape ``(sy, sx // 2 + 1)``."""
     ring = masks.ring(sx * 0.5, sy * 0.5, sx, sy, radius=rad_out, radius_inner=rad_in)
-    half: np.ndarray = np.fft.fftshift(ring)[:, : sx // 2 + 1].astype(np.float64)
+    half: np.ndarray = np.fft.fftshift(ring)[:, : sx // 2 + 1]
     return half
 
 
@@ -87,19 +87,21 @@ class CrystallinityUDF(UDF):
         sy, sx = check.frame_2d("CrystallinityUDF", self.meta.partition_shape.sig)
         rad_in, rad_out = check.ring_radii(self.params.rad_in, self.params.rad_out)
         real_center, real_rad = self.params.real_center, self.params.real_rad
-        keep = None
+        blank = None
         if real_center is not None and real_rad is not None:
             cy, cx = check.point("real_center", real_center)
-            keep = ~masks.circular(cx, cy, sx, sy, check.radius("real_rad", real_rad))
-        return {"keep": keep, "ring": _half_spectrum_ring(sy, sx, rad_in, rad_out)}
+            blank = masks.circular(cx, cy, sx, sy, check.radius("real_rad", real_rad))
+        ring = _half_spectrum_ring(sy, sx, rad_in, rad_out)
+        # only the ring's frequencies are needed: their flat indices in the half spectrum
+        return {"blank": blank, "ring": np.flatnonzero(ring)}
 
     def process_frame(self, frame: np.ndarray) -> None:
-        values = frame.astype(np.float64)
-        keep = self.task_data.keep
-        if keep is not None:
-            values = np.where(keep, values, 0.0)
-        spectrum = np.abs(np.fft.rfft2(values))
-        self.results.intensity[:] = np.sum(spectrum * self.task_data.ring)
+        values = frame.astype(np.float64)  # a copy: blanking does not touch the input
+        blank = self.task_data.blank
+        if blank is not None:
+            values[blank] = 0.0
+        ring_values = np.fft.rfft2(values).ravel()[self.task_data.ring]
+        self.results.intensity[:] = np.abs(ring_values).sum()
 
 
 def run_analysis_crystall(
