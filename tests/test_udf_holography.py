@@ -116,6 +116,39 @@ def test_odd_sizes_and_low_precision(inline_ctx):
         np.testing.assert_allclose(wave, expected, rtol=rtol, atol=rtol * scale)
 
 
+@settings(max_examples=30, deadline=None)
+@given(
+    sig=st.tuples(st.integers(1, 12), st.integers(1, 12)),
+    cut=st.tuples(st.floats(0.01, 1), st.floats(0.01, 1)),
+    sb_position=st.tuples(st.integers(-30, 30), st.integers(-30, 30)),
+    sb_size=st.floats(0.5, 8),
+    sb_smoothness=st.floats(0.001, 1),  # 0, the hard edge, in test_aperture_function
+    precision=st.booleans(),
+)
+def test_reconstruction_property(
+    holo_contexts, sig, cut, sb_position, sb_size, sb_smoothness, precision
+):
+    """Any frame and output size (odd, even, 1), any sideband position (negative, beyond the
+    frame): the documented procedure's result."""
+    out = (max(1, round(sig[0] * cut[0])), max(1, round(sig[1] * cut[1])))
+    data = rng_data((2, 1, *sig), "f4", seed=sum(sig))
+    ctx = holo_contexts["inline"]
+    ds = ctx.load("memory", data=data, sig_dims=2, num_partitions=1)
+    udf = HoloReconstructUDF(
+        out_shape=out,
+        sb_position=sb_position,
+        sb_size=sb_size,
+        sb_smoothness=sb_smoothness,
+        precision=precision,
+    )
+    wave = ctx.run_udf(ds, udf)["wave"].data.reshape(2, *out)
+    expected = np.stack(
+        [reconstruct_oracle(f, out, sb_position, sb_size, sb_smoothness) for f in data[:, 0]]
+    )
+    rtol = 1e-10 if precision else 2e-5
+    np.testing.assert_allclose(wave, expected, rtol=rtol, atol=rtol * np.abs(expected).max())
+
+
 # -- a known object ---------------------------------------------------------------------------
 N = 64
 #: sideband at (12, 9) pixels of a 64x64 spectrum: 64 / 15 pixels per fringe
