@@ -403,6 +403,47 @@ LIBERTEM_0_16_NAMES: dict[str, tuple[str, ...]] = {
     "libertem.viz.bqp": ("BQLive2DPlot",),
     "libertem.viz.gms": ("GMSLive2DPlot",),
     "libertem.viz.mpl": ("MPLLive2DPlot",),
+    "libertem.analysis": (
+        "ApplyFFTMask",
+        "COMAnalysis",
+        "ClusterAnalysis",
+        "DiskMaskAnalysis",
+        "FEMAnalysis",
+        "MasksAnalysis",
+        "PickFFTFrameAnalysis",
+        "PickFrameAnalysis",
+        "PointMaskAnalysis",
+        "RadialFourierAnalysis",
+        "RingMaskAnalysis",
+        "SDAnalysis",
+        "SumAnalysis",
+        "SumSigAnalysis",
+        "SumfftAnalysis",
+    ),
+    "libertem.analysis.base": ("Analysis", "AnalysisResult", "AnalysisResultSet", "BaseAnalysis"),
+    "libertem.analysis.masks": (
+        "BaseMasksAnalysis",
+        "MasksAnalysis",
+        "MasksResultSet",
+        "SingleMaskAnalysis",
+        "SingleMaskResultSet",
+    ),
+    "libertem.analysis.disk": ("DiskMaskAnalysis", "DiskTemplate"),
+    "libertem.analysis.ring": ("RingMaskAnalysis", "RingTemplate"),
+    "libertem.analysis.point": ("PointMaskAnalysis", "PointTemplate"),
+    "libertem.analysis.sum": ("SumAnalysis", "SumResultSet", "SumTemplate"),
+    "libertem.analysis.sumsig": ("SumSigAnalysis", "SumSigTemplate"),
+    "libertem.analysis.raw": ("PickFrameAnalysis", "PickResultSet", "PickTemplate"),
+    "libertem.analysis.rawfft": ("PickFFTFrameAnalysis", "PickfftTemplate"),
+    "libertem.analysis.sumfft": ("SumfftAnalysis", "SumfftTemplate"),
+    "libertem.analysis.radialfourier": (
+        "RadialFourierAnalysis",
+        "RadialFourierResultSet",
+        "RadialTemplate",
+        "radial_mask_factory",
+    ),
+    "libertem.analysis.getroi": ("get_roi",),
+    "libertem.common.analysis": ("AnalysisResult", "AnalysisResultSet"),
 }
 
 #: names defined elsewhere in LiberTEM that its code (add-ons, LiberTEM-live) imports from here
@@ -430,6 +471,15 @@ _DELAYED_INTERNALS = (
     "internals of LiberTEM's graph building; ferrotem builds its graph in executor/delayed.py"
 )
 
+_TEMPLATE = (
+    "notebook-code generator of LiberTEM's web GUI (GeneratorHelper); comes with the ferrotem "
+    "server (issue 11), Analysis.get_template_helper is its hook"
+)
+_CLUSTER = (
+    "LiberTEM's GUI clustering: a StdDevUDF pass, peak finding (scikit-image) and "
+    "agglomerative clustering (scikit-learn), neither a ferrotem dependency"
+)
+
 #: (module, name) -> why ferrotem does not have it
 EXCEPTIONS: dict[tuple[str, str], str] = {
     # libertem.api
@@ -437,6 +487,14 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
         "class of run_udf_iter's return value with update_parameters_experimental; ferrotem "
         "returns a plain iterator (RunUDFGenType); dynamic parameter updates: issue 9"
     ),
+    # libertem.analysis
+    ("libertem.analysis", "COMAnalysis"): "needs CoMUDF's module ferrotem.udf.com (branch 'com')",
+    ("libertem.analysis", "SDAnalysis"): "needs StdDevUDF (ferrotem.udf.stddev, issue 9)",
+    ("libertem.analysis", "FEMAnalysis"): "needs the FEM UDF (ferrotem.udf.FEM, issue 9)",
+    ("libertem.analysis", "ApplyFFTMask"): (
+        "needs CrystallinityUDF (ferrotem.udf.crystallinity, issue 9)"
+    ),
+    ("libertem.analysis", "ClusterAnalysis"): _CLUSTER,
     # libertem.udf.base
     ("libertem.udf.base", "ExecutionPlan"): (
         "LiberTEM's per-backend UDF grouping; ferrotem chooses one backend per task "
@@ -627,6 +685,19 @@ for _name in (
 ):
     EXCEPTIONS[("libertem.io.dataset.dask", _name)] = _INTERNAL_CHUNKING
 
+for _module, _name in (
+    ("libertem.analysis.disk", "DiskTemplate"),
+    ("libertem.analysis.ring", "RingTemplate"),
+    ("libertem.analysis.point", "PointTemplate"),
+    ("libertem.analysis.sum", "SumTemplate"),
+    ("libertem.analysis.sumsig", "SumSigTemplate"),
+    ("libertem.analysis.raw", "PickTemplate"),
+    ("libertem.analysis.rawfft", "PickfftTemplate"),
+    ("libertem.analysis.sumfft", "SumfftTemplate"),
+    ("libertem.analysis.radialfourier", "RadialTemplate"),
+):
+    EXCEPTIONS[(_module, _name)] = _TEMPLATE
+
 _TOOLKIT = "issue 9 (the microscopist's toolkit)"
 #: LiberTEM modules with no ferrotem counterpart yet, and the issue that brings them
 MISSING_MODULES: dict[str, str] = {
@@ -642,7 +713,12 @@ MISSING_MODULES: dict[str, str] = {
             "stddev",
         )
     },
-    "libertem.analysis": _TOOLKIT,
+    "libertem.analysis.com": "needs ferrotem.udf.com (branch 'com', issue 9)",
+    "libertem.analysis.sd": "needs StdDevUDF (ferrotem.udf.stddev, issue 9)",
+    "libertem.analysis.fem": "needs the FEM UDF (ferrotem.udf.FEM, issue 9)",
+    "libertem.analysis.apply_fft_mask": "needs CrystallinityUDF (issue 9)",
+    "libertem.analysis.clust": _CLUSTER,
+    "libertem.analysis.helper": _TEMPLATE,
     **{
         f"libertem.io.dataset.{m}": "issue 10 (detector files II)"
         for m in (
