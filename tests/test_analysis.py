@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 from ferrotem.analysis.base import AnalysisResult, AnalysisResultSet
 from ferrotem.api import Context
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 pytestmark = [pytest.mark.timeout(120)]
 
@@ -545,3 +547,70 @@ with lt.Context.make_with("inline") as ctx:
     np.testing.assert_allclose(ns["intensity"], _apply(frames, (d2 > 4) & (d2 <= 36)))
     np.testing.assert_array_equal(ns["picked"], frames[2, 3])
     np.testing.assert_array_equal(ns["summed"], frames.sum(axis=(0, 1)))
+
+
+# -- shapes, dtypes, partitions and ROIs combined ------------------------------------------------
+@st.composite
+def _ring_cases(draw):
+    nav = tuple(draw(st.lists(st.integers(1, 5), min_size=1, max_size=2)))
+    sig = (draw(st.integers(1, 12)), draw(st.integers(1, 12)))
+    dtype = draw(st.sampled_from(["u1", "u2", "i4", "f4", "f8", ">u2"]))
+    n_frames = int(np.prod(nav))
+    partitions = draw(st.integers(1, n_frames))
+    roi = draw(st.one_of(st.none(), st.lists(st.booleans(), min_size=n_frames, max_size=n_frames)))
+    cx = draw(st.floats(-2, sig[1] + 2, allow_nan=False))
+    cy = draw(st.floats(-2, sig[0] + 2, allow_nan=False))
+    ro = draw(st.floats(0, 10, allow_nan=False))
+    ri = draw(st.floats(0, ro, allow_nan=False))
+    seed = draw(st.integers(0, 2**16))
+    return nav, sig, dtype, partitions, roi, cx, cy, ri, ro, seed
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(case=_ring_cases())
+def test_ring_and_sum_agree_with_numpy_on_any_layout(contexts, case):
+    nav, sig, dtype, partitions, roi_list, cx, cy, ri, ro, seed = case
+    ctx = contexts["inline"]
+    rng = np.random.default_rng(seed)
+    data = rng.integers(0, 100, size=(*nav, *sig)).astype(dtype)
+    roi = None if roi_list is None else np.array(roi_list).reshape(nav)
+    ds = ctx.load("memory", data=data, num_partitions=partitions, sig_dims=2)
+    y, x = np.mgrid[0 : sig[0], 0 : sig[1]]
+    d2 = (y - cy) ** 2 + (x - cx) ** 2
+    ring = (d2 > ri * ri) & (d2 <= ro * ro)
+    res = ctx.run(ctx.create_ring_analysis(dataset=ds, cx=cx, cy=cy, ri=ri, ro=ro), roi=roi)
+    expected = np.einsum("...yx,yx->...", data.astype(np.float64), ring.astype(np.float64))
+    inside = np.ones(nav, bool) if roi is None else roi
+    np.testing.assert_allclose(res.intensity.raw_data[inside], expected[inside], rtol=1e-6)
+    assert np.all(np.isnan(res.intensity.raw_data[~inside]))
+    total = ctx.run(ctx.create_sum_analysis(dataset=ds), roi=roi)
+    np.testing.assert_allclose(
+        total.intensity.raw_data, data[inside].sum(axis=0, dtype=np.float64), rtol=1e-6
+    )
+
+
+# -- a Dask cluster ------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def cluster_ctx():
+    from ferrotem.executor.dask import DaskJobExecutor, cluster_spec
+
+    spec = cluster_spec(cpus=[0, 1], cudas=[], has_cupy=False, num_service=0)
+    ctx = Context(executor=DaskJobExecutor.make_local(spec=spec))
+    yield ctx
+    ctx.close()
+
+
+def test_dask_cluster_runs_analyses_and_exports(cluster_ctx, data, tmp_path):
+    ctx = cluster_ctx
+    ds = ctx.load("memory", data=data, num_partitions=3)
+    disk = ctx.run(ctx.create_disk_analysis(dataset=ds, cx=8, cy=8, r=5))
+    np.testing.assert_allclose(
+        disk.intensity.raw_data, _apply(data, _distance2(8, 8) <= 25), rtol=1e-6
+    )
+    params = {"cx": 8.5, "cy": 7, "ri": 1, "ro": 7, "n_bins": 2, "max_order": 3}
+    radial = ctx.run(ctx.create_radial_fourier_analysis(dataset=ds, **params))
+    np.testing.assert_allclose(
+        radial.raw_results, _radial_oracle(data, **params), rtol=1e-4, atol=1e-2
+    )
+    ctx.export_dataset(ds, path=tmp_path / "out.npy")
+    np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), data)
