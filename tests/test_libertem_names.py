@@ -444,6 +444,7 @@ LIBERTEM_0_16_NAMES: dict[str, tuple[str, ...]] = {
     ),
     "libertem.analysis.getroi": ("get_roi",),
     "libertem.common.analysis": ("AnalysisResult", "AnalysisResultSet"),
+    "libertem.common.viz": ("encode_image",),
 }
 
 #: names defined elsewhere in LiberTEM that its code (add-ons, LiberTEM-live) imports from here

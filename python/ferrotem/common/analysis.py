@@ -71,7 +71,7 @@ class AnalysisResult:
 
     def get_image(self, save_kwargs: dict[str, Any] | None = None) -> BytesIO:
         """:attr:`visualized` encoded as an image file in memory (PNG by default)."""
-        from ferrotem.viz.base import encode_image
+        from ferrotem.common.viz import encode_image
 
         return encode_image(self.visualized, save_kwargs=save_kwargs)
 
