@@ -1,4 +1,5 @@
-"""``Context.export_dataset``: a dataset written to a ``.npy`` file, frames in place."""
+"""``Context.export_dataset``: a dataset written to a ``.npy`` file, frames in place (the
+writing UDF and the checks of the target path)."""
 
 from __future__ import annotations
 
