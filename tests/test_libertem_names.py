@@ -88,6 +88,11 @@ LIBERTEM_0_16_NAMES: dict[str, tuple[str, ...]] = {
     ),
     "libertem.udf.auto": ("AutoUDF",),
     "libertem.udf.raw": ("PickUDF",),
+    "libertem.udf.FEM": ("FEMUDF", "run_fem"),
+    "libertem.udf.crystallinity": ("CrystallinityUDF", "run_analysis_crystall"),
+    # 0.16's module only raises ImportError (moved to LiberTEM-holo); ferrotem keeps the
+    # interface of LiberTEM <= 0.14.1, whose names tests/test_udf_holography.py checks
+    "libertem.udf.holography": (),
     "libertem.common": (
         "Shape",
         "Slice",
@@ -706,9 +711,6 @@ MISSING_MODULES: dict[str, str] = {
         f"libertem.udf.{m}": _TOOLKIT
         for m in (
             "com",
-            "crystallinity",
-            "FEM",
-            "holography",
             "logsum",
             "record",
             "stddev",
