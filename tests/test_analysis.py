@@ -183,6 +183,49 @@ def test_fft_analyses(inline_ctx, data):
     assert total.intensity.visualized.shape == (*SIG, 4)
 
 
+def test_fem_analysis_ring_std(ctx, ds, data):
+    from ferrotem.analysis import FEMAnalysis
+
+    res = ctx.run(FEMAnalysis(dataset=ds, parameters={"cx": 9, "cy": 7, "ri": 2, "ro": 6}))
+    d2 = _distance2(9, 7)
+    ring = (d2 > 4) & (d2 <= 36)
+    expected = data[..., ring].astype(np.float64).std(axis=-1)
+    np.testing.assert_allclose(res.intensity.raw_data, expected, rtol=1e-5)
+    assert res.keys() == ["intensity"]
+    assert res.intensity.visualized.shape == (*NAV, 4)
+
+
+def test_apply_fft_mask_integrates_the_spectrum_ring(ctx, ds, data):
+    from ferrotem.analysis import ApplyFFTMask
+
+    params = {"rad_in": 2, "rad_out": 5, "real_centerx": 9, "real_centery": 8, "real_rad": 3}
+    res = ctx.run(ApplyFFTMask(dataset=ds, parameters=params))
+    # LiberTEM's definition: blank the disk in the frame, take |rfft2|, sum it over the ring
+    # 2 < |k| <= 5 around the spectrum's centre, moved to the unshifted half spectrum
+    keep = _distance2(9, 8) > 9
+    y, x = np.mgrid[0 : SIG[0], 0 : SIG[1]]
+    k2 = (y - SIG[0] / 2) ** 2 + (x - SIG[1] / 2) ** 2
+    ring = np.fft.fftshift((k2 > 4) & (k2 <= 25))[:, : SIG[1] // 2 + 1]
+    spectra = np.abs(np.fft.rfft2(data.astype(np.float64) * keep))
+    expected = (spectra * ring).sum(axis=(-2, -1))
+    np.testing.assert_allclose(res.intensity.raw_data, expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("cls", "params", "missing"),
+    [
+        ("FEMAnalysis", {"cx": 1, "cy": 1, "ri": 1}, "ro: missing"),
+        ("ApplyFFTMask", {"rad_in": 1, "rad_out": 2}, "real_centerx, real_centery, real_rad"),
+    ],
+)
+def test_required_parameters(inline_ctx, data, cls, params, missing):
+    import ferrotem.analysis
+
+    ds = inline_ctx.load("memory", data=data)
+    with pytest.raises(ValueError, match=missing):
+        getattr(ferrotem.analysis, cls)(dataset=ds, parameters=params)
+
+
 # -- radial Fourier ----------------------------------------------------------------------------
 def _radial_oracle(data, cx, cy, ri, ro, n_bins, max_order):
     """``c[b, n] = sum(w_b * I * exp(i n phi))`` in float64; ``w_b``: LiberTEM's antialiased

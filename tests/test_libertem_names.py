@@ -448,6 +448,8 @@ LIBERTEM_0_16_NAMES: dict[str, tuple[str, ...]] = {
         "radial_mask_factory",
     ),
     "libertem.analysis.getroi": ("get_roi",),
+    "libertem.analysis.fem": ("FEMAnalysis", "FEMTemplate"),
+    "libertem.analysis.apply_fft_mask": ("ApplyFFTMask", "FFTMaskTemplate"),
     "libertem.common.analysis": ("AnalysisResult", "AnalysisResultSet"),
     "libertem.common.viz": ("encode_image",),
 }
@@ -496,10 +498,6 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     # libertem.analysis
     ("libertem.analysis", "COMAnalysis"): "needs CoMUDF's module ferrotem.udf.com (branch 'com')",
     ("libertem.analysis", "SDAnalysis"): "needs StdDevUDF (ferrotem.udf.stddev, issue 9)",
-    ("libertem.analysis", "FEMAnalysis"): "needs the FEM UDF (ferrotem.udf.FEM, issue 9)",
-    ("libertem.analysis", "ApplyFFTMask"): (
-        "needs CrystallinityUDF (ferrotem.udf.crystallinity, issue 9)"
-    ),
     ("libertem.analysis", "ClusterAnalysis"): _CLUSTER,
     # libertem.udf.base
     ("libertem.udf.base", "ExecutionPlan"): (
@@ -701,6 +699,8 @@ for _module, _name in (
     ("libertem.analysis.rawfft", "PickfftTemplate"),
     ("libertem.analysis.sumfft", "SumfftTemplate"),
     ("libertem.analysis.radialfourier", "RadialTemplate"),
+    ("libertem.analysis.fem", "FEMTemplate"),
+    ("libertem.analysis.apply_fft_mask", "FFTMaskTemplate"),
 ):
     EXCEPTIONS[(_module, _name)] = _TEMPLATE
 
@@ -718,8 +718,6 @@ MISSING_MODULES: dict[str, str] = {
     },
     "libertem.analysis.com": "needs ferrotem.udf.com (branch 'com', issue 9)",
     "libertem.analysis.sd": "needs StdDevUDF (ferrotem.udf.stddev, issue 9)",
-    "libertem.analysis.fem": "needs the FEM UDF (ferrotem.udf.FEM, issue 9)",
-    "libertem.analysis.apply_fft_mask": "needs CrystallinityUDF (issue 9)",
     "libertem.analysis.clust": _CLUSTER,
     "libertem.analysis.helper": _TEMPLATE,
     **{

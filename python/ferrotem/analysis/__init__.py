@@ -7,7 +7,9 @@ Each submodule holds one Analysis, under LiberTEM's module and class names; see
 
 from __future__ import annotations
 
+from ferrotem.analysis.apply_fft_mask import ApplyFFTMask
 from ferrotem.analysis.disk import DiskMaskAnalysis
+from ferrotem.analysis.fem import FEMAnalysis
 from ferrotem.analysis.masks import MasksAnalysis
 from ferrotem.analysis.point import PointMaskAnalysis
 from ferrotem.analysis.radialfourier import RadialFourierAnalysis
@@ -19,7 +21,9 @@ from ferrotem.analysis.sumfft import SumfftAnalysis
 from ferrotem.analysis.sumsig import SumSigAnalysis
 
 __all__ = [
+    "ApplyFFTMask",
     "DiskMaskAnalysis",
+    "FEMAnalysis",
     "MasksAnalysis",
     "PickFFTFrameAnalysis",
     "PickFrameAnalysis",

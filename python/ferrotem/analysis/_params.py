@@ -55,3 +55,12 @@ def two_sig_dims(dataset: DataSet) -> tuple[int, int]:
             f"dataset: incompatible, need two signal dimensions, got signal shape {sig}"
         )
     return sig[0], sig[1]
+
+
+def required(parameters: dict[str, Any], names: tuple[str, ...], analysis: str) -> None:
+    """Every name in ``names`` is a key of ``parameters`` (these Analyses have no defaults)."""
+    missing = [n for n in names if parameters.get(n) is None]
+    if missing:
+        raise ValueError(
+            f"{', '.join(missing)}: missing; {analysis} needs the parameters {', '.join(names)}"
+        )
