@@ -378,6 +378,19 @@ def test_roi_selects_frames(ctx, ds, data):
     np.testing.assert_allclose(total.intensity.raw_data, data[roi].sum(axis=0, dtype=np.float64))
 
 
+def test_complex_results_outside_the_roi_are_nan(inline_ctx, data):
+    cdata = (data + 1j * data[..., ::-1]).astype(np.complex64)
+    ds = inline_ctx.load("memory", data=cdata, num_partitions=2)
+    roi = np.zeros(NAV, dtype=bool)
+    roi[1, 2:4] = True
+    res = inline_ctx.run(inline_ctx.create_disk_analysis(dataset=ds, cx=8, cy=7, r=4), roi=roi)
+    expected = np.einsum("...yx,yx->...", cdata.astype(np.complex128), _distance2(8, 7) <= 16)
+    np.testing.assert_allclose(res.intensity_complex.raw_data[roi], expected[roi], rtol=1e-5)
+    # LiberTEM leaves both parts unset (NaN), so the imaginary part is NaN as well
+    assert np.all(np.isnan(res.intensity_real.raw_data[~roi]))
+    assert np.all(np.isnan(res.intensity_imag.raw_data[~roi]))
+
+
 def test_roi_replaces_the_picked_frame(ctx, ds, data):
     roi = np.zeros(NAV, dtype=bool)
     roi[2, 5] = True
