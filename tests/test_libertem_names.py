@@ -93,6 +93,18 @@ LIBERTEM_0_16_NAMES: dict[str, tuple[str, ...]] = {
     # 0.16's module only raises ImportError (moved to LiberTEM-holo); ferrotem keeps the
     # interface of LiberTEM <= 0.14.1, whose names tests/test_udf_holography.py checks
     "libertem.udf.holography": (),
+    "libertem.udf.stddev": (
+        "StdDevUDF",
+        "consolidate_result",
+        "merge",
+        "merge_ndarray",
+        "merge_single",
+        "process_tile",
+        "process_tile_ndarray",
+        "run_stddev",
+    ),
+    "libertem.udf.logsum": ("LogsumUDF", "run_logsum"),
+    "libertem.udf.record": ("RecordUDF",),
     "libertem.common": (
         "Shape",
         "Slice",
@@ -707,15 +719,7 @@ for _module, _name in (
 _TOOLKIT = "issue 9 (the microscopist's toolkit)"
 #: LiberTEM modules with no ferrotem counterpart yet, and the issue that brings them
 MISSING_MODULES: dict[str, str] = {
-    **{
-        f"libertem.udf.{m}": _TOOLKIT
-        for m in (
-            "com",
-            "logsum",
-            "record",
-            "stddev",
-        )
-    },
+    **{f"libertem.udf.{m}": _TOOLKIT for m in ("com",)},
     "libertem.analysis.com": "needs ferrotem.udf.com (branch 'com', issue 9)",
     "libertem.analysis.sd": "needs StdDevUDF (ferrotem.udf.stddev, issue 9)",
     "libertem.analysis.clust": _CLUSTER,

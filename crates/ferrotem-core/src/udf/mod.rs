@@ -6,11 +6,13 @@
 
 mod masks;
 pub mod native;
+mod stddev;
 mod sum;
 mod sumsig;
 
 pub use masks::ApplyMasksUdf;
 pub use native::{build, NativeSpec, NativeUdf};
+pub use stddev::{StdDevMoments, StdDevUdf};
 pub use sum::SumUdf;
 pub use sumsig::SumSigUdf;
 
