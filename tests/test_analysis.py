@@ -183,6 +183,21 @@ def test_fft_analyses(inline_ctx, data):
     assert total.intensity.visualized.shape == (*SIG, 4)
 
 
+def test_sd_analysis_pixel_std_over_frames(ctx, ds, data):
+    from ferrotem.analysis import SDAnalysis
+
+    res = ctx.run(SDAnalysis(dataset=ds, parameters={}))
+    assert res.keys() == ["intensity", "intensity_lin"]
+    expected = data.astype(np.float64).std(axis=(0, 1))
+    np.testing.assert_allclose(res.intensity.raw_data, expected, rtol=1e-5, atol=1e-6)
+    assert res.intensity_lin.visualized.shape == (*SIG, 4)
+    roi = np.zeros(NAV, dtype=bool)
+    roi[1:3, 2:5] = True
+    part = ctx.run(SDAnalysis(dataset=ds, parameters={}), roi=roi)
+    expected = data[roi].astype(np.float64).std(axis=0)
+    np.testing.assert_allclose(part.intensity.raw_data, expected, rtol=1e-5, atol=1e-6)
+
+
 def test_fem_analysis_ring_std(ctx, ds, data):
     from ferrotem.analysis import FEMAnalysis
 

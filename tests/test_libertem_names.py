@@ -461,6 +461,7 @@ LIBERTEM_0_16_NAMES: dict[str, tuple[str, ...]] = {
     ),
     "libertem.analysis.getroi": ("get_roi",),
     "libertem.analysis.fem": ("FEMAnalysis", "FEMTemplate"),
+    "libertem.analysis.sd": ("SDAnalysis", "SDTemplate"),
     "libertem.analysis.apply_fft_mask": ("ApplyFFTMask", "FFTMaskTemplate"),
     "libertem.common.analysis": ("AnalysisResult", "AnalysisResultSet"),
     "libertem.common.viz": ("encode_image",),
@@ -509,7 +510,6 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     ),
     # libertem.analysis
     ("libertem.analysis", "COMAnalysis"): "needs CoMUDF's module ferrotem.udf.com (branch 'com')",
-    ("libertem.analysis", "SDAnalysis"): "needs StdDevUDF (ferrotem.udf.stddev, issue 9)",
     ("libertem.analysis", "ClusterAnalysis"): _CLUSTER,
     # libertem.udf.base
     ("libertem.udf.base", "ExecutionPlan"): (
@@ -712,6 +712,7 @@ for _module, _name in (
     ("libertem.analysis.sumfft", "SumfftTemplate"),
     ("libertem.analysis.radialfourier", "RadialTemplate"),
     ("libertem.analysis.fem", "FEMTemplate"),
+    ("libertem.analysis.sd", "SDTemplate"),
     ("libertem.analysis.apply_fft_mask", "FFTMaskTemplate"),
 ):
     EXCEPTIONS[(_module, _name)] = _TEMPLATE
@@ -721,7 +722,6 @@ _TOOLKIT = "issue 9 (the microscopist's toolkit)"
 MISSING_MODULES: dict[str, str] = {
     **{f"libertem.udf.{m}": _TOOLKIT for m in ("com",)},
     "libertem.analysis.com": "needs ferrotem.udf.com (branch 'com', issue 9)",
-    "libertem.analysis.sd": "needs StdDevUDF (ferrotem.udf.stddev, issue 9)",
     "libertem.analysis.clust": _CLUSTER,
     "libertem.analysis.helper": _TEMPLATE,
     **{

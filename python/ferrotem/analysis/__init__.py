@@ -16,6 +16,7 @@ from ferrotem.analysis.radialfourier import RadialFourierAnalysis
 from ferrotem.analysis.raw import PickFrameAnalysis
 from ferrotem.analysis.rawfft import PickFFTFrameAnalysis
 from ferrotem.analysis.ring import RingMaskAnalysis
+from ferrotem.analysis.sd import SDAnalysis
 from ferrotem.analysis.sum import SumAnalysis
 from ferrotem.analysis.sumfft import SumfftAnalysis
 from ferrotem.analysis.sumsig import SumSigAnalysis
@@ -30,6 +31,7 @@ __all__ = [
     "PointMaskAnalysis",
     "RadialFourierAnalysis",
     "RingMaskAnalysis",
+    "SDAnalysis",
     "SumAnalysis",
     "SumSigAnalysis",
     "SumfftAnalysis",
