@@ -81,6 +81,22 @@ LIBERTEM_0_16_NAMES: dict[str, tuple[str, ...]] = {
         "get_resources_for_backends",
     ),
     "libertem.udf.masks": ("ApplyMasksEngine", "ApplyMasksUDF"),
+    "libertem.udf.com": (
+        "CoMParams",
+        "CoMUDF",
+        "GuessResult",
+        "RegressionOptions",
+        "RegressionOptionsT",
+        "apply_correction",
+        "center_shifts",
+        "com_masks_factory",
+        "com_masks_generic",
+        "coordinate_check",
+        "curl_2d",
+        "divergence",
+        "guess_corrections",
+        "magnitude",
+    ),
     "libertem.udf.sum": ("SumUDF",),
     "libertem.udf.sumsigudf": (
         "SumSigUDF",
@@ -633,7 +649,6 @@ MISSING_MODULES: dict[str, str] = {
     **{
         f"libertem.udf.{m}": _TOOLKIT
         for m in (
-            "com",
             "crystallinity",
             "FEM",
             "holography",
