@@ -81,6 +81,22 @@ LIBERTEM_0_16_NAMES: dict[str, tuple[str, ...]] = {
         "get_resources_for_backends",
     ),
     "libertem.udf.masks": ("ApplyMasksEngine", "ApplyMasksUDF"),
+    "libertem.udf.com": (
+        "CoMParams",
+        "CoMUDF",
+        "GuessResult",
+        "RegressionOptions",
+        "RegressionOptionsT",
+        "apply_correction",
+        "center_shifts",
+        "com_masks_factory",
+        "com_masks_generic",
+        "coordinate_check",
+        "curl_2d",
+        "divergence",
+        "guess_corrections",
+        "magnitude",
+    ),
     "libertem.udf.sum": ("SumUDF",),
     "libertem.udf.sumsigudf": (
         "SumSigUDF",
@@ -462,6 +478,7 @@ LIBERTEM_0_16_NAMES: dict[str, tuple[str, ...]] = {
     "libertem.analysis.getroi": ("get_roi",),
     "libertem.analysis.fem": ("FEMAnalysis", "FEMTemplate"),
     "libertem.analysis.sd": ("SDAnalysis", "SDTemplate"),
+    "libertem.analysis.com": ("COMAnalysis", "COMResultSet", "ComTemplate", "ParameterGuessProc"),
     "libertem.analysis.apply_fft_mask": ("ApplyFFTMask", "FFTMaskTemplate"),
     "libertem.common.analysis": ("AnalysisResult", "AnalysisResultSet"),
     "libertem.common.viz": ("encode_image",),
@@ -469,6 +486,19 @@ LIBERTEM_0_16_NAMES: dict[str, tuple[str, ...]] = {
 
 #: names defined elsewhere in LiberTEM that its code (add-ons, LiberTEM-live) imports from here
 REEXPORTS: dict[str, tuple[str, ...]] = {
+    # kept importable from here "for backwards compatibility" in LiberTEM
+    "libertem.analysis.com": (
+        "GuessResult",
+        "apply_correction",
+        "center_shifts",
+        "com_masks_factory",
+        "com_masks_generic",
+        "coordinate_check",
+        "curl_2d",
+        "divergence",
+        "guess_corrections",
+        "magnitude",
+    ),
     "libertem.masks": ("is_sparse", "to_dense", "to_sparse"),
     "libertem.common.container": ("is_sparse", "to_dense", "to_sparse"),
     "libertem.executor.base": ("Environment", "JobCancelledError", "JobExecutor"),
@@ -509,7 +539,10 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
         "returns a plain iterator (RunUDFGenType); dynamic parameter updates: issue 9"
     ),
     # libertem.analysis
-    ("libertem.analysis", "COMAnalysis"): "needs CoMUDF's module ferrotem.udf.com (branch 'com')",
+    ("libertem.analysis.com", "ParameterGuessProc"): (
+        "remote procedure of LiberTEM's web GUI (guess CoM corrections); comes with the ferrotem "
+        "server (issue 11); the computation is ferrotem.udf.com.guess_corrections"
+    ),
     ("libertem.analysis", "ClusterAnalysis"): _CLUSTER,
     # libertem.udf.base
     ("libertem.udf.base", "ExecutionPlan"): (
@@ -713,6 +746,7 @@ for _module, _name in (
     ("libertem.analysis.radialfourier", "RadialTemplate"),
     ("libertem.analysis.fem", "FEMTemplate"),
     ("libertem.analysis.sd", "SDTemplate"),
+    ("libertem.analysis.com", "ComTemplate"),
     ("libertem.analysis.apply_fft_mask", "FFTMaskTemplate"),
 ):
     EXCEPTIONS[(_module, _name)] = _TEMPLATE
@@ -720,8 +754,6 @@ for _module, _name in (
 _TOOLKIT = "issue 9 (the microscopist's toolkit)"
 #: LiberTEM modules with no ferrotem counterpart yet, and the issue that brings them
 MISSING_MODULES: dict[str, str] = {
-    **{f"libertem.udf.{m}": _TOOLKIT for m in ("com",)},
-    "libertem.analysis.com": "needs ferrotem.udf.com (branch 'com', issue 9)",
     "libertem.analysis.clust": _CLUSTER,
     "libertem.analysis.helper": _TEMPLATE,
     **{
