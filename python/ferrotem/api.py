@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         SumAnalysis,
     )
     from ferrotem.analysis.base import Analysis, AnalysisResultSet
+    from ferrotem.analysis.com import COMAnalysis
 
 __all__ = [
     "Context",
@@ -363,6 +364,47 @@ class Context:
             "dtype": dtype,
         }
         return MasksAnalysis(dataset=self._prepare_dataset(dataset), parameters=parameters)
+
+    def create_com_analysis(
+        self,
+        dataset: DataSet,
+        cx: float | None = None,
+        cy: float | None = None,
+        mask_radius: float | None = None,
+        flip_y: bool = False,
+        mask_radius_inner: float | None = None,
+        scan_rotation: float = 0.0,
+    ) -> COMAnalysis:
+        """A centre-of-mass (first moment) Analysis: the shift of each frame's centre of mass
+        from ``(cy, cx)`` (default: the frame's centre), counting only the disk
+        ``mask_radius`` around it, or the ring from ``mask_radius_inner`` to ``mask_radius``.
+        ``flip_y`` flips the detector's y axis, ``scan_rotation`` (degrees, clockwise positive)
+        rotates the shifts into scan coordinates. Needs 2-D navigation and signal. Running it
+        gives a :class:`~ferrotem.analysis.com.COMResultSet`: ``field``, ``magnitude``,
+        ``divergence``, ``curl``, ``x``, ``y``."""
+        from ferrotem.analysis.com import COMAnalysis
+
+        dataset = self._prepare_dataset(dataset)
+        if dataset.shape.nav.dims != 2:
+            raise ValueError(
+                f"dataset: incompatible, need two navigation dimensions, got {dataset.shape.nav}"
+            )
+        if dataset.shape.sig.dims != 2:
+            raise ValueError(
+                f"dataset: incompatible, need two signal dimensions, got {dataset.shape.sig}"
+            )
+        given = {"cx": cx, "cy": cy, "flip_y": flip_y, "scan_rotation": scan_rotation}
+        parameters = {k: v for k, v in given.items() if v is not None}
+        if mask_radius is not None:
+            parameters["r"] = mask_radius
+        if mask_radius_inner is not None:
+            if mask_radius is None:
+                raise ValueError(
+                    f"mask_radius_inner: got {mask_radius_inner!r} without mask_radius; pass "
+                    "both for an annular centre of mass"
+                )
+            parameters["ri"] = mask_radius_inner
+        return COMAnalysis(dataset=dataset, parameters=parameters)
 
     def create_radial_fourier_analysis(
         self,

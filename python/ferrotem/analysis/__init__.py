@@ -8,6 +8,7 @@ Each submodule holds one Analysis, under LiberTEM's module and class names; see
 from __future__ import annotations
 
 from ferrotem.analysis.apply_fft_mask import ApplyFFTMask
+from ferrotem.analysis.com import COMAnalysis
 from ferrotem.analysis.disk import DiskMaskAnalysis
 from ferrotem.analysis.fem import FEMAnalysis
 from ferrotem.analysis.masks import MasksAnalysis
@@ -23,6 +24,7 @@ from ferrotem.analysis.sumsig import SumSigAnalysis
 
 __all__ = [
     "ApplyFFTMask",
+    "COMAnalysis",
     "DiskMaskAnalysis",
     "FEMAnalysis",
     "MasksAnalysis",
