@@ -323,10 +323,6 @@ def _com_oracle(data, cx, cy, r, ri=0.0, flip_y=False, scan_rotation=0.0):
     return np.cos(a) * dy + np.sin(a) * dx, -np.sin(a) * dy + np.cos(a) * dx
 
 
-def _needs_com() -> None:
-    pytest.importorskip("ferrotem.udf.com", reason="CoM functions come with branch 'com'")
-
-
 @pytest.mark.parametrize(
     "params",
     [
@@ -336,7 +332,6 @@ def _needs_com() -> None:
     ],
 )
 def test_com_analysis(ctx, ds, data, params):
-    _needs_com()
     res = ctx.run(ctx.create_com_analysis(dataset=ds, **params))
     dy, dx = _com_oracle(
         data,
@@ -363,7 +358,6 @@ def test_com_analysis(ctx, ds, data, params):
 
 
 def test_com_analysis_default_is_whole_frame(inline_ctx, data):
-    _needs_com()
     ds = inline_ctx.load("memory", data=data)
     res = inline_ctx.run(inline_ctx.create_com_analysis(dataset=ds))
     dy, dx = _com_oracle(data, SIG[1] / 2, SIG[0] / 2, np.inf)
@@ -372,7 +366,6 @@ def test_com_analysis_default_is_whole_frame(inline_ctx, data):
 
 
 def test_com_analysis_line_scan_has_no_gradients(inline_ctx):
-    _needs_com()
     data = _data(4).reshape((1, NAV[0] * NAV[1], *SIG))
     ds = inline_ctx.load("memory", data=data)
     res = inline_ctx.run(inline_ctx.create_com_analysis(dataset=ds, cx=9, cy=8, mask_radius=5))
@@ -430,7 +423,7 @@ def test_progress_bar_does_not_change_results(ctx, ds, data, capsys):
     )
 
 
-def test_delayed_executor(data):
+def test_delayed_executor(data, tmp_path):
     ctx = Context.make_with("delayed")
     try:
         ds = ctx.load("memory", data=data, num_partitions=3)
@@ -440,6 +433,9 @@ def test_delayed_executor(data):
         assert res.intensity.visualized.shape == (*NAV, 4)
         total = ctx.run(ctx.create_sum_analysis(dataset=ds))
         np.testing.assert_allclose(np.asarray(total.intensity.raw_data), data.sum(axis=(0, 1)))
+        # a lazy run writes too: the export computes its result
+        ctx.export_dataset(ds, path=tmp_path / "out.npy")
+        np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), data)
     finally:
         ctx.close()
 
@@ -523,8 +519,6 @@ def test_lazy_results_and_registry():
     ],
 )
 def test_bad_parameters_raise_value_error(inline_ctx, data, make, match):
-    if "com" in match or "mask_radius" in match:
-        _needs_com()
     ds = inline_ctx.load("memory", data=data)
     with pytest.raises(ValueError, match=match):
         make(inline_ctx, ds)
