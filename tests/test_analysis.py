@@ -679,3 +679,58 @@ def test_dask_cluster_runs_analyses_and_exports(cluster_ctx, data, tmp_path):
     )
     ctx.export_dataset(ds, path=tmp_path / "out.npy")
     np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), data)
+
+
+def test_code_of_libertem_generated_notebooks(tmp_path, monkeypatch):
+    """The cells LiberTEM's GUI writes into notebooks (create, run with progress, save with
+    ``np.save``, plot with ``plt.imshow`` of result objects), with ``ferrotem`` for
+    ``libertem``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    monkeypatch.chdir(tmp_path)
+    frames = _data(9)
+    np.save(tmp_path / "scan.npy", frames)
+    script = """
+import numpy as np
+import matplotlib.pyplot as plt
+import matplotlib.cm as cm
+from ferrotem.api import Context
+from ferrotem.viz import rgb_from_2dvector, libertem_cyclic
+
+ctx = Context.make_with("inline")
+ds = ctx.load("npy", path="scan.npy")
+disk_analysis = ctx.create_disk_analysis(dataset=ds, cx=9, cy=8, r=4)
+disk_result = ctx.run(disk_analysis, progress=True)
+np.save('disk_result.npy', disk_result['intensity'])
+plt.figure()
+plt.imshow(disk_result['intensity'])
+plt.colorbar()
+com_analysis = ctx.create_com_analysis(dataset=ds, cx=9, cy=8, mask_radius=6)
+com_result = ctx.run(com_analysis, progress=True)
+x_centers, y_centers = com_result.field.raw_data
+fig, axes = plt.subplots()
+axes.imshow(rgb_from_2dvector(x=x_centers, y=y_centers))
+for channel in ["field", "magnitude", "divergence", "curl", "x", "y"]:
+    np.save(f'com_result_{channel}.npy', com_result[channel].raw_data)
+radial_analysis = ctx.create_radial_fourier_analysis(
+    dataset=ds, cx=9, cy=8, ri=1, ro=7, n_bins=2, max_order=4
+)
+radial_result = ctx.run(radial_analysis, progress=True)
+plt.imshow(radial_result.dominant_0, cmap=cm.tab20, vmin=0, vmax=20)
+plt.imshow(radial_result.phase_0_1.raw_data, cmap=libertem_cyclic)
+np.save('radial_result_absolute_0_1.npy', radial_result['absolute_0_1'].raw_data)
+plt.close("all")
+ctx.close()
+"""
+    exec(compile(script, "notebook.py", "exec"), {})
+    np.testing.assert_allclose(
+        np.load(tmp_path / "disk_result.npy"), _apply(frames, _distance2(9, 8) <= 16), rtol=1e-6
+    )
+    dy, dx = _com_oracle(frames, 9, 8, 6)
+    np.testing.assert_allclose(np.load(tmp_path / "com_result_x.npy"), dx, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.load(tmp_path / "com_result_field.npy"), [dx, dy], atol=1e-5)
+    expected = _radial_oracle(frames, 9, 8, 1, 7, 2, 4)
+    np.testing.assert_allclose(
+        np.load(tmp_path / "radial_result_absolute_0_1.npy"), np.abs(expected[0, 1]), rtol=1e-4
+    )
