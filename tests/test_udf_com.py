@@ -474,3 +474,22 @@ def test_property_against_the_oracle(
     want = oracle(data, roi=roi, **params)
     names = NAV_RESULTS + (("magnitude",) if nav[0] == 1 else DERIVED)
     check_all(res, want, rtol=1e-4, names=names)
+
+
+class DoubledMagnitudeCoMUDF(CoMUDF):
+    """Overrides only a derived-result hook, as LiberTEM-iCoM does: stays native."""
+
+    def get_field_results(self, field_y, field_x):
+        out = super().get_field_results(field_y, field_x)
+        out["magnitude"] = 2 * out["magnitude"]
+        return out
+
+
+def test_overriding_a_derived_result_hook_keeps_the_native_path(inline_ctx):
+    data = u16_data(13)
+    ds = inline_ctx.load("memory", data=data)
+    plain, doubled = CoMUDF.with_params(r=6), DoubledMagnitudeCoMUDF.with_params(r=6)
+    a, b = inline_ctx.run_udf(dataset=ds, udf=[plain, doubled])
+    assert native_descriptor(doubled) is not None
+    np.testing.assert_allclose(b["magnitude"].data, 2 * a["magnitude"].data, rtol=1e-6)
+    np.testing.assert_array_equal(b["field"].data, a["field"].data)

@@ -10,7 +10,7 @@ pub mod native;
 mod sum;
 mod sumsig;
 
-pub use com::CoMUdf;
+pub use com::{CoMUdf, Moments};
 pub use masks::ApplyMasksUdf;
 pub use native::{build, NativeSpec, NativeUdf};
 pub use sum::SumUdf;
