@@ -512,3 +512,10 @@ def test_run_udf_iter_gives_partial_then_final_results(ctx):
             np.testing.assert_allclose(res[name].data[merged], want[name][merged], rtol=1e-5)
     assert seen >= 1 and merged.all()
     check_all(res, oracle(data, **params))
+
+
+def test_ri_none_is_a_full_disk(inline_ctx):
+    data = u16_data(15)
+    ds = inline_ctx.load("memory", data=data)
+    a = inline_ctx.run_udf(dataset=ds, udf=CoMUDF(CoMParams(cy=8.0, cx=9.0, r=5.0, ri=None)))
+    check_all(a, oracle(data, cy=8.0, cx=9.0, r=5.0))
