@@ -25,6 +25,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+from mask_workloads import MASK_WORKLOAD_REFS, load_mask_references, mask_workload
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -187,8 +188,10 @@ def ensure_references(ds: Dataset) -> str:
 
 
 def load_references(ds: Dataset) -> dict[str, np.ndarray]:
+    """The sums' references, and the masks' where ``mask_workloads`` computed them."""
     with np.load(reference_path(ds)) as z:
-        return {"sum": z["sum"], "sumsig": z["sumsig"]}
+        refs = {"sum": z["sum"], "sumsig": z["sumsig"]}
+    return {**refs, **load_mask_references(ds.path)}
 
 
 # -- engines: one API, two packages ---------------------------------------------------------------
@@ -277,6 +280,7 @@ WORKLOAD_REFS = {
     "dask-sumsig": ("sumsig",),
     "dask-both": ("sum", "sumsig"),
     "dask-mda-sum": ("sum",),
+    **MASK_WORKLOAD_REFS,
 }
 
 
@@ -339,6 +343,8 @@ def prepare(
             return tuple(np.asarray(r["intensity"].data) for r in res)
 
         return run
+    if workload in MASK_WORKLOAD_REFS:
+        return mask_workload(workload, api, ctx, data, ds.sig)
     if workload == "frame":
         udf_cls = np_sum_frame_udf(api)
         return lambda: (np.asarray(ctx.run_udf(dataset=data, udf=udf_cls())["s"].data),)
