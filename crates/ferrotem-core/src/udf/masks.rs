@@ -272,6 +272,7 @@ impl<S: CastTo<R> + Copy, R: MaskElem> Kernel for DenseBlock<'_, S, R> {
                     for (xi, &v) in buf[..len].iter_mut().zip(&row[lo - start..hi - start]) {
                         *xi = v.cast();
                     }
+                    prefetch(&row[hi - start..row.len().min(hi - start + BLOCK)]);
                     count += 1;
                 }
                 let acc = &mut self.acc[first * self.n..][..count * self.n];
@@ -290,6 +291,24 @@ impl<S: CastTo<R> + Copy, R: MaskElem> Kernel for DenseBlock<'_, S, R> {
                 }
             }
             block += 1;
+        }
+    }
+}
+
+/// Asks the CPU to bring `values` into the cache: the next block of a frame, read after the
+/// current block's products, which take long enough that the hardware prefetcher does not
+/// keep ahead (measured: 1 and 16 masks 10-30 % more per CPU second, 64 masks unchanged).
+#[inline(always)]
+fn prefetch<S>(values: &[S]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let bytes = std::mem::size_of_val(values);
+        let base = values.as_ptr().cast::<i8>();
+        for offset in (0..bytes).step_by(64) {
+            // SAFETY: SSE is part of every x86-64 CPU; a prefetch reads nothing and cannot
+            // fault (the address lies inside `values` anyway).
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(base.wrapping_add(offset)) };
         }
     }
 }
