@@ -4,7 +4,8 @@ and the calls (the same in ferrotem and LiberTEM).
 Workloads: ``masks1``, ``masks16``, ``masks64`` (dense float32 masks of uniform random weights,
 the first 1, 16 or 64 of one seeded stack), ``rings16`` (16 concentric rings 8 pixels wide
 around the frame's centre, weight 1, as a sparse stack: ``use_sparse=True``) and ``fused``
-(SumUDF + SumSigUDF + ApplyMasksUDF with the first 4 dense masks in one ``run_udf``).
+(SumUDF + SumSigUDF + ApplyMasksUDF with the first 4 dense masks + CoMUDF with
+``common.COM_PARAMS`` in one ``run_udf``; its references need ``common.ensure_com_references``).
 
 Imports only numpy at module level (the LiberTEM side imports it too).
 """
@@ -29,7 +30,7 @@ MASK_WORKLOAD_REFS = {
     "masks16": ("masks16",),
     "masks64": ("masks64",),
     "rings16": ("rings16",),
-    "fused": ("sum", "sumsig", "masks4"),
+    "fused": ("sum", "sumsig", "masks4", "com"),
 }
 
 
@@ -122,12 +123,14 @@ def mask_workload(
 
         return run_rings
     if workload == "fused":
-        # CoMUDF joins this cell once it is native (issue 9: Sum + SumSig + 4 masks + CoM in
-        # one run): add it to the list and its reference to MASK_WORKLOAD_REFS["fused"].
+        from common import COM_PARAMS  # common imports this module: at call time
+
         def run_fused() -> tuple[np.ndarray, ...]:
-            udfs = [api.SumUDF(), api.SumSigUDF(), dense(FUSED_MASKS)]
+            com = api.CoMUDF.with_params(**COM_PARAMS)
+            udfs = [api.SumUDF(), api.SumSigUDF(), dense(FUSED_MASKS), com]
             res = ctx.run_udf(dataset=data, udf=udfs)
-            return tuple(np.asarray(r["intensity"].data) for r in res)
+            out = [np.asarray(r["intensity"].data) for r in res[:3]]
+            return (*out, np.asarray(res[3]["raw_com"].data))
 
         return run_fused
     raise ValueError(f"workload: got {workload!r}, expected one of {sorted(MASK_WORKLOAD_REFS)}")
