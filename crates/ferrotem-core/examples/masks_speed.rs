@@ -1,8 +1,9 @@
-//! Speed of the dense `ApplyMasksUdf` kernel on in-memory 256x256 frames, one thread:
+//! Speed of the dense `ApplyMasksUdf` kernel on in-memory 256x256 frames:
 //! `cargo run --release -p ferrotem-core --example masks_speed [frames] [masks,...]`
-//! (`TILE_BYTES=n` sets the runner's tile size). Prints GB/s of input bytes and GFLOP/s (2 per
-//! pixel and mask) for uint16 and float32 input, by wall time and by the process's CPU time
-//! (the steadier figure on a shared machine).
+//! (`THREADS=n` runner threads, default 1, four partitions each; `TILE_BYTES=n` the runner's
+//! tile size). Prints GB/s of input bytes and GFLOP/s (2 per pixel and mask) for uint16 and
+//! float32 input, by wall time and by the process's CPU time (the steadier figure on a shared
+//! machine).
 #![allow(
     clippy::cast_precision_loss,
     reason = "sizes and timings as float64 for printing"
@@ -55,12 +56,16 @@ fn main() -> Result<(), Box<dyn Error>> {
         Some(s) => s.split(',').map(str::parse).collect::<Result<_, _>>()?,
         None => vec![1, 4, 16, 64],
     };
-    let runner = Runner::new(1)?;
+    let threads: usize = std::env::var("THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let runner = Runner::new(threads)?;
     for (kind, item) in [(ScalarKind::U16, 2usize), (ScalarKind::F32, 4)] {
         let bytes = frames_of(kind, frames);
         let shape = DatasetShape::new(&[frames], &[256, 256])?;
         let source = MemorySource::new(&bytes[..], DType::native(kind), shape, 0)?;
-        let parts = split_frames(frames as u64, 1, 1)?;
+        let parts = split_frames(frames as u64, threads * 4, 1)?;
         for &n in &counts {
             let masks: Vec<f32> = (0..n * SIG)
                 .map(|i| f32::from(u8::try_from(i % 11).unwrap_or(0)) / 4.0)
