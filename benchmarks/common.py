@@ -25,6 +25,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+from mask_workloads import MASK_WORKLOAD_REFS, load_mask_references, mask_workload
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -270,6 +271,8 @@ def ensure_stats_references(ds: Dataset) -> str:
 
 
 def load_references(ds: Dataset) -> dict[str, np.ndarray]:
+    """The sums' references, and the centre of mass's and the masks' where they were computed
+    (``ensure_com_references``, ``mask_workloads``)."""
     with np.load(reference_path(ds)) as z:
         refs = {"sum": z["sum"], "sumsig": z["sumsig"]}
     if os.path.exists(com_reference_path(ds)):
@@ -278,7 +281,7 @@ def load_references(ds: Dataset) -> dict[str, np.ndarray]:
     if os.path.exists(stats_reference_path(ds)):
         with np.load(stats_reference_path(ds)) as z:
             refs.update(varsum=z["varsum"], logsum=z["logsum"])
-    return refs
+    return {**refs, **load_mask_references(ds.path)}
 
 
 # -- engines: one API, two packages ---------------------------------------------------------------
@@ -373,6 +376,7 @@ WORKLOAD_REFS = {
     "dask-mda-sum": ("sum",),
     "stddev": ("varsum",),
     "logsum": ("logsum",),
+    **MASK_WORKLOAD_REFS,
 }
 
 
@@ -435,6 +439,8 @@ def prepare(
             return tuple(np.asarray(r["intensity"].data) for r in res)
 
         return run
+    if workload in MASK_WORKLOAD_REFS:
+        return mask_workload(workload, api, ctx, data, ds.sig)
     if workload == "com":
 
         def run_com() -> tuple[np.ndarray, ...]:

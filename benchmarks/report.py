@@ -55,6 +55,15 @@ def optional_tables(name: str, levels: int) -> str:
         return "\n" + demote(f.read(), levels).rstrip() + "\n"
 
 
+#: the parts of ``make bench`` after run.py and dask_bench.py, in report order
+EXTRA_PARTS = ("hdf5", "masks")
+
+
+def extra_tables(levels: int) -> str:
+    """The tables of every part in ``EXTRA_PARTS`` that ran."""
+    return "".join(optional_tables(name, levels) for name in EXTRA_PARTS)
+
+
 def _gbs(nbytes: int, times: list[float] | None) -> str:
     return "-" if not times else f"{nbytes / statistics.median(times) / 1e9:.1f}"
 
@@ -215,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     latest = os.path.join(RESULTS, "latest.md")
     with open(latest, "w") as f:
-        f.write(head + full_tables(run_md, dask_md, 1) + optional_tables("hdf5", 1))
+        f.write(head + full_tables(run_md, dask_md, 1) + extra_tables(1))
     print(f"written to {os.path.relpath(latest, ROOT)}")
     if args.splice:
         current = git_commit()
@@ -225,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
         splice(README, README_MARK, summary(run, dask))
-        splice(PERFORMANCE, DOCS_MARK, full_tables(run_md, dask_md, 3) + optional_tables("hdf5", 3))
+        splice(PERFORMANCE, DOCS_MARK, full_tables(run_md, dask_md, 3) + extra_tables(3))
         print("spliced into README.md and docs/performance.md")
     return 0
 

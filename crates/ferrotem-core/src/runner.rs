@@ -202,8 +202,12 @@ where
     let src_dtype = source.dtype();
     let src_item = src_dtype.itemsize();
     let corrections = opts.corrections.filter(|c| c.is_active());
+    let tile_bytes = udfs
+        .iter()
+        .filter_map(|u| u.min_tile_bytes_dyn())
+        .fold(opts.tile_bytes, usize::max);
     let (mut depth, mut px_per_tile) =
-        tile_geometry(sig_size, std::mem::size_of::<T>(), opts.tile_bytes);
+        tile_geometry(sig_size, std::mem::size_of::<T>(), tile_bytes);
     if corrections.is_some_and(Corrections::needs_whole_frames) {
         // Excluded pixels are patched from their neighbours: tiles of whole frames.
         (depth, px_per_tile) = (depth.max(1), sig_size);

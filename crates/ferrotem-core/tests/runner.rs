@@ -656,3 +656,65 @@ fn a_tile_of_another_kind_than_the_partial_is_an_internal_error() {
     let r = SumSigUdf.process_tile(&mut partial, &tile);
     assert_internal(r, "SumSigUDF", "sumsig tile");
 }
+
+/// A UDF that records the largest tile it is given (frames, pixels) and wishes for tiles of
+/// at least `wish` bytes.
+struct TileShapes {
+    wish: Option<usize>,
+}
+
+impl Udf for TileShapes {
+    type Partial = (usize, usize);
+    type Output = (usize, usize);
+    fn new_partial(&self, _: &PartitionInfo<'_>) -> (usize, usize) {
+        (0, 0)
+    }
+    fn process_tile(&self, partial: &mut (usize, usize), tile: &Tile<'_>) -> Result<(), Error> {
+        partial.0 = partial.0.max(tile.depth);
+        partial.1 = partial.1.max(tile.pixels.len());
+        Ok(())
+    }
+    fn min_tile_bytes(&self) -> Option<usize> {
+        self.wish
+    }
+    fn new_output(&self, _: &RunInfo<'_>) -> (usize, usize) {
+        (0, 0)
+    }
+    fn merge(
+        &self,
+        out: &mut (usize, usize),
+        _: &PartitionInfo<'_>,
+        partial: (usize, usize),
+    ) -> Result<(), Error> {
+        *out = (out.0.max(partial.0), out.1.max(partial.1));
+        Ok(())
+    }
+}
+
+#[test]
+fn a_udf_wish_for_larger_tiles_is_granted_to_the_whole_run() {
+    let dt = DType::native(ScalarKind::U16);
+    let (n, sig) = (24usize, 50usize);
+    let (bytes, vals) = dataset(dt, n, sig);
+    let source =
+        MemorySource::new(bytes, dt, DatasetShape::new(&[n], &[5, 10]).unwrap(), 0).unwrap();
+    let parts = split_frames(n as u64, 1, 1).unwrap();
+    // 100 bytes: a quarter frame of float32 values; a wish of 800 bytes: four whole frames;
+    // a wish below the run's tile size changes nothing.
+    for (wish, want) in [(None, (1, 25)), (Some(800), (4, 50)), (Some(10), (1, 25))] {
+        let opts = RunOptions {
+            tile_bytes: 100,
+            ..RunOptions::new(InputKind::F32)
+        };
+        let shapes = TileShapes { wish };
+        let udfs: [&dyn DynUdf; 2] = [&shapes, &SumUdf];
+        let out = Runner::new(1)
+            .unwrap()
+            .run(&source, &parts, None, &udfs, &opts, &|_| {})
+            .unwrap();
+        let seen = out[0].downcast_ref::<(usize, usize)>().unwrap();
+        assert_eq!(*seen, want, "wish {wish:?}");
+        let (want_sum, _) = oracle(&vals, n, sig, None);
+        assert_eq!(to_f64(out[1].downcast_ref().unwrap()), want_sum);
+    }
+}

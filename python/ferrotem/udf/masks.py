@@ -1,5 +1,6 @@
 """``ApplyMasksUDF``: weighted sums of every frame with a stack of masks (virtual detectors),
-computed in Rust (dense masks as a blocked matrix product on tiles, sparse masks as CSR)."""
+computed in Rust (dense masks as a blocked matrix product on tiles, sparse masks as runs of
+consecutive pixels per mask)."""
 
 from __future__ import annotations
 

@@ -289,6 +289,12 @@ pub trait Udf: Send + Sync {
         let _ = (partial, tile);
         false
     }
+    /// Tiles of at least this many bytes (in the input dtype) suit this UDF better than the
+    /// run's default: the runner cuts tiles no smaller than the largest such wish of the run's
+    /// UDFs (and [`crate::runner::RunOptions::tile_bytes`]). `None` (the default): no wish.
+    fn min_tile_bytes(&self) -> Option<usize> {
+        None
+    }
     /// The empty result of a run.
     fn new_output(&self, run: &RunInfo<'_>) -> Self::Output;
     /// Folds a finished partition into the result. Partitions arrive in completion order.
@@ -340,6 +346,10 @@ pub trait DynUdf: Send + Sync {
     ) -> Result<bool> {
         let _ = (partial, tile);
         Ok(false)
+    }
+    /// See [`Udf::min_tile_bytes`]; the default has no wish.
+    fn min_tile_bytes_dyn(&self) -> Option<usize> {
+        None
     }
     /// See [`Udf::new_output`].
     fn new_output_dyn(&self, run: &RunInfo<'_>) -> Box<dyn Any + Send>;
@@ -403,6 +413,10 @@ impl<U: Udf> DynUdf for U {
             .downcast_mut::<U::Partial>()
             .ok_or_else(|| wrong_type::<U, U::Partial>(self, "the partial result"))?;
         Ok(self.process_stored_frames(p, tile))
+    }
+
+    fn min_tile_bytes_dyn(&self) -> Option<usize> {
+        self.min_tile_bytes()
     }
 
     fn new_output_dyn(&self, run: &RunInfo<'_>) -> Box<dyn Any + Send> {
