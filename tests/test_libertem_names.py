@@ -437,11 +437,6 @@ _DELAYED_INTERNALS = (
 
 #: (module, name) -> why ferrotem does not have it
 EXCEPTIONS: dict[tuple[str, str], str] = {
-    # libertem.api
-    ("libertem.api", "ResultGenerator"): (
-        "class of run_udf_iter's return value with update_parameters_experimental; ferrotem "
-        "returns a plain iterator (RunUDFGenType); dynamic parameter updates: issue 9"
-    ),
     # libertem.udf.base
     ("libertem.udf.base", "ExecutionPlan"): (
         "LiberTEM's per-backend UDF grouping; ferrotem chooses one backend per task "

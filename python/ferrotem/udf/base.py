@@ -681,6 +681,13 @@ class UDF:
         """A fresh instance with the same parameters."""
         return type(self)(**self._kwargs)
 
+    def _update_parameters_patch(self, kwargs_patch: dict[str, Any]) -> None:
+        """Replaces the parameters named in ``kwargs_patch`` (LiberTEM's hook, used by
+        ``ResultGenerator.update_parameters_experimental`` on the main node). A new dict, so
+        that tasks holding the old one keep their parameters."""
+        self._kwargs = {**self._kwargs, **kwargs_patch}
+        self.params = UDFParams(self._kwargs)
+
     # -- engine internals ------------------------------------------------------------------------
     def set_meta(self, meta: UDFMeta) -> None:
         """Sets ``self.meta``."""
