@@ -382,6 +382,7 @@ LIBERTEM_0_16_NAMES: dict[str, tuple[str, ...]] = {
         "rotate_rad",
         "within_frame",
     ),
+    "libertem.utils.devices": ("DetectResult", "detect", "has_cupy"),
     "libertem.utils.generate": (
         "cbed_frame",
         "exclude_pixels",
