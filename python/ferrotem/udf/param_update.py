@@ -14,8 +14,8 @@ allocated once per run.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -23,8 +23,15 @@ from ferrotem.udf.base import UDF
 from ferrotem.udf.native import NativeDescriptor, native_descriptor
 
 if TYPE_CHECKING:
-    from ferrotem.udf.runner import RunPlan
     from ferrotem.udf.task import UDFTask
+
+
+class _Plan(Protocol):
+    """What an update needs of the runner's plan (``RunPlan``)."""
+
+    input_dtype: np.dtype
+    native: list[NativeDescriptor] | None
+
 
 __all__ = ["ParameterControl", "check_patch"]
 
@@ -91,14 +98,23 @@ class ParameterControl:
 
     def __init__(self, udfs: Sequence[UDF]):
         self._udfs = list(udfs)
-        self._plan: RunPlan | None = None
+        self._plan: _Plan | None = None
         self._tasks: Sequence[UDFTask] = ()
         self._executor: Any = None
+        self._input_dtype_of: Callable[[list[UDF]], np.dtype] | None = None
         self._refusal: str | None = None
 
-    def attach(self, plan: RunPlan, tasks: Sequence[UDFTask], executor: Any) -> None:
-        """The run's tasks now exist: later updates go to those not yet started."""
+    def attach(
+        self,
+        plan: _Plan,
+        tasks: Sequence[UDFTask],
+        executor: Any,
+        input_dtype_of: Callable[[list[UDF]], np.dtype],
+    ) -> None:
+        """The run's tasks now exist: later updates go to those not yet started.
+        ``input_dtype_of(udfs)``: the input dtype a run of ``udfs`` would have."""
         self._plan, self._tasks, self._executor = plan, tasks, executor
+        self._input_dtype_of = input_dtype_of
 
     def refuse(self, reason: str) -> None:
         """From now on updates raise ``NotImplementedError`` with ``reason``."""
@@ -109,15 +125,13 @@ class ParameterControl:
         if self._refusal is not None:
             raise NotImplementedError(f"update_parameters_experimental: {self._refusal}")
         patches = check_patch(parameters, self._udfs)
-        plan = self._plan
-        if plan is None:
+        plan, input_dtype_of = self._plan, self._input_dtype_of
+        if plan is None or input_dtype_of is None:
             for udf, patch in zip(self._udfs, patches, strict=True):
                 udf._update_parameters_patch(patch)
             return
-        from ferrotem.udf.runner import get_input_dtype
-
         fresh = [_rebuilt(u, p) for u, p in zip(self._udfs, patches, strict=True)]
-        dtype = get_input_dtype(fresh, plan.dataset.dtype, plan.corrections)
+        dtype = input_dtype_of(fresh)
         if dtype != plan.input_dtype:
             raise ValueError(
                 f"parameters: the update changes the input dtype of the run from "

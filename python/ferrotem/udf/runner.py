@@ -239,7 +239,12 @@ class UDFRunner:
             else:
                 tasks = self.make_tasks(plan, executor)
                 if control is not None:
-                    control.attach(plan, tasks, executor)
+                    control.attach(
+                        plan,
+                        tasks,
+                        executor,
+                        lambda us: get_input_dtype(us, dataset.dtype, plan.corrections),
+                    )
                 merged = 0
                 try:
                     for result in executor.run_tasks(tasks):

@@ -58,10 +58,11 @@ def _cuda_devices() -> list[int]:
 
 def detect() -> DetectResult:
     """The devices of this machine: ``{'cpus': [...], 'cudas': [...], 'has_cupy': bool}``."""
-    from ferrotem.executor.base import physical_cores
+    import psutil
 
+    cores = psutil.cpu_count(logical=False) or psutil.cpu_count() or 1
     return {
-        "cpus": list(range(physical_cores())),
+        "cpus": list(range(cores)),
         "cudas": _cuda_devices(),
         "has_cupy": has_cupy(),
     }
