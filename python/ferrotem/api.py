@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import weakref
-from collections.abc import AsyncIterator, Coroutine, Generator, Iterable, Iterator
+from collections.abc import Coroutine, Generator, Iterable, Iterator
 from typing import Any, Literal
 
 import numpy as np
@@ -50,11 +50,6 @@ RunUDFSyncL = list[UDFResultDict]
 #: ``run_udf(sync=False)`` with one UDF, and with a list
 RunUDFAsync = Coroutine[None, None, UDFResultDict]
 RunUDFAsyncL = Coroutine[None, None, list[UDFResultDict]]
-#: ``run_udf_iter``: an iterator of :class:`UDFResults` (one UDF or a list)
-RunUDFGenType = Iterator[UDFResults]  # a ResultGenerator
-RunUDFGenTypeL = Iterator[UDFResults]
-RunUDFAGenType = AsyncIterator[UDFResults]  # a ResultAsyncGenerator
-RunUDFAGenTypeL = AsyncIterator[UDFResults]
 
 
 def _threads_from_cpus(cpus: Any) -> int | None:
@@ -537,6 +532,14 @@ class ResultAsyncGenerator:
     async def _call(self, fn: Any, *args: Any) -> Any:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, fn, *args)
+
+
+#: ``run_udf_iter``: a :class:`ResultGenerator` of :class:`UDFResults` (one UDF or a list),
+#: and with ``sync=False`` a :class:`ResultAsyncGenerator`
+RunUDFGenType = ResultGenerator
+RunUDFGenTypeL = ResultGenerator
+RunUDFAGenType = ResultAsyncGenerator
+RunUDFAGenTypeL = ResultAsyncGenerator
 
 
 async def _last_buffers(steps: ResultAsyncGenerator, single: bool) -> Any:
