@@ -206,6 +206,23 @@ def test_bad_parameters_raise_and_change_nothing(inline_ctx, parameters, error, 
     assert udf.params.mask is old
 
 
+def test_values_go_through_the_constructor(inline_ctx):
+    """The UDF's constructor checks and stores new values as it does at creation: ApplyMasksUDF
+    refuses shifts of the wrong shape, before and during a run."""
+    old, _ = _masks()
+    ds = inline_ctx.load("memory", data=_data(), num_partitions=N_PARTS)
+    for started in (False, True):
+        udf = ApplyMasksUDF(mask_factories=old[np.newaxis])
+        gen = inline_ctx.run_udf_iter(ds, udf)
+        if started:
+            next(gen)
+        with pytest.raises(ValueError, match=r"shifts: got shape \(3,\)"):
+            gen.update_parameters_experimental([{"shifts": (1, 2, 3)}])
+        assert udf.params.shifts is None
+        last = list(gen)[-1]
+        np.testing.assert_allclose(_flat_value(last, "intensity"), _oracle(old))
+
+
 def test_update_changing_result_buffers_is_refused(inline_ctx):
     old, new = _masks()
     ds = inline_ctx.load("memory", data=_data(), num_partitions=N_PARTS)

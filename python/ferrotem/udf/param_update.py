@@ -127,8 +127,10 @@ class ParameterControl:
         patches = check_patch(parameters, self._udfs)
         plan, input_dtype_of = self._plan, self._input_dtype_of
         if plan is None or input_dtype_of is None:
-            for udf, patch in zip(self._udfs, patches, strict=True):
-                udf._update_parameters_patch(patch)
+            # the constructor checks the values and stores them as the UDF does (e.g. arrays)
+            made = [type(u)(**{**u._kwargs, **p}) for u, p in zip(self._udfs, patches, strict=True)]
+            for udf, new in zip(self._udfs, made, strict=True):
+                udf._update_parameters_patch(new._kwargs)
             return
         fresh = [_rebuilt(u, p) for u, p in zip(self._udfs, patches, strict=True)]
         dtype = input_dtype_of(fresh)
@@ -144,7 +146,7 @@ class ParameterControl:
             if all(d is not None for d in described):
                 native = [d for d in described if d is not None]
         specs = [(type(u), u._kwargs) for u in fresh]
-        for udf, patch in zip(self._udfs, patches, strict=True):
-            udf._update_parameters_patch(patch)
+        for udf, new in zip(self._udfs, fresh, strict=True):
+            udf._update_parameters_patch(new._kwargs)
         plan.native = native
         self._executor.update_task_parameters(self._tasks, specs, native)
