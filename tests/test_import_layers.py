@@ -47,6 +47,7 @@ LAYERS: dict[str, int] = {
     "ferrotem.contrib": 6,  # make_dask_array
     "ferrotem.cli": 6,  # the command line
     "ferrotem.viz": 6,  # live plots (fed by api's Context.run_udf), Context.display
+    "ferrotem.analysis": 6,  # Analyses (UDFs + pictured results), made and run by api's Context
 }
 
 #: edges left out of the cycle check, with the reason each one is needed

@@ -81,6 +81,22 @@ LIBERTEM_0_16_NAMES: dict[str, tuple[str, ...]] = {
         "get_resources_for_backends",
     ),
     "libertem.udf.masks": ("ApplyMasksEngine", "ApplyMasksUDF"),
+    "libertem.udf.com": (
+        "CoMParams",
+        "CoMUDF",
+        "GuessResult",
+        "RegressionOptions",
+        "RegressionOptionsT",
+        "apply_correction",
+        "center_shifts",
+        "com_masks_factory",
+        "com_masks_generic",
+        "coordinate_check",
+        "curl_2d",
+        "divergence",
+        "guess_corrections",
+        "magnitude",
+    ),
     "libertem.udf.sum": ("SumUDF",),
     "libertem.udf.sumsigudf": (
         "SumSigUDF",
@@ -93,6 +109,18 @@ LIBERTEM_0_16_NAMES: dict[str, tuple[str, ...]] = {
     # 0.16's module only raises ImportError (moved to LiberTEM-holo); ferrotem keeps the
     # interface of LiberTEM <= 0.14.1, whose names tests/test_udf_holography.py checks
     "libertem.udf.holography": (),
+    "libertem.udf.stddev": (
+        "StdDevUDF",
+        "consolidate_result",
+        "merge",
+        "merge_ndarray",
+        "merge_single",
+        "process_tile",
+        "process_tile_ndarray",
+        "run_stddev",
+    ),
+    "libertem.udf.logsum": ("LogsumUDF", "run_logsum"),
+    "libertem.udf.record": ("RecordUDF",),
     "libertem.common": (
         "Shape",
         "Slice",
@@ -409,10 +437,69 @@ LIBERTEM_0_16_NAMES: dict[str, tuple[str, ...]] = {
     "libertem.viz.bqp": ("BQLive2DPlot",),
     "libertem.viz.gms": ("GMSLive2DPlot",),
     "libertem.viz.mpl": ("MPLLive2DPlot",),
+    "libertem.analysis": (
+        "ApplyFFTMask",
+        "COMAnalysis",
+        "ClusterAnalysis",
+        "DiskMaskAnalysis",
+        "FEMAnalysis",
+        "MasksAnalysis",
+        "PickFFTFrameAnalysis",
+        "PickFrameAnalysis",
+        "PointMaskAnalysis",
+        "RadialFourierAnalysis",
+        "RingMaskAnalysis",
+        "SDAnalysis",
+        "SumAnalysis",
+        "SumSigAnalysis",
+        "SumfftAnalysis",
+    ),
+    "libertem.analysis.base": ("Analysis", "AnalysisResult", "AnalysisResultSet", "BaseAnalysis"),
+    "libertem.analysis.masks": (
+        "BaseMasksAnalysis",
+        "MasksAnalysis",
+        "MasksResultSet",
+        "SingleMaskAnalysis",
+        "SingleMaskResultSet",
+    ),
+    "libertem.analysis.disk": ("DiskMaskAnalysis", "DiskTemplate"),
+    "libertem.analysis.ring": ("RingMaskAnalysis", "RingTemplate"),
+    "libertem.analysis.point": ("PointMaskAnalysis", "PointTemplate"),
+    "libertem.analysis.sum": ("SumAnalysis", "SumResultSet", "SumTemplate"),
+    "libertem.analysis.sumsig": ("SumSigAnalysis", "SumSigTemplate"),
+    "libertem.analysis.raw": ("PickFrameAnalysis", "PickResultSet", "PickTemplate"),
+    "libertem.analysis.rawfft": ("PickFFTFrameAnalysis", "PickfftTemplate"),
+    "libertem.analysis.sumfft": ("SumfftAnalysis", "SumfftTemplate"),
+    "libertem.analysis.radialfourier": (
+        "RadialFourierAnalysis",
+        "RadialFourierResultSet",
+        "RadialTemplate",
+        "radial_mask_factory",
+    ),
+    "libertem.analysis.getroi": ("get_roi",),
+    "libertem.analysis.fem": ("FEMAnalysis", "FEMTemplate"),
+    "libertem.analysis.sd": ("SDAnalysis", "SDTemplate"),
+    "libertem.analysis.com": ("COMAnalysis", "COMResultSet", "ComTemplate", "ParameterGuessProc"),
+    "libertem.analysis.apply_fft_mask": ("ApplyFFTMask", "FFTMaskTemplate"),
+    "libertem.common.analysis": ("AnalysisResult", "AnalysisResultSet"),
+    "libertem.common.viz": ("encode_image",),
 }
 
 #: names defined elsewhere in LiberTEM that its code (add-ons, LiberTEM-live) imports from here
 REEXPORTS: dict[str, tuple[str, ...]] = {
+    # kept importable from here "for backwards compatibility" in LiberTEM
+    "libertem.analysis.com": (
+        "GuessResult",
+        "apply_correction",
+        "center_shifts",
+        "com_masks_factory",
+        "com_masks_generic",
+        "coordinate_check",
+        "curl_2d",
+        "divergence",
+        "guess_corrections",
+        "magnitude",
+    ),
     "libertem.masks": ("is_sparse", "to_dense", "to_sparse"),
     "libertem.common.container": ("is_sparse", "to_dense", "to_sparse"),
     "libertem.executor.base": ("Environment", "JobCancelledError", "JobExecutor"),
@@ -436,8 +523,23 @@ _DELAYED_INTERNALS = (
     "internals of LiberTEM's graph building; ferrotem builds its graph in executor/delayed.py"
 )
 
+_TEMPLATE = (
+    "notebook-code generator of LiberTEM's web GUI (GeneratorHelper); comes with the ferrotem "
+    "server (issue 11), Analysis.get_template_helper is its hook"
+)
+_CLUSTER = (
+    "LiberTEM's GUI clustering: a StdDevUDF pass, peak finding (scikit-image) and "
+    "agglomerative clustering (scikit-learn), neither a ferrotem dependency"
+)
+
 #: (module, name) -> why ferrotem does not have it
 EXCEPTIONS: dict[tuple[str, str], str] = {
+    # libertem.analysis
+    ("libertem.analysis.com", "ParameterGuessProc"): (
+        "remote procedure of LiberTEM's web GUI (guess CoM corrections); comes with the ferrotem "
+        "server (issue 11); the computation is ferrotem.udf.com.guess_corrections"
+    ),
+    ("libertem.analysis", "ClusterAnalysis"): _CLUSTER,
     # libertem.udf.base
     ("libertem.udf.base", "ExecutionPlan"): (
         "LiberTEM's per-backend UDF grouping; ferrotem chooses one backend per task "
@@ -628,19 +730,28 @@ for _name in (
 ):
     EXCEPTIONS[("libertem.io.dataset.dask", _name)] = _INTERNAL_CHUNKING
 
+for _module, _name in (
+    ("libertem.analysis.disk", "DiskTemplate"),
+    ("libertem.analysis.ring", "RingTemplate"),
+    ("libertem.analysis.point", "PointTemplate"),
+    ("libertem.analysis.sum", "SumTemplate"),
+    ("libertem.analysis.sumsig", "SumSigTemplate"),
+    ("libertem.analysis.raw", "PickTemplate"),
+    ("libertem.analysis.rawfft", "PickfftTemplate"),
+    ("libertem.analysis.sumfft", "SumfftTemplate"),
+    ("libertem.analysis.radialfourier", "RadialTemplate"),
+    ("libertem.analysis.fem", "FEMTemplate"),
+    ("libertem.analysis.sd", "SDTemplate"),
+    ("libertem.analysis.com", "ComTemplate"),
+    ("libertem.analysis.apply_fft_mask", "FFTMaskTemplate"),
+):
+    EXCEPTIONS[(_module, _name)] = _TEMPLATE
+
 _TOOLKIT = "issue 9 (the microscopist's toolkit)"
 #: LiberTEM modules with no ferrotem counterpart yet, and the issue that brings them
 MISSING_MODULES: dict[str, str] = {
-    **{
-        f"libertem.udf.{m}": _TOOLKIT
-        for m in (
-            "com",
-            "logsum",
-            "record",
-            "stddev",
-        )
-    },
-    "libertem.analysis": _TOOLKIT,
+    "libertem.analysis.clust": _CLUSTER,
+    "libertem.analysis.helper": _TEMPLATE,
     **{
         f"libertem.io.dataset.{m}": "issue 10 (detector files II)"
         for m in (

@@ -6,7 +6,7 @@ import asyncio
 import atexit
 import weakref
 from collections.abc import Coroutine, Generator, Iterable, Iterator
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -17,6 +17,19 @@ from ferrotem.io.dataset.base import DataSet, ensure_initialized
 from ferrotem.udf.base import UDF
 from ferrotem.udf.param_update import ParameterControl
 from ferrotem.udf.runner import UDFResultDict, UDFResults
+
+if TYPE_CHECKING:
+    from ferrotem.analysis import (
+        DiskMaskAnalysis,
+        MasksAnalysis,
+        PickFrameAnalysis,
+        PointMaskAnalysis,
+        RadialFourierAnalysis,
+        RingMaskAnalysis,
+        SumAnalysis,
+    )
+    from ferrotem.analysis.base import Analysis, AnalysisResultSet
+    from ferrotem.analysis.com import COMAnalysis
 
 __all__ = [
     "Context",
@@ -324,6 +337,224 @@ class Context:
             corrections=corrections,
             backends=backends,
         )["result"]
+
+    # -- analyses (ferrotem.analysis) ----------------------------------------------------------
+    def create_mask_analysis(
+        self,
+        factories: Any,
+        dataset: DataSet,
+        use_sparse: bool | str | None = None,
+        mask_count: int | None = None,
+        mask_dtype: Any = None,
+        dtype: Any = None,
+    ) -> MasksAnalysis:
+        """An Analysis applying masks (``factories``: a function returning the stack, or a list
+        of functions each returning one frame-shaped mask; numpy, ``scipy.sparse`` or pydata
+        ``sparse``). Running it gives a :class:`~ferrotem.analysis.masks.MasksResultSet` with
+        one nav-shaped result per mask, ``mask_0``, ``mask_1``, ... The other parameters are
+        :class:`~ferrotem.udf.masks.ApplyMasksUDF`'s (``dtype``: the preferred input dtype)."""
+        from ferrotem.analysis.masks import MasksAnalysis
+
+        parameters = {
+            "factories": factories,
+            "use_sparse": use_sparse,
+            "mask_count": mask_count,
+            "mask_dtype": mask_dtype,
+            "dtype": dtype,
+        }
+        return MasksAnalysis(dataset=self._prepare_dataset(dataset), parameters=parameters)
+
+    def create_com_analysis(
+        self,
+        dataset: DataSet,
+        cx: float | None = None,
+        cy: float | None = None,
+        mask_radius: float | None = None,
+        flip_y: bool = False,
+        mask_radius_inner: float | None = None,
+        scan_rotation: float = 0.0,
+    ) -> COMAnalysis:
+        """A centre-of-mass (first moment) Analysis: the shift of each frame's centre of mass
+        from ``(cy, cx)`` (default: the frame's centre), counting only the disk
+        ``mask_radius`` around it, or the ring from ``mask_radius_inner`` to ``mask_radius``.
+        ``flip_y`` flips the detector's y axis, ``scan_rotation`` (degrees, clockwise positive)
+        rotates the shifts into scan coordinates. Needs 2-D navigation and signal. Running it
+        gives a :class:`~ferrotem.analysis.com.COMResultSet`: ``field``, ``magnitude``,
+        ``divergence``, ``curl``, ``x``, ``y``."""
+        from ferrotem.analysis.com import COMAnalysis
+
+        dataset = self._prepare_dataset(dataset)
+        if dataset.shape.nav.dims != 2:
+            raise ValueError(
+                f"dataset: incompatible, need two navigation dimensions, got {dataset.shape.nav}"
+            )
+        if dataset.shape.sig.dims != 2:
+            raise ValueError(
+                f"dataset: incompatible, need two signal dimensions, got {dataset.shape.sig}"
+            )
+        given = {"cx": cx, "cy": cy, "flip_y": flip_y, "scan_rotation": scan_rotation}
+        parameters = {k: v for k, v in given.items() if v is not None}
+        if mask_radius is not None:
+            parameters["r"] = mask_radius
+        if mask_radius_inner is not None:
+            if mask_radius is None:
+                raise ValueError(
+                    f"mask_radius_inner: got {mask_radius_inner!r} without mask_radius; pass "
+                    "both for an annular centre of mass"
+                )
+            parameters["ri"] = mask_radius_inner
+        return COMAnalysis(dataset=dataset, parameters=parameters)
+
+    def create_radial_fourier_analysis(
+        self,
+        dataset: DataSet,
+        cx: float | None = None,
+        cy: float | None = None,
+        ri: float | None = None,
+        ro: float | None = None,
+        n_bins: int | None = None,
+        max_order: int | None = None,
+        use_sparse: bool | str | None = None,
+    ) -> RadialFourierAnalysis:
+        """An Analysis of the angular Fourier coefficients (orders 0 to ``max_order``, default
+        24) of each frame in ``n_bins`` rings (default 1) from ``ri`` (default 0) to ``ro``
+        (default: covering the frame) around ``(cy, cx)`` (default: the frame's centre). Running
+        it gives a :class:`~ferrotem.analysis.radialfourier.RadialFourierResultSet`."""
+        from ferrotem.analysis.radialfourier import RadialFourierAnalysis
+
+        given = {
+            "cx": cx,
+            "cy": cy,
+            "ri": ri,
+            "ro": ro,
+            "n_bins": n_bins,
+            "max_order": max_order,
+            "use_sparse": use_sparse,
+        }
+        parameters = {k: v for k, v in given.items() if v is not None}
+        return RadialFourierAnalysis(dataset=self._prepare_dataset(dataset), parameters=parameters)
+
+    def create_disk_analysis(
+        self,
+        dataset: DataSet,
+        cx: float | None = None,
+        cy: float | None = None,
+        r: float | None = None,
+    ) -> DiskMaskAnalysis:
+        """An Analysis summing each frame over the disk of radius ``r`` around ``(cy, cx)``.
+        Running it gives a :class:`~ferrotem.analysis.masks.SingleMaskResultSet`
+        (``intensity``, ``intensity_log``)."""
+        from ferrotem.analysis.disk import DiskMaskAnalysis
+
+        given = {"cx": cx, "cy": cy, "r": r}
+        parameters = {k: v for k, v in given.items() if v is not None}
+        return DiskMaskAnalysis(dataset=self._prepare_dataset(dataset), parameters=parameters)
+
+    def create_ring_analysis(
+        self,
+        dataset: DataSet,
+        cx: float | None = None,
+        cy: float | None = None,
+        ri: float | None = None,
+        ro: float | None = None,
+    ) -> RingMaskAnalysis:
+        """An Analysis summing each frame over the ring from ``ri`` to ``ro`` around
+        ``(cy, cx)``. Running it gives a :class:`~ferrotem.analysis.masks.SingleMaskResultSet`
+        (``intensity``, ``intensity_log``)."""
+        from ferrotem.analysis.ring import RingMaskAnalysis
+
+        given = {"cx": cx, "cy": cy, "ri": ri, "ro": ro}
+        parameters = {k: v for k, v in given.items() if v is not None}
+        return RingMaskAnalysis(dataset=self._prepare_dataset(dataset), parameters=parameters)
+
+    def create_point_analysis(
+        self, dataset: DataSet, x: int | None = None, y: int | None = None
+    ) -> PointMaskAnalysis:
+        """An Analysis picking the pixel ``(y, x)`` of every frame. Running it gives a
+        :class:`~ferrotem.analysis.masks.SingleMaskResultSet` (``intensity``,
+        ``intensity_log``)."""
+        from ferrotem.analysis.point import PointMaskAnalysis
+
+        dataset = self._prepare_dataset(dataset)
+        if dataset.shape.nav.dims > 2:
+            raise ValueError(
+                "dataset: incompatible, need at most two navigation dimensions, got "
+                f"{dataset.shape.nav}"
+            )
+        parameters = {k: v for k, v in {"cx": x, "cy": y}.items() if v is not None}
+        return PointMaskAnalysis(dataset=dataset, parameters=parameters)
+
+    def create_sum_analysis(self, dataset: DataSet) -> SumAnalysis:
+        """An Analysis summing all frames. Running it gives a
+        :class:`~ferrotem.analysis.sum.SumResultSet` (``intensity``, ``intensity_lin``)."""
+        from ferrotem.analysis.sum import SumAnalysis
+
+        return SumAnalysis(dataset=self._prepare_dataset(dataset), parameters={})
+
+    def create_pick_analysis(
+        self, dataset: DataSet, x: int, y: int | None = None, z: int | None = None
+    ) -> PickFrameAnalysis:
+        """An Analysis picking the frame at ``(z, y, x)``: give one coordinate per navigation
+        dimension (``x``; ``x, y``; ``x, y, z``). Running it gives a
+        :class:`~ferrotem.analysis.raw.PickResultSet` (``intensity``, ``intensity_lin``)."""
+        from ferrotem.analysis.raw import PickFrameAnalysis
+
+        given = {"x": x, "y": y, "z": z}
+        parameters = {k: v for k, v in given.items() if v is not None}
+        return PickFrameAnalysis(dataset=self._prepare_dataset(dataset), parameters=parameters)
+
+    def run(
+        self,
+        job: Analysis,
+        roi: Any = None,
+        progress: Any = False,
+        corrections: Any = None,
+    ) -> AnalysisResultSet:
+        """Runs an Analysis (from a ``create_*_analysis`` method) and returns its
+        :class:`~ferrotem.analysis.base.AnalysisResultSet`. ``roi``: as for :meth:`run_udf`
+        (default: the Analysis' own, e.g. the picked frame); ``progress``, ``corrections``: as
+        for :meth:`run_udf`."""
+        from ferrotem.analysis.base import Analysis
+        from ferrotem.common.roi import normalize_roi
+
+        if not isinstance(job, Analysis):
+            raise TypeError(
+                f"job: got {type(job).__name__}, expected an Analysis (ctx.create_*_analysis); "
+                "run UDFs with run_udf"
+            )
+        if roi is None:
+            roi = job.get_roi()
+        udf_results = self.run_udf(
+            dataset=job.dataset,
+            udf=job.get_udf(),
+            roi=roi,
+            corrections=corrections,
+            progress=progress,
+        )
+        nav = tuple(job.dataset.shape.nav)
+        mask = normalize_roi(roi, nav)
+        damage: Any = True if mask is None else mask.reshape(nav)
+        return job.get_udf_results(udf_results, roi, damage=damage)
+
+    def export_dataset(
+        self,
+        dataset: DataSet,
+        *,
+        path: Any,
+        progress: bool = False,
+        overwrite: bool = False,
+    ) -> None:
+        """Writes ``dataset`` to ``path`` as a ``.npy`` file of the dataset's shape and dtype
+        (reshaping and ``sync_offset`` baked in). ``path`` must end in ``.npy``
+        (``ValueError``) and must not exist unless ``overwrite`` (``FileExistsError``). The
+        workers write the file: on a cluster they need the same path."""
+        from ferrotem.udf._npy_export import NpyWriterUDF, create_npy, npy_path
+
+        target = npy_path(path, overwrite)
+        dataset = self._prepare_dataset(dataset)
+        create_npy(target, tuple(dataset.shape), dataset.dtype)
+        result = self.run_udf(dataset, NpyWriterUDF(str(target)), progress=progress)
+        np.asarray(result["frames_written"].data)  # a lazy (delayed) run writes now
 
     # -- lifecycle ------------------------------------------------------------------------------
     @property

@@ -1,8 +1,9 @@
 """The ``ferrotem`` command line.
 
 ``ferrotem demo`` synthesises a 4D-STEM scan (a polycrystalline film with amorphous particles
-and a vacuum edge), writes it as a raw file, and runs the built-in and a custom UDF over it with
-the same API a user script would use.
+and a vacuum edge), writes it as a raw file, and runs the built-in UDFs a microscopist starts
+with (sum of frames, total intensity, a virtual annular dark-field detector, centre of mass) over
+it in one pass, with the same API a user script would use.
 """
 
 from __future__ import annotations
@@ -17,9 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ferrotem.udf.base import UDF
-
-__all__ = ["CentreOfMassADFUDF", "Sample", "main", "synthesize"]
+__all__ = ["Sample", "demo_udfs", "main", "run_demo", "synthesize"]
 
 #: electrons per frame that hit the specimen
 DOSE = 20_000.0
@@ -186,51 +185,6 @@ def synthesize(
     return sample
 
 
-# -- a custom UDF: centre of mass and a virtual annular dark-field detector --------------------
-class CentreOfMassADFUDF(UDF):
-    """Per frame: the centre of mass of the intensity (pixels from the detector centre, ``com``
-    as ``(y, x)``) and the counts on an annulus ``inner_radius <= r < outer_radius`` (``adf``).
-
-    One matrix product per tile computes all moments at once; partial-frame tiles add up.
-    """
-
-    def __init__(self, inner_radius: float, outer_radius: float):
-        super().__init__(inner_radius=inner_radius, outer_radius=outer_radius)
-
-    def get_result_buffers(self) -> dict[str, Any]:
-        return {
-            "moments": self.buffer(kind="nav", extra_shape=(4,), dtype="float64", use="private"),
-            "com": self.buffer(kind="nav", extra_shape=(2,), dtype="float32", use="result_only"),
-            "adf": self.buffer(kind="nav", dtype="float32", use="result_only"),
-        }
-
-    def get_task_data(self) -> dict[str, Any]:
-        fy, fx = tuple(self.meta.dataset_shape.sig)
-        y = np.arange(fy, dtype=np.float32)[:, None] - (fy - 1) / 2
-        x = np.arange(fx, dtype=np.float32)[None, :] - (fx - 1) / 2
-        r = np.sqrt(y**2 + x**2)
-        ring = (r >= self.params.inner_radius) & (r < self.params.outer_radius)
-        weights = np.stack(
-            [np.ones_like(r), np.broadcast_to(y, r.shape), np.broadcast_to(x, r.shape), ring]
-        )
-        return {"weights": weights.astype(self.meta.input_dtype)}  # (4, fy, fx)
-
-    def process_tile(self, tile: np.ndarray) -> None:
-        weights = self.task_data.weights
-        if self.meta.sig_slice is not None:
-            weights = weights[(slice(None),) + self.meta.sig_slice.get()]
-        flat = tile.reshape(tile.shape[0], -1)
-        # All four moments in one sweep over the tile. einsum rather than `flat @ weights.T`:
-        # a multithreaded BLAS inside every task thread oversubscribes the cores.
-        self.results.moments[:] += np.einsum("ij,kj->ik", flat, weights.reshape(4, -1))
-
-    def get_results(self) -> dict[str, Any]:
-        m = self.results.moments
-        total = np.where(m[:, 0] > 0, m[:, 0], 1)
-        com = (m[:, 1:3] / total[:, None]).astype(np.float32)
-        return {"com": com, "adf": m[:, 3].astype(np.float32)}
-
-
 # -- images -----------------------------------------------------------------------------------
 _INFERNO = np.array(
     [
@@ -313,13 +267,46 @@ def _fmt_bytes(n: float) -> str:
     return f"{n} B"
 
 
+def demo_udfs(frame: tuple[int, int]) -> list[Any]:
+    """The demo's analyses for frames of shape ``frame``, as built-in UDFs that run natively in
+    one pass: the sum of all frames, the total intensity per position, a virtual annular
+    dark-field (ADF) detector and the centre of mass of the central disk."""
+    from ferrotem import masks
+    from ferrotem.udf.com import CoMUDF
+    from ferrotem.udf.masks import ApplyMasksUDF
+    from ferrotem.udf.sum import SumUDF
+    from ferrotem.udf.sumsigudf import SumSigUDF
+
+    fy, fx = frame
+    cy, cx = (fy - 1) / 2, (fx - 1) / 2
+    disk_radius = 0.08 * min(frame)  # the synthetic central disk (see Detector)
+
+    def adf() -> np.ndarray:
+        ring: np.ndarray = masks.ring(
+            centerX=cx,
+            centerY=cy,
+            imageSizeX=fx,
+            imageSizeY=fy,
+            radius=0.45 * min(frame),
+            radius_inner=1.6 * disk_radius,
+        )
+        return ring
+
+    return [
+        SumUDF(),
+        SumSigUDF(),
+        ApplyMasksUDF(mask_factories=[adf]),
+        # Only the central disk and a margin for its deflection: Bragg disks further out would
+        # pull the centre of mass towards themselves.
+        CoMUDF.with_params(cy=cy, cx=cx, r=2 * disk_radius),
+    ]
+
+
 def run_demo(
     scan: tuple[int, int], frame: tuple[int, int], out_dir: str | None, seed: int
 ) -> dict[str, Any]:
-    """Runs the demo; returns a summary (timings, paths)."""
+    """Runs the demo; returns a summary (timings, paths, and the results by name)."""
     from ferrotem.api import Context
-    from ferrotem.udf.sum import SumUDF
-    from ferrotem.udf.sumsigudf import SumSigUDF
 
     if out_dir is None:
         out_dir = tempfile.mkdtemp(prefix="ferrotem-demo-")
@@ -336,16 +323,11 @@ def run_demo(
     with Context() as ctx:
         ds = ctx.load("raw", path=path, nav_shape=scan, sig_shape=frame, dtype="uint16")
         print(f"  dataset: shape {tuple(ds.shape)}, dtype {ds.dtype}, {_fmt_bytes(nbytes)}")
-
         t0 = time.perf_counter()
-        sum_res, sumsig_res = ctx.run_udf(dataset=ds, udf=[SumUDF(), SumSigUDF()])
-        timings["SumUDF + SumSigUDF (native, one pass)"] = time.perf_counter() - t0
-
-        radius = 0.08 * min(frame)
-        udf = CentreOfMassADFUDF(inner_radius=1.6 * radius, outer_radius=0.45 * min(frame))
-        t0 = time.perf_counter()
-        custom = ctx.run_udf(dataset=ds, udf=udf)
-        timings["CentreOfMassADFUDF (Python, process_tile)"] = time.perf_counter() - t0
+        sum_res, sumsig_res, adf_res, com_res = ctx.run_udf(dataset=ds, udf=demo_udfs(frame))
+        timings["Sum + SumSig + virtual ADF + centre of mass (native, one pass)"] = (
+            time.perf_counter() - t0
+        )
 
     print()
     print("  | run | time | throughput |")
@@ -356,15 +338,21 @@ def run_demo(
     print()
 
     n_frames = scan[0] * scan[1]
-    mean_dp = sum_res["intensity"].data / n_frames
-    total = sumsig_res["intensity"].data
-    com = custom["com"].data
-    adf = custom["adf"].data
+    results = {
+        "sum": sum_res["intensity"].data,
+        "total": sumsig_res["intensity"].data,
+        "adf": adf_res["intensity"].data[..., 0],
+        "field_y": com_res["field_y"].data,
+        "field_x": com_res["field_x"].data,
+        "divergence": com_res["divergence"].data,
+    }
+    mean_dp = results["sum"] / n_frames
     images = {
         "mean_diffraction_log": ("RGB", _colormap(_normalize(np.log1p(mean_dp), 0, 100))),
-        "total_intensity": ("L", (_normalize(total) * 255).round().astype(np.uint8)),
-        "virtual_adf": ("L", (_normalize(adf) * 255).round().astype(np.uint8)),
-        "centre_of_mass": ("HSV", _vector_colors(com[..., 0], com[..., 1])),
+        "total_intensity": ("L", (_normalize(results["total"]) * 255).round().astype(np.uint8)),
+        "virtual_adf": ("L", (_normalize(results["adf"]) * 255).round().astype(np.uint8)),
+        "centre_of_mass": ("HSV", _vector_colors(results["field_y"], results["field_x"])),
+        "com_divergence": ("L", (_normalize(results["divergence"]) * 255).round().astype(np.uint8)),
     }
     paths = save_images(out_dir, images)
     if paths and paths[0].endswith(".npy"):
@@ -373,7 +361,14 @@ def run_demo(
     for p in paths:
         print(f"    {p}")
     print(f"  (delete {out_dir} when done; the raw file is {_fmt_bytes(nbytes)})")
-    return {"dir": out_dir, "raw": path, "timings": timings, "generate": t_gen, "images": paths}
+    return {
+        "dir": out_dir,
+        "raw": path,
+        "timings": timings,
+        "generate": t_gen,
+        "images": paths,
+        "results": results,
+    }
 
 
 def _positive_pair(
@@ -398,8 +393,9 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser(
         "demo",
         help="synthesise a 4D-STEM scan, run UDFs over it, write images",
-        description="Synthesise a 4D-STEM scan as a raw uint16 file, run SumUDF + SumSigUDF "
-        "and a custom Python UDF over it with Context(), print timings, and write PNG images.",
+        description="Synthesise a 4D-STEM scan as a raw uint16 file, run the built-in sum, "
+        "total intensity, virtual ADF and centre-of-mass UDFs over it in one pass with Context(), "
+        "print timings, and write PNG images.",
     )
     demo.add_argument(
         "--scan", type=int, nargs=2, default=[128, 128], metavar=("NY", "NX"),

@@ -45,7 +45,10 @@ _ArrayT = TypeVar("_ArrayT", bound=_Transposable)
 def fill_value(dtype: np.dtype) -> Any:
     """The value shown at positions outside the ROI for ``dtype``."""
     dtype = np.dtype(dtype)
-    if dtype.kind in "fc":
+    if dtype.kind == "c":
+        # NaN in both parts, as LiberTEM's (np.full with None): the imaginary part is unset too
+        return complex(np.nan, np.nan)
+    if dtype.kind == "f":
         return np.nan
     if dtype.kind == "b":
         return False

@@ -55,6 +55,9 @@ class NativeDescriptor:
     params: dict[str, Any] = field(default_factory=dict)
     #: the result buffers, in the order the core returns them
     results: tuple[ResultSpec, ...] = ()
+    #: integer buffers (a frame count): the core computes them as float64, exact below 2**53,
+    #: and they are cast back to their declared dtype here
+    integer_buffers: tuple[tuple[str, str], ...] = ()
 
     def as_core(self) -> tuple[str, dict[str, Any], list[tuple[str, str, str, list[int]]]]:
         """The declaration in the form ``ferrotem._core`` takes."""
@@ -68,15 +71,21 @@ class NativeDescriptor:
 def describe(udf: Any, name: str, **params: Any) -> NativeDescriptor:
     """The descriptor of ``udf`` (after ``get_result_buffers`` ran on the main node): every
     buffer it declared that has storage, with its kind, dtype and extra_shape."""
+    stored = [(n, b) for n, b in udf._buffers.items() if b.use != "result_only"]
+    integer = tuple((n, np.dtype(b.dtype).str) for n, b in stored if np.dtype(b.dtype).kind in "iu")
     results = tuple(
-        (buf_name, buf.kind, np.dtype(buf.dtype).str, tuple(int(x) for x in buf.extra_shape))
-        for buf_name, buf in udf._buffers.items()
-        if buf.use != "result_only"
+        (
+            buf_name,
+            buf.kind,
+            np.dtype(np.float64 if np.dtype(buf.dtype).kind in "iu" else buf.dtype).str,
+            tuple(int(x) for x in buf.extra_shape),
+        )
+        for buf_name, buf in stored
     )
     arrays = {
         k: np.ascontiguousarray(v) if isinstance(v, np.ndarray) else v for k, v in params.items()
     }
-    return NativeDescriptor(name, arrays, results)
+    return NativeDescriptor(name, arrays, results, integer)
 
 
 def _defining_class(cls: type) -> type | None:
@@ -130,6 +139,7 @@ def results_to_buffers(
             f"buffers {sorted(declared)}"
         )
     out = {}
+    integer = dict(descriptor.integer_buffers)
     for name, kind, dtype, extra in descriptor.results:
         arr = np.asarray(results[name])
         shape = storage_shape(kind, extra, sig_shape, n_frames)
@@ -138,5 +148,7 @@ def results_to_buffers(
                 f"native {descriptor.name}: result {name!r} has dtype {arr.dtype} and "
                 f"{arr.size} values; declared {np.dtype(dtype)} of shape {shape}"
             )
+        if name in integer:
+            arr = arr.astype(integer[name])
         out[name] = arr.reshape(shape)
     return out

@@ -12,11 +12,11 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping
-from io import BytesIO
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ferrotem.common.viz import encode_image
 from ferrotem.udf.runner import UDFRunner
 
 if TYPE_CHECKING:
@@ -135,19 +135,6 @@ def make_colormap() -> Any:
     angles = np.linspace(0, 2 * np.pi, 360, endpoint=False)
     colours = rgb_from_2dvector(y=-np.sin(angles), x=-np.cos(angles)) / 255
     return LinearSegmentedColormap.from_list("libertem_cyclic", colours)
-
-
-def encode_image(result: np.ndarray, save_kwargs: dict[str, Any] | None = None) -> BytesIO:
-    """RGB(A) bytes as an image file in memory (PNG unless ``save_kwargs`` says otherwise;
-    they go to ``PIL.Image.save``)."""
-    from PIL import Image
-
-    buf = BytesIO()
-    Image.fromarray(np.asarray(result)).convert(mode="RGB").save(
-        buf, **(save_kwargs or {"format": "png"})
-    )
-    buf.seek(0)
-    return buf
 
 
 def __getattr__(name: str) -> Any:

@@ -4,13 +4,17 @@
 //! ROI-compressed order) restricted to a range of flattened signal pixels. Each partition gets a
 //! fresh partial result; partials are merged into one output per run.
 
+mod com;
 mod masks;
 pub mod native;
+mod stddev;
 mod sum;
 mod sumsig;
 
+pub use com::CoMUdf;
 pub use masks::ApplyMasksUdf;
 pub use native::{build, NativeSpec, NativeUdf};
+pub use stddev::{StdDevMoments, StdDevUdf};
 pub use sum::SumUdf;
 pub use sumsig::SumSigUdf;
 

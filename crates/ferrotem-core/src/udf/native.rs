@@ -4,7 +4,7 @@
 //! `NativeSpec` and the named results back, so a new native UDF touches its own module here, one
 //! line of [`build`], and its Python class.
 
-use super::{ApplyMasksUdf, DynUdf, SumSigUdf, SumUdf};
+use super::{ApplyMasksUdf, CoMUdf, DynUdf, StdDevUdf, SumSigUdf, SumUdf};
 use crate::buffer::{InputKind, TypedVec};
 use crate::error::{Error, Result};
 use std::any::Any;
@@ -191,7 +191,7 @@ pub(crate) fn single_result(
 }
 
 /// The registered native UDFs, by name.
-pub const NATIVE_NAMES: &[&str] = &["sum", "sumsig", "masks"];
+pub const NATIVE_NAMES: &[&str] = &["sum", "sumsig", "masks", "stddev", "com"];
 
 /// Builds the native UDF `spec` declares and checks that its results, for a run in `input`,
 /// are the ones declared: same names in the same order, kinds, dtypes and entry shapes.
@@ -204,6 +204,8 @@ pub fn build(spec: &NativeSpec, input: InputKind) -> Result<Box<dyn NativeUdf>> 
         "sum" => SumUdf::from_spec(spec)?,
         "sumsig" => SumSigUdf::from_spec(spec)?,
         "masks" => ApplyMasksUdf::from_spec(spec)?,
+        "stddev" => StdDevUdf::from_spec(spec)?,
+        "com" => CoMUdf::from_spec(spec)?,
         other => {
             return Err(Error::param(
                 "native UDF",
