@@ -9,6 +9,8 @@ the update used the old ones; partitions that start after it use the new ones.
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 
 import numpy as np
 import pytest
@@ -39,6 +41,29 @@ class MaskedSumUDF(UDF):
         self.results.value[:] = np.sum(frame * self.params.mask)
 
 
+class GatedMaskedSumUDF(UDF):
+    """MaskedSumUDF whose partitions, except the first, wait until the file ``gate`` exists:
+    the tasks under way when the test updates the parameters stay under way until it opens
+    the gate, so which partitions started before the update is known (works across
+    processes, for a Dask cluster too)."""
+
+    def __init__(self, mask, gate):
+        super().__init__(mask=mask, gate=gate)
+
+    def get_result_buffers(self):
+        return {"value": self.buffer(kind="nav", dtype="float64")}
+
+    def get_preferred_input_dtype(self):
+        return np.float64
+
+    def process_partition(self, partition):
+        if self.meta.slice.origin[0] != 0:
+            deadline = time.monotonic() + 60
+            while not os.path.exists(self.params.gate) and time.monotonic() < deadline:
+                time.sleep(0.005)
+        self.results.value[:] = np.einsum("nyx,yx->n", partition, self.params.mask)
+
+
 def _data() -> np.ndarray:
     return np.random.default_rng(7).random(NAV + SIG)
 
@@ -56,10 +81,10 @@ def _flat_value(step, name: str) -> np.ndarray:
     return np.asarray(step.buffers[0][name].data).reshape(-1)
 
 
-def run_with_update(ctx, udf, patch, name, after_step: int = 0, **load_kwargs):
-    """Runs ``udf`` with ``run_udf_iter``, applies ``patch`` after step ``after_step``;
-    returns (final flat results, partitions in merge order as flat frame indices, number of
-    partitions merged before the update)."""
+def run_with_update(ctx, udf, patch, name, after_step: int = 0, gate=None, **load_kwargs):
+    """Runs ``udf`` with ``run_udf_iter``, applies ``patch`` after step ``after_step`` (then
+    creates the file ``gate``, if given); returns (final flat results, partitions in merge
+    order as flat frame indices, number of partitions merged before the update)."""
     ds = ctx.load("memory", data=_data(), num_partitions=N_PARTS, **load_kwargs)
     gen = ctx.run_udf_iter(ds, udf)
     assert isinstance(gen, ResultGenerator)
@@ -73,6 +98,8 @@ def run_with_update(ctx, udf, patch, name, after_step: int = 0, **load_kwargs):
         if i == after_step:
             gen.update_parameters_experimental(patch)
             merged_before = i + 1
+            if gate is not None:
+                gate.touch()
     assert step is not None and seen.all()
     return _flat_value(step, name), parts, merged_before
 
@@ -159,17 +186,23 @@ def test_inline_update_that_leaves_the_native_path(inline_ctx):
     assert labels == ["old"] * before + ["new"] * (N_PARTS - before)
 
 
-def test_threads_partitions_started_after_update_use_new_mask(threads_ctx):
+def check_started_after_update_are_new(ctx, tmp_path, workers: int):
     old, new = _masks()
-    # tiledelay: each partition takes a while, so most start after the update
+    gate = tmp_path / "gate"
     values, parts, before = run_with_update(
-        threads_ctx, MaskedSumUDF(mask=old), [{"mask": new}], "value", 0, tiledelay=0.02
+        ctx, GatedMaskedSumUDF(mask=old, gate=str(gate)), [{"mask": new}], "value", 0, gate
     )
+    assert before == 1
     labels = classify(values, parts, _oracle(old), _oracle(new))
-    assert labels[:before] == ["old"] * before
-    # at most the two threads' partitions were under way at the update; the rest are new
-    assert labels.count("old") <= before + 2 + 1, labels
-    assert labels[-1] == "new"
+    assert labels[0] == "old"
+    # when the first partition was merged, each worker had started at most one more (held at
+    # the gate until after the update): those keep the old mask, every other one is new
+    assert labels.count("old") <= 1 + workers, labels
+    assert labels.count("new") >= N_PARTS - 1 - workers, labels
+
+
+def test_threads_partitions_started_after_update_use_new_mask(threads_ctx, tmp_path):
+    check_started_after_update_are_new(threads_ctx, tmp_path, workers=2)
 
 
 def test_update_before_first_step_applies_to_whole_run(inline_ctx, threads_ctx):
@@ -315,19 +348,14 @@ def test_close_and_throw(inline_ctx):
         next(gen)
 
 
-@pytest.mark.slow
-def test_dask_cluster_partitions_started_after_update_use_new_mask():
+def test_dask_cluster_partitions_started_after_update_use_new_mask(tmp_path):
+    """Tasks queued on a worker (not started) get the new parameters too: the update reaches
+    the workers directly, not through their task queues."""
     from ferrotem.executor.dask import DaskJobExecutor, cluster_spec
 
     spec = cluster_spec(cpus=[0, 1], cudas=[], has_cupy=False, num_service=0)
     ctx = Context(executor=DaskJobExecutor.make_local(spec=spec))
     try:
-        old, new = _masks()
-        values, parts, before = run_with_update(
-            ctx, MaskedSumUDF(mask=old), [{"mask": new}], "value", 0, tiledelay=0.05
-        )
-        labels = classify(values, parts, _oracle(old), _oracle(new))
-        assert labels[:before] == ["old"] * before
-        assert labels[-1] == "new", labels
+        check_started_after_update_are_new(ctx, tmp_path, workers=2)
     finally:
         ctx.close()
