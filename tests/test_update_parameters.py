@@ -19,6 +19,8 @@ from ferrotem.udf.base import UDF
 from ferrotem.udf.masks import ApplyMasksUDF
 from ferrotem.udf.native import native_descriptor
 from ferrotem.udf.task import UDFTask
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 NAV = (4, 8)
 SIG = (5, 6)
@@ -142,6 +144,51 @@ def test_inline_python_udf_partitions_after_update_use_new_mask(inline_ctx, afte
     labels = classify(values, parts, _oracle(old), _oracle(new))
     # inline runs a partition only when asked for the next step: the cut is exact
     assert labels == ["old"] * before + ["new"] * (N_PARTS - before)
+
+
+@settings(max_examples=25)
+@given(
+    num_partitions=st.integers(1, 8),
+    roi_seed=st.one_of(st.none(), st.integers(0, 2**16)),
+    after=st.integers(0, 7),
+    native=st.booleans(),
+)
+def test_inline_property_roi_partitions_and_update_step(
+    inline_ctx, num_partitions, roi_seed, after, native
+):
+    """Over partition counts, ROIs and the step of the update, on the Python and the native
+    path: every partition merged up to the update has the old mask, every later one the
+    new, frames outside the ROI are untouched."""
+    old, new = _masks()
+    roi = None
+    if roi_seed is not None:
+        roi = np.random.default_rng(roi_seed).random(NAV) < 0.6
+        assume(roi.any())
+    ds = inline_ctx.load("memory", data=_data(), num_partitions=num_partitions)
+    if native:
+        udf, name, patch = (
+            ApplyMasksUDF(mask_factories=old[np.newaxis]),
+            "intensity",
+            "mask_factories",
+        )
+        new_value = new[np.newaxis]
+    else:
+        udf, name, patch, new_value = MaskedSumUDF(mask=old), "value", "mask", new
+    gen = inline_ctx.run_udf_iter(ds, udf, roi=roi)
+    seen = np.zeros(int(np.prod(NAV)), dtype=bool)
+    labels_expected, parts = [], []
+    step = None
+    for i, step in enumerate(gen):
+        damage = np.asarray(step.damage.data).reshape(-1)
+        parts.append(np.flatnonzero(damage & ~seen))
+        labels_expected.append("old" if i <= after else "new")
+        seen = damage.copy()
+        if i == after:
+            gen.update_parameters_experimental([{patch: new_value}])
+    selected = np.ones(seen.size, bool) if roi is None else roi.reshape(-1)
+    np.testing.assert_array_equal(seen, selected)
+    values = _flat_value(step, name)
+    assert classify(values, parts, _oracle(old), _oracle(new)) == labels_expected
 
 
 def test_inline_native_apply_masks_see_new_masks(inline_ctx, monkeypatch):
