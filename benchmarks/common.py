@@ -186,9 +186,52 @@ def ensure_references(ds: Dataset) -> str:
     return out
 
 
+#: ``CoMUDF.with_params(**COM_PARAMS)`` in both packages: a bright-field disk of a quarter of
+#: the frame's width around the centre of 256x256 frames
+COM_PARAMS = {"cy": 127.5, "cx": 128.25, "r": 64.0}
+
+
+def com_reference_path(ds: Dataset) -> str:
+    return ds.path + ".com.npz"
+
+
+def ensure_com_references(ds: Dataset) -> str:
+    """The float64 numpy centre of mass ``(y, x)`` of every frame over the disk of
+    ``COM_PARAMS`` (``raw_com``), computed once and kept beside the file; returns the path."""
+    out = com_reference_path(ds)
+    st = os.stat(ds.path)
+    ident = np.array([st.st_size, st.st_mtime_ns], dtype=np.int64)
+    if os.path.exists(out):
+        with np.load(out) as z:
+            if np.array_equal(z["ident"], ident):
+                return out
+    sy, sx = ds.sig
+    yy, xx = np.mgrid[0:sy, 0:sx].astype(np.float64)
+    p = COM_PARAMS
+    disk = ((yy - p["cy"]) ** 2 + (xx - p["cx"]) ** 2 <= p["r"] ** 2).astype(np.float64)
+    weights = np.stack([disk, yy * disk, xx * disk]).reshape(3, -1).T
+    n = int(np.prod(ds.nav))
+    mm = np.memmap(ds.path, dtype=ds.dtype, mode="r", shape=(n, sy * sx))
+    moments = np.empty((n, 3))
+    step_frames = max(1, (64 << 20) // (mm.shape[1] * mm.dtype.itemsize))
+    for start in range(0, n, step_frames):
+        block = np.asarray(mm[start : start + step_frames], dtype=np.float64)
+        moments[start : start + len(block)] = block @ weights
+    del mm
+    com = moments[:, 1:] / moments[:, :1]
+    tmp = out + ".part.npz"
+    np.savez(tmp, ident=ident, com=com.reshape(ds.nav + (2,)))
+    os.replace(tmp, out)
+    return out
+
+
 def load_references(ds: Dataset) -> dict[str, np.ndarray]:
     with np.load(reference_path(ds)) as z:
-        return {"sum": z["sum"], "sumsig": z["sumsig"]}
+        refs = {"sum": z["sum"], "sumsig": z["sumsig"]}
+    if os.path.exists(com_reference_path(ds)):
+        with np.load(com_reference_path(ds)) as z:
+            refs["com"] = z["com"]
+    return refs
 
 
 # -- engines: one API, two packages ---------------------------------------------------------------
@@ -205,6 +248,7 @@ def import_api(package: str) -> SimpleNamespace:
         UDF=importlib.import_module(f"{package}.udf.base").UDF,
         SumUDF=importlib.import_module(f"{package}.udf.sum").SumUDF,
         SumSigUDF=importlib.import_module(f"{package}.udf.sumsigudf").SumSigUDF,
+        CoMUDF=importlib.import_module(f"{package}.udf.com").CoMUDF,
         make_dask_array=importlib.import_module(f"{package}.contrib.daskadapter").make_dask_array,
     )
 
@@ -268,6 +312,7 @@ WORKLOAD_REFS = {
     "sum": ("sum",),
     "sumsig": ("sumsig",),
     "both": ("sum", "sumsig"),
+    "com": ("com",),
     "frame": ("sumsig",),
     "mda-sum": ("sum",),
     "numpy-sum": ("sum",),
@@ -339,6 +384,13 @@ def prepare(
             return tuple(np.asarray(r["intensity"].data) for r in res)
 
         return run
+    if workload == "com":
+
+        def run_com() -> tuple[np.ndarray, ...]:
+            udf = api.CoMUDF.with_params(**COM_PARAMS)
+            return (np.asarray(ctx.run_udf(dataset=data, udf=udf)["raw_com"].data),)
+
+        return run_com
     if workload == "frame":
         udf_cls = np_sum_frame_udf(api)
         return lambda: (np.asarray(ctx.run_udf(dataset=data, udf=udf_cls())["s"].data),)

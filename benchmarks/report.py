@@ -90,7 +90,12 @@ def summary(run: dict[str, Any], dask: dict[str, Any]) -> str:
         header += [title, "first run"] if with_first else [title]
     add("| " + " | ".join(header) + " |")
     add("|---|" + "---:|" * (len(header) - 1))
-    names = {"sum": "SumUDF", "sumsig": "SumSigUDF", "both": "both in one run"}
+    names = {
+        "sum": "SumUDF",
+        "sumsig": "SumSigUDF",
+        "both": "both in one run",
+        "com": "CoMUDF (r=64 disk)",
+    }
     for ds_name, ds in run["datasets"].items():
         for key, label in names.items():
             row = [f"{ds['label']}, {label}"]

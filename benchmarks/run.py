@@ -43,6 +43,7 @@ from common import (
     ROOT,
     Cell,
     Dataset,
+    ensure_com_references,
     ensure_file,
     ensure_references,
     first_run,
@@ -68,7 +69,14 @@ DATASETS = (
 )
 PER_FRAME = DATASETS[1]
 STARTUP = Dataset("startup", "uint16", (24, 32), SIG)  # 768 frames, 100.7 MB
-UDF_SETS = {"sum": "SumUDF", "sumsig": "SumSigUDF", "both": "SumUDF + SumSigUDF"}
+UDF_SETS = {
+    "sum": "SumUDF",
+    "sumsig": "SumSigUDF",
+    "both": "SumUDF + SumSigUDF",
+    "com": "CoMUDF (r=64 disk)",
+}
+#: UDF sets only the engines run (numpy and dask have no counterpart)
+ENGINE_ONLY_SETS = {"com"}
 
 #: engine label -> (package, setup, workload prefix, has a first-run column)
 ENGINES = {
@@ -141,6 +149,8 @@ def cell_specs(engines: list[str]) -> list[dict[str, Any]]:
         _, setup, prefix, _ = ENGINES[engine]
         for ds in DATASETS:
             for key in UDF_SETS:
+                if prefix and key in ENGINE_ONLY_SETS:
+                    continue
                 specs.append(
                     {
                         "label": f"{engine}|{ds.name}|{key}",
@@ -285,6 +295,8 @@ def first_runs(engines: list[str], threads: int) -> dict[str, float | str]:
         python = LIBERTEM_PY if package == "libertem" else sys.executable
         for ds in DATASETS:
             for key in UDF_SETS:
+                if prefix and key in ENGINE_ONLY_SETS:
+                    continue
                 out[f"{engine}|{ds.name}|{key}"] = first_run(
                     python, package, setup or "", prefix + key, ds, threads
                 )
@@ -497,6 +509,7 @@ def main(argv: list[str] | None = None) -> int:
         ensure_file(ds)
     for ds in DATASETS:
         ensure_references(ds)
+        ensure_com_references(ds)
     prepare_mib()
     for ds in (*DATASETS, STARTUP, *MIB_DATASETS):
         warm_page_cache(ds.path)

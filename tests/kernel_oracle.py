@@ -24,6 +24,10 @@ tolerance.
   rounds once per pixel range: ``gamma(MASK_BLOCK + 1)`` on ``S = sum |x w|``, plus two roundings
   per range and the float64 accumulation.
 
+- ``CoMUDF``'s moments (``Σ v m``, ``Σ v y m``, ``Σ v x m`` over a ring) are float64 sums of
+  exact products (0/1 weights; ``y`` multiplies a row's sum once): ``gamma(n + 3)`` in float64
+  on ``S = sum |v y m|``, for kernel and oracle each.
+
 A new native UDF plugs in with one line in :data:`NATIVE_KERNEL_CASES` (and an oracle class
 with ``add(frames)`` / ``finish()`` like the ones here); every test in
 ``tests/test_kernels_wide.py`` then checks it.
@@ -39,8 +43,11 @@ from typing import Any, Protocol
 
 import numpy as np
 from ferrotem.api import Context
+from ferrotem.common.buffers import BufferWrapper
 from ferrotem.udf.base import UDF
+from ferrotem.udf.com import CoMUDF
 from ferrotem.udf.masks import ApplyMasksUDF
+from ferrotem.udf.native import NativeDescriptor
 from ferrotem.udf.sum import SumUDF
 from ferrotem.udf.sumsigudf import SumSigUDF
 
@@ -195,6 +202,57 @@ class MasksOracle:
         return out
 
 
+def kernel_com_params(sig_shape: tuple[int, ...]) -> dict[str, float]:
+    """The ring of the ``CoMUDF`` kernel case: off-centre, a third of the frame wide."""
+    sy, sx = sig_shape
+    r = min(sy, sx) / 3 + 0.1
+    return {"cy": sy / 2 - 0.3, "cx": sx / 2 + 0.2, "r": r, "ri": r / 4}
+
+
+class CoMMomentsUDF(CoMUDF):
+    """``CoMUDF``'s native stage with its moments ``raw_mask_result`` as the result (any scan
+    shape); it declares the same native UDF, so it runs the same kernel."""
+
+    def get_result_buffers(self) -> dict[str, BufferWrapper]:
+        dtype = np.result_type(self.meta.input_dtype, np.float64)
+        return {"raw_mask_result": self.buffer(kind="nav", dtype=dtype, extra_shape=(3,))}
+
+    def get_results(self) -> dict[str, Any]:
+        return UDF.get_results(self)
+
+    def native_descriptor(self) -> NativeDescriptor | None:
+        return CoMUDF.native_descriptor(self)
+
+
+class CoMOracle:
+    """``CoMUDF``'s moments over the ring of :func:`kernel_com_params`, per frame."""
+
+    def __init__(self, ctx: OracleContext):
+        self.ctx = ctx
+        p = kernel_com_params(ctx.sig_shape)
+        yy, xx = np.mgrid[0 : ctx.sig_shape[0], 0 : ctx.sig_shape[1]].astype(np.float64)
+        d2 = (yy - p["cy"]) ** 2 + (xx - p["cx"]) ** 2
+        m = ((d2 <= p["r"] ** 2) & (d2 > p["ri"] ** 2)).astype(np.float64)
+        self.w = np.stack([m, yy * m, xx * m]).reshape(3, -1).T
+        parts = 2 if ctx.input_dtype.kind == "c" else 1
+        self.sums: list[list[np.ndarray]] = [[] for _ in range(parts)]
+        self.abs: list[list[np.ndarray]] = [[] for _ in range(parts)]
+
+    def add(self, frames: np.ndarray) -> None:
+        for s, a, part in zip(self.sums, self.abs, components(frames), strict=True):
+            s.append(part.astype(np.float64) @ self.w)
+            a.append(np.abs(part).astype(np.float64) @ self.w)
+
+    def finish(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        rel = 2 * gamma(self.ctx.sig_size + 3, U64)
+        out = []
+        for s, a in zip(self.sums, self.abs, strict=True):
+            want = np.concatenate(s).ravel() if s else np.zeros(0)
+            abs_sum = np.concatenate(a).ravel() if a else np.zeros(0)
+            out.append((want, rel * abs_sum))
+        return out
+
+
 @dataclass(frozen=True)
 class KernelCase:
     """A native UDF, its result buffer and its float64 oracle."""
@@ -224,6 +282,12 @@ NATIVE_KERNEL_CASES: tuple[KernelCase, ...] = (
         ),
         "intensity",
         lambda ctx: MasksOracle(ctx, 3, 7),
+    ),
+    KernelCase(
+        "CoMUDF(ring)",
+        lambda dt, sig: CoMMomentsUDF.with_params(**kernel_com_params(sig)),
+        "raw_mask_result",
+        CoMOracle,
     ),
 )
 

@@ -474,3 +474,48 @@ def test_property_against_the_oracle(
     want = oracle(data, roi=roi, **params)
     names = NAV_RESULTS + (("magnitude",) if nav[0] == 1 else DERIVED)
     check_all(res, want, rtol=1e-4, names=names)
+
+
+class DoubledMagnitudeCoMUDF(CoMUDF):
+    """Overrides only a derived-result hook, as LiberTEM-iCoM does: stays native."""
+
+    def get_field_results(self, field_y, field_x):
+        out = super().get_field_results(field_y, field_x)
+        out["magnitude"] = 2 * out["magnitude"]
+        return out
+
+
+def test_overriding_a_derived_result_hook_keeps_the_native_path(inline_ctx):
+    data = u16_data(13)
+    ds = inline_ctx.load("memory", data=data)
+    plain, doubled = CoMUDF.with_params(r=6), DoubledMagnitudeCoMUDF.with_params(r=6)
+    a, b = inline_ctx.run_udf(dataset=ds, udf=[plain, doubled])
+    assert native_descriptor(doubled) is not None
+    np.testing.assert_allclose(b["magnitude"].data, 2 * a["magnitude"].data, rtol=1e-6)
+    np.testing.assert_array_equal(b["field"].data, a["field"].data)
+
+
+def test_run_udf_iter_gives_partial_then_final_results(ctx):
+    """Results after every merged partition: regression over the positions merged so far,
+    the last one as run_udf's."""
+    data = u16_data(14)
+    ds = ctx.load("memory", data=data, num_partitions=3)
+    params = {"cy": 8.0, "cx": 9.0, "r": 6.0, "regression": 1}
+    seen = 0
+    for part in ctx.run_udf_iter(dataset=ds, udf=CoMUDF.with_params(**params)):
+        seen += 1
+        res = part.buffers[0]  # read now: the run goes on after this step
+        merged = np.asarray(part.damage.data, dtype=bool)
+        want = oracle(data, roi=merged, **params)  # the fit sees the merged positions only
+        np.testing.assert_allclose(res["regression"].data, want["regression"], atol=1e-5)
+        for name in ("raw_com", "field"):
+            np.testing.assert_allclose(res[name].data[merged], want[name][merged], rtol=1e-5)
+    assert seen >= 1 and merged.all()
+    check_all(res, oracle(data, **params))
+
+
+def test_ri_none_is_a_full_disk(inline_ctx):
+    data = u16_data(15)
+    ds = inline_ctx.load("memory", data=data)
+    a = inline_ctx.run_udf(dataset=ds, udf=CoMUDF(CoMParams(cy=8.0, cx=9.0, r=5.0, ri=None)))
+    check_all(a, oracle(data, cy=8.0, cx=9.0, r=5.0))

@@ -104,3 +104,69 @@ fn unknown_names_and_parameters_are_refused() {
     s.params.insert("scale".into(), ParamValue::Float(2.0));
     assert_eq!(param_name(build(&s, f32).err().unwrap()), "scale");
 }
+
+fn com_spec(mask: ParamValue, dtype: InputKind) -> NativeSpec {
+    NativeSpec {
+        name: "com".into(),
+        params: BTreeMap::from([("mask".to_string(), mask)]),
+        results: vec![ResultDecl {
+            name: "raw_mask_result".into(),
+            kind: ResultKind::Nav,
+            dtype,
+            extra_shape: vec![3],
+        }],
+    }
+}
+
+fn mask_param(shape: Vec<usize>, values: Vec<f64>) -> ParamValue {
+    ParamValue::Array(ferrotem_core::udf::native::ArrayParam {
+        shape,
+        data: ferrotem_core::udf::native::ArrayData::Typed(TypedVec::F64(values)),
+    })
+}
+
+#[test]
+#[allow(clippy::cast_precision_loss, reason = "pixel indices below 12")]
+fn com_builds_runs_and_refuses_bad_declarations() {
+    // 1x2 scan of 2x3 frames holding 0..12; the mask leaves out pixel (0, 0)
+    let mask = mask_param(vec![2, 3], vec![0.0, 1.0, 1.0, 1.0, 1.0, 1.0]);
+    let f32 = InputKind::F32;
+    let com = build(&com_spec(mask.clone(), InputKind::F64), f32).unwrap();
+    let bytes: Vec<u8> = (0u16..12).flat_map(u16::to_ne_bytes).collect();
+    let shape = DatasetShape::new(&[1, 2], &[2, 3]).unwrap();
+    let source = MemorySource::new(bytes, DType::native(ScalarKind::U16), shape, 0).unwrap();
+    let parts = split_frames(2, 1, 2).unwrap();
+    let out = Runner::new(1)
+        .unwrap()
+        .run(
+            &source,
+            &parts,
+            None,
+            &[com.udf()],
+            &RunOptions::new(f32),
+            &|_| {},
+        )
+        .unwrap();
+    let moments = com.split_results(out.into_iter().next().unwrap()).unwrap();
+    // frame f, pixel p = 3 y + x holds 6 f + p: sums over p = 1..6 of v, y v, x v
+    let frame = |f: f64| {
+        let v = |p: usize| 6.0 * f + p as f64;
+        let s: f64 = (1..6).map(v).sum();
+        let sy: f64 = (3..6).map(v).sum();
+        let sx: f64 = (1..6).map(|p| (p % 3) as f64 * v(p)).sum();
+        [s, sy, sx]
+    };
+    let want: Vec<f64> = [frame(0.0), frame(1.0)].concat();
+    assert_eq!(moments, vec![TypedVec::F64(want)]);
+    // float64 moments, complex128 for complex input: a float32 declaration is refused
+    let e = build(&com_spec(mask.clone(), f32), f32).err().unwrap();
+    assert_eq!(param_name(e), "result buffer \"raw_mask_result\"");
+    assert!(build(&com_spec(mask, InputKind::C128), InputKind::C64).is_ok());
+    // a mask that is not 2-D, or a stray parameter
+    let flat = mask_param(vec![6], vec![1.0; 6]);
+    let e = build(&com_spec(flat, InputKind::F64), f32).err().unwrap();
+    assert_eq!(param_name(e), "mask");
+    let mut stray = com_spec(mask_param(vec![1, 1], vec![1.0]), InputKind::F64);
+    stray.params.insert("radius".into(), ParamValue::Float(3.0));
+    assert_eq!(param_name(build(&stray, f32).err().unwrap()), "radius");
+}

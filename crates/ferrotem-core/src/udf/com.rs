@@ -3,9 +3,11 @@
 //! `raw_mask_result` of kind `nav` with three entries per frame. Everything LiberTEM derives
 //! from them (shifts, field, divergence, curl, regression) is computed in Python after merging.
 //!
-//! The three weights per pixel are made once, in blocks of [`BLOCK`] pixels (`m`, `y·m`, `x·m`
-//! side by side, 24 KiB: in L1), and every frame of a tile passes each block with three
-//! accumulators, converting its stored values inside the loop (no converted tile).
+//! Per detector row `y`, only the columns between the row's first and last non-zero weight are
+//! read (a disk of radius 64 on 256x256 frames covers a quarter of the pixels): each frame's
+//! segment gives `Σ I·m` and `Σ I·x·m` in one pass (two accumulators), and `Σ y·I·m` is `y`
+//! times the first. The row's weights (4 KiB at 256 pixels) stay in L1 while the frames of a
+//! tile pass; stored values are converted inside the loop (no converted tile).
 //!
 //! Accumulation is float64 (complex128 for complex input), whatever the input dtype: at 256x256 uint16 frames `Σ x·I` reaches
 //! `255 · 65535 · 65536 ≈ 1.1e12`, where float32 (24-bit mantissa) would lose about 1e5 and
@@ -31,8 +33,6 @@ use std::any::Any;
 use std::marker::PhantomData;
 use std::ops::Range;
 
-/// Pixels per block of weights: three float64 weights each, 24 KiB.
-const BLOCK: usize = 1024;
 /// Independent partial sums per moment.
 const LANES: usize = 8;
 /// Moments per frame: `Σ I·m`, `Σ y·I·m`, `Σ x·I·m`.
@@ -43,9 +43,15 @@ const MOMENTS: usize = 3;
 #[derive(Debug, Clone)]
 pub struct CoMUdf {
     sig_size: usize,
-    /// Block `b` holds `m`, `y·m`, `x·m` of pixels `b * BLOCK ..`, each `BLOCK` long (the last
-    /// block padded with zeros): `weights[(b * 3 + k) * BLOCK + i]`.
-    weights: Vec<f64>,
+    /// Pixels per detector row.
+    width: usize,
+    /// The weight `m` of each pixel, row after row.
+    mask: Vec<f64>,
+    /// `x·m` of each pixel.
+    mask_x: Vec<f64>,
+    /// Per detector row, the columns `lo..hi` from its first to its last non-zero weight
+    /// (`0..0` for a row without any).
+    spans: Vec<Range<usize>>,
 }
 
 impl CoMUdf {
@@ -63,21 +69,52 @@ impl CoMUdf {
                 format!("one per pixel of a {height}x{width} frame"),
             ));
         }
-        let sig_size = mask.len();
-        let mut weights = vec![0.0; sig_size.div_ceil(BLOCK) * MOMENTS * BLOCK];
-        for (p, &m) in mask.iter().enumerate() {
-            let (block, i) = (p / BLOCK, p % BLOCK);
-            #[allow(
-                clippy::cast_precision_loss,
-                reason = "pixel coordinates are far below 2^53"
-            )]
-            let (y, x) = ((p / width) as f64, (p % width) as f64);
-            let at = block * MOMENTS * BLOCK + i;
-            weights[at] = m;
-            weights[at + BLOCK] = y * m;
-            weights[at + 2 * BLOCK] = x * m;
-        }
-        Ok(CoMUdf { sig_size, weights })
+        #[allow(
+            clippy::cast_precision_loss,
+            reason = "pixel coordinates are far below 2^53"
+        )]
+        let mask_x = mask
+            .iter()
+            .enumerate()
+            .map(|(p, &m)| (p % width.max(1)) as f64 * m)
+            .collect();
+        let spans = mask
+            .chunks(width.max(1))
+            .take(height)
+            .map(|row| {
+                let lo = row.iter().position(|&m| m != 0.0);
+                let hi = row.iter().rposition(|&m| m != 0.0);
+                match (lo, hi) {
+                    (Some(lo), Some(hi)) => lo..hi + 1,
+                    _ => 0..0,
+                }
+            })
+            .collect();
+        Ok(CoMUdf {
+            sig_size: mask.len(),
+            width,
+            mask: mask.to_vec(),
+            mask_x,
+            spans,
+        })
+    }
+
+    /// The parts of detector rows a tile of pixels `pixels` needs: `(y, start..end)` in frame
+    /// pixels, within the tile and the row's span.
+    fn segments(&self, pixels: &Range<usize>) -> impl Iterator<Item = (usize, Range<usize>)> + '_ {
+        let width = self.width.max(1);
+        let rows = if pixels.is_empty() {
+            0..0
+        } else {
+            pixels.start / width..(pixels.end - 1) / width + 1
+        };
+        let (start, end) = (pixels.start, pixels.end);
+        rows.filter_map(move |y| {
+            let span = self.spans.get(y)?;
+            let lo = (y * width + span.start).max(start);
+            let hi = (y * width + span.end).min(end);
+            (lo < hi).then_some((y, lo..hi))
+        })
     }
 
     /// Builds the UDF from its declaration: `mask`, a 2-D `(height, width)` float array.
@@ -121,13 +158,12 @@ impl CoMUdf {
         stride: usize,
     ) -> Result<()> {
         self.check_tile(out.len(), depth, pixels)?;
-        dispatch(MomentBlocks {
+        dispatch(MomentRows {
             acc: out,
             data,
-            width: pixels.len(),
             stride,
-            weights: &self.weights,
-            px0: pixels.start,
+            udf: self,
+            pixels: pixels.clone(),
             input: PhantomData::<T>,
         });
         Ok(())
@@ -149,12 +185,18 @@ impl CoMUdf {
             return Ok(());
         }
         for (acc, row) in out.chunks_exact_mut(MOMENTS).zip(data.chunks_exact(width)) {
-            for (p, &v) in pixels.clone().zip(row) {
-                let v = widen(v);
-                let at = (p / BLOCK) * MOMENTS * BLOCK + p % BLOCK;
-                for (k, a) in acc.iter_mut().enumerate() {
-                    *a += v * self.weights[at + k * BLOCK];
+            for (y, seg) in self.segments(pixels) {
+                #[allow(clippy::cast_precision_loss, reason = "a row index, below 2^53")]
+                let yf = y as f64;
+                let mut sums = [Complex64::new(0.0, 0.0); 2];
+                for p in seg {
+                    let v = widen(row[p - pixels.start]);
+                    sums[0] += v * self.mask[p];
+                    sums[1] += v * self.mask_x[p];
                 }
+                acc[0] += sums[0];
+                acc[1] += sums[0] * yf;
+                acc[2] += sums[1];
             }
         }
         Ok(())
@@ -205,89 +247,81 @@ impl CoMUdf {
     }
 }
 
-/// `acc[f * 3 + k] += Σ_p x[f][p] · w_k[p]` over the tile's pixels for every frame `f` of a
-/// tile whose rows (`width` values, `stride` apart) are `data`, block by block of weights;
-/// values are converted to `T` (the input dtype), then to float64.
-struct MomentBlocks<'a, S, T> {
+/// `acc[f * 3 ..]` `+= [Σ v·m, Σ y·v·m, Σ x·v·m]` over the tile's pixels for every frame `f`
+/// of a tile whose rows (`pixels.len()` values, `stride` apart) are `data`, detector row by
+/// detector row; values are converted to `T` (the input dtype), then to float64.
+struct MomentRows<'a, S, T> {
     acc: &'a mut [f64],
     data: &'a [S],
-    width: usize,
     stride: usize,
-    weights: &'a [f64],
-    /// the tile's first pixel in the frame
-    px0: usize,
+    udf: &'a CoMUdf,
+    /// the tile's pixels in the frame
+    pixels: Range<usize>,
     input: PhantomData<T>,
 }
 
-impl<S: CastTo<T> + Copy, T: Into<f64>> Kernel for MomentBlocks<'_, S, T> {
+impl<S: CastTo<T> + Copy, T: Into<f64>> Kernel for MomentRows<'_, S, T> {
     type Output = ();
 
     #[inline(always)]
     fn run(self) {
-        let stride = self.stride.max(self.width);
-        let rows = self.data.chunks(stride).filter_map(|c| c.get(..self.width));
-        // Blocks are aligned to the frame (a tile may start anywhere in it).
-        let (start, end) = (self.px0, self.px0 + self.width);
-        let mut block = start / BLOCK;
-        while block * BLOCK < end {
-            let lo = start.max(block * BLOCK);
-            let hi = end.min((block + 1) * BLOCK);
-            let (len, in_block) = (hi - lo, lo - block * BLOCK);
-            let w = &self.weights[block * MOMENTS * BLOCK..][..MOMENTS * BLOCK];
-            let m = &w[in_block..][..len];
-            let my = &w[BLOCK + in_block..][..len];
-            let mx = &w[2 * BLOCK + in_block..][..len];
-            for (f, row) in rows.clone().enumerate() {
-                let sums = moments::<S, T>(&row[lo - start..hi - start], m, my, mx);
-                for (a, s) in self.acc[f * MOMENTS..][..MOMENTS].iter_mut().zip(sums) {
-                    *a += s;
-                }
+        let width = self.pixels.len();
+        let start = self.pixels.start;
+        let frames = self
+            .data
+            .chunks(self.stride.max(width))
+            .filter_map(|c| c.get(..width));
+        for (y, seg) in self.udf.segments(&self.pixels) {
+            #[allow(clippy::cast_precision_loss, reason = "a row index, below 2^53")]
+            let yf = y as f64;
+            let mask = &self.udf.mask[seg.clone()];
+            let mask_x = &self.udf.mask_x[seg.clone()];
+            for (f, frame) in frames.clone().enumerate() {
+                let values = &frame[seg.start - start..seg.end - start];
+                let (sum, sum_x) = row_moments::<S, T>(values, mask, mask_x);
+                let acc = &mut self.acc[f * MOMENTS..][..MOMENTS];
+                acc[0] += sum;
+                acc[1] += yf * sum;
+                acc[2] += sum_x;
             }
-            block += 1;
         }
     }
 }
 
-/// `[Σ v·m, Σ v·my, Σ v·mx]` over `values` and the weights (all of one length), `LANES`
-/// partial sums each.
+/// `(Σ v·m, Σ v·mx)` over `values` and the weights (all of one length), `LANES` partial sums
+/// each, in one pass.
 #[inline(always)]
-fn moments<S: CastTo<T> + Copy, T: Into<f64>>(
+fn row_moments<S: CastTo<T> + Copy, T: Into<f64>>(
     values: &[S],
     mask: &[f64],
-    mask_y: &[f64],
     mask_x: &[f64],
-) -> [f64; 3] {
+) -> (f64, f64) {
     let widen = |v: S| -> f64 { CastTo::<T>::cast(v).into() };
     let mut sum = [0f64; LANES];
-    let mut sum_y = [0f64; LANES];
     let mut sum_x = [0f64; LANES];
     let whole = values.len() - values.len() % LANES;
-    for (((vc, mc), myc), mxc) in values[..whole]
+    let chunks = values[..whole]
         .chunks_exact(LANES)
         .zip(mask[..whole].chunks_exact(LANES))
-        .zip(mask_y[..whole].chunks_exact(LANES))
-        .zip(mask_x[..whole].chunks_exact(LANES))
-    {
+        .zip(mask_x[..whole].chunks_exact(LANES));
+    for ((vc, mc), mxc) in chunks {
         for k in 0..LANES {
             let v = widen(vc[k]);
             sum[k] += v * mc[k];
-            sum_y[k] += v * myc[k];
             sum_x[k] += v * mxc[k];
         }
     }
-    let mut total = [0f64; 3];
+    let (mut total, mut total_x) = (0.0, 0.0);
     for p in whole..values.len() {
         let v = widen(values[p]);
-        total[0] += v * mask[p];
-        total[1] += v * mask_y[p];
-        total[2] += v * mask_x[p];
+        total += v * mask[p];
+        total_x += v * mask_x[p];
     }
     for k in 0..LANES {
-        total[0] += sum[k];
-        total[1] += sum_y[k];
-        total[2] += sum_x[k];
+        total += sum[k];
+        total_x += sum_x[k];
     }
-    total
+    (total, total_x)
 }
 
 /// A partition's or a run's moments: float64 for real input, complex128 for complex input
@@ -299,6 +333,13 @@ pub struct Moments {
 }
 
 impl Moments {
+    /// The moments, frame after frame: `Σ I·m`, `Σ y·I·m`, `Σ x·I·m` (float64, or complex128
+    /// for complex input).
+    #[must_use]
+    pub fn values(&self) -> &TypedVec {
+        &self.values
+    }
+
     fn zeros(input: InputKind, n_frames: usize) -> Self {
         Moments {
             input,
@@ -462,7 +503,7 @@ mod tests {
 
     #[test]
     fn moments_of_u16_frames_are_exact_in_every_tile_cut() {
-        // 3 frames of 37x53 (not a multiple of LANES or BLOCK), tiles cut at odd pixel ranges
+        // 3 frames of 37x53 (not a multiple of LANES), tiles cut at odd pixel ranges
         let (h, w) = (37, 53);
         let n = h * w;
         let mask = disk(h, w, 17.3, 25.8, 14.0);

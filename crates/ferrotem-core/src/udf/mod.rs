@@ -11,7 +11,7 @@ mod stddev;
 mod sum;
 mod sumsig;
 
-pub use com::CoMUdf;
+pub use com::{CoMUdf, Moments};
 pub use masks::ApplyMasksUdf;
 pub use native::{build, NativeSpec, NativeUdf};
 pub use stddev::{StdDevMoments, StdDevUdf};

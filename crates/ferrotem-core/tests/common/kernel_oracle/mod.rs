@@ -49,14 +49,15 @@ pub use sources::{RunConfig, SourceKind};
 
 use data::splitmix64;
 use oracles::{
-    kernel_masks, typed_vec_components, MasksOracle, SumOracle, SumSigOracle, KERNEL_MASKS,
+    com_geometry, com_mask, kernel_masks, typed_vec_components, CoMOracle, MasksOracle, SumOracle,
+    SumSigOracle, KERNEL_MASKS,
 };
 
 use ferrotem_core::buffer::InputKind;
 use ferrotem_core::partition::split_frames;
 use ferrotem_core::roi::Roi;
 use ferrotem_core::runner::{RunOptions, Runner};
-use ferrotem_core::udf::{ApplyMasksUdf, DynUdf, SumSigUdf, SumUdf};
+use ferrotem_core::udf::{ApplyMasksUdf, CoMUdf, DynUdf, Moments, SumSigUdf, SumUdf};
 use sources::Sources;
 use std::any::Any;
 
@@ -78,6 +79,15 @@ pub fn native_kernel_cases() -> Vec<KernelCase> {
             },
             MasksOracle::boxed,
             typed_vec_components,
+        ),
+        KernelCase::built(
+            "CoMUdf",
+            |_, sig| {
+                let (height, width) = com_geometry(sig);
+                Box::new(CoMUdf::new(&com_mask(sig), height, width).unwrap())
+            },
+            CoMOracle::boxed,
+            |out| typed_vec_components(out.downcast_ref::<Moments>().expect("moments").values()),
         ),
     ]
 }

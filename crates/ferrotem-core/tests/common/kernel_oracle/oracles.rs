@@ -265,3 +265,105 @@ pub fn typed_vec_components(out: &dyn Any) -> Vec<f64> {
         TypedVec::C128(v) => v.iter().flat_map(|x| [x.re, x.im]).collect(),
     }
 }
+
+/// Frame geometry of the `CoMUdf` kernel case: `(height, width)` with the smallest width at
+/// least `√sig_size` that divides it (256x256 for 65536 pixels, 250x263 for 65750).
+pub fn com_geometry(sig_size: usize) -> (usize, usize) {
+    let width = (1..=sig_size.max(1))
+        .find(|w| w * w >= sig_size && sig_size % w == 0)
+        .unwrap_or(1);
+    (sig_size / width, width)
+}
+
+/// Weights of the `CoMUdf` kernel case: [`mask_weight`] over 3 (not exact in binary, so that
+/// the float64 sums round), zero in the first row and in the outer eighth of every row's
+/// columns (so that row spans are exercised).
+#[allow(
+    clippy::cast_precision_loss,
+    reason = "a small weight, converted exactly"
+)]
+pub fn com_mask(sig_size: usize) -> Vec<f64> {
+    let (_, width) = com_geometry(sig_size);
+    (0..sig_size)
+        .map(|p| {
+            let (y, x) = (p / width, p % width);
+            if y == 0 || x < width / 8 || x >= width - width / 8 {
+                0.0
+            } else {
+                mask_weight(1, p) / 3.0
+            }
+        })
+        .collect()
+}
+
+/// Oracle of `CoMUdf` over [`com_mask`]: per frame `Σ v m`, `Σ v (y m)`, `Σ v (x m)`,
+/// compensated. The kernel sums `v m` and `v (x m)` per row in float64 (products rounded as
+/// here) and multiplies the row's first sum by `y`: at most `γ(n + 3)` in float64 on the sum of
+/// the magnitudes.
+pub struct CoMOracle {
+    ctx: OracleContext,
+    /// `m`, `y m`, `x m`, pixel after pixel for each
+    weights: [Vec<f64>; 3],
+    products: Vec<f64>,
+    want: Vec<f64>,
+    tol: Vec<f64>,
+}
+
+impl CoMOracle {
+    /// A boxed oracle for one run.
+    #[allow(
+        clippy::cast_precision_loss,
+        reason = "pixel coordinates far below 2^53"
+    )]
+    pub fn boxed(ctx: &OracleContext) -> Box<dyn KernelOracle> {
+        let (_, width) = com_geometry(ctx.sig_size);
+        let m = com_mask(ctx.sig_size);
+        let ym = m
+            .iter()
+            .enumerate()
+            .map(|(p, &w)| (p / width) as f64 * w)
+            .collect();
+        let xm = m
+            .iter()
+            .enumerate()
+            .map(|(p, &w)| (p % width) as f64 * w)
+            .collect();
+        Box::new(CoMOracle {
+            ctx: *ctx,
+            weights: [m, ym, xm],
+            products: vec![0.0; ctx.sig_size],
+            want: Vec::new(),
+            tol: Vec::new(),
+        })
+    }
+}
+
+impl KernelOracle for CoMOracle {
+    #[allow(
+        clippy::cast_precision_loss,
+        reason = "a count far below 2^53, converted exactly"
+    )]
+    fn frame(&mut self, re: &[f64], im: &[f64]) {
+        let parts: &[&[f64]] = if self.ctx.complex() { &[re, im] } else { &[re] };
+        let n = (self.ctx.sig_size + 3) as f64;
+        let u = f64::EPSILON / 2.0;
+        for w in &self.weights {
+            for part in parts {
+                for ((y, &x), &w) in self.products.iter_mut().zip(*part).zip(w) {
+                    *y = x * w;
+                }
+                let s = row_sum(&self.products);
+                self.want.push(s.value());
+                self.tol
+                    .push((n * u / (1.0 - n * u) + ORACLE_REL) * s.abs());
+            }
+        }
+    }
+
+    fn finish(self: Box<Self>) -> Expected {
+        Expected {
+            want: self.want,
+            tol: self.tol,
+        }
+    }
+}
