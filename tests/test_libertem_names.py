@@ -249,6 +249,13 @@ LIBERTEM_0_16_NAMES: dict[str, tuple[str, ...]] = {
         "register_dataset_cls",
         "unregister_dataset_cls",
     ),
+    "libertem.common.udf": (
+        "TileDepthEnum",
+        "TileSizeEnum",
+        "TilingPreferences",
+        "UDFMethod",
+        "UDFProtocol",
+    ),
     "libertem.io.dataset.base": (
         "BasePartition",
         "BufferedBackend",
