@@ -225,12 +225,59 @@ def ensure_com_references(ds: Dataset) -> str:
     return out
 
 
+def stats_reference_path(ds: Dataset) -> str:
+    return ds.path + ".stats.npz"
+
+
+def ensure_stats_references(ds: Dataset) -> str:
+    """float64 numpy references of the statistics UDFs, computed once beside the file (and
+    again when it changes): ``varsum`` (``Σ(x - mean)²`` per pixel: numpy's two-pass moments
+    of each block of frames merged pairwise, Chan et al.) and ``logsum`` (``Σ log(x - min(x) +
+    1)`` per pixel, each frame cast to float32 as the UDF's input, then float64); returns the
+    ``.npz`` path."""
+    out = stats_reference_path(ds)
+    st = os.stat(ds.path)
+    ident = np.array([st.st_size, st.st_mtime_ns], dtype=np.int64)
+    if os.path.exists(out):
+        with np.load(out) as z:
+            if np.array_equal(z["ident"], ident):
+                return out
+    n = int(np.prod(ds.nav))
+    mm = np.memmap(ds.path, dtype=ds.dtype, mode="r", shape=(n, int(np.prod(ds.sig))))
+    count, total = 0, np.zeros(mm.shape[1])
+    varsum, logsum = np.zeros(mm.shape[1]), np.zeros(mm.shape[1])
+    step_frames = max(1, (64 << 20) // (mm.shape[1] * mm.dtype.itemsize))
+    for start in range(0, n, step_frames):
+        frames = np.asarray(mm[start : start + step_frames])
+        block = frames.astype(np.float64)
+        k = len(block)
+        block_sum = block.sum(axis=0)
+        dev = block - block_sum / k
+        block_m2 = np.einsum("ij,ij->j", dev, dev)
+        if count:
+            delta = block_sum / k - total / count
+            block_m2 += delta * delta * (count * k / (count + k))
+        varsum += block_m2
+        total += block_sum
+        count += k
+        scaled = frames.astype(np.float32).astype(np.float64)
+        logsum += np.log(scaled - scaled.min(axis=1, keepdims=True) + 1).sum(axis=0)
+    del mm
+    tmp = out + ".part.npz"
+    np.savez(tmp, ident=ident, varsum=varsum.reshape(ds.sig), logsum=logsum.reshape(ds.sig))
+    os.replace(tmp, out)
+    return out
+
+
 def load_references(ds: Dataset) -> dict[str, np.ndarray]:
     with np.load(reference_path(ds)) as z:
         refs = {"sum": z["sum"], "sumsig": z["sumsig"]}
     if os.path.exists(com_reference_path(ds)):
         with np.load(com_reference_path(ds)) as z:
             refs["com"] = z["com"]
+    if os.path.exists(stats_reference_path(ds)):
+        with np.load(stats_reference_path(ds)) as z:
+            refs.update(varsum=z["varsum"], logsum=z["logsum"])
     return refs
 
 
@@ -249,6 +296,8 @@ def import_api(package: str) -> SimpleNamespace:
         SumUDF=importlib.import_module(f"{package}.udf.sum").SumUDF,
         SumSigUDF=importlib.import_module(f"{package}.udf.sumsigudf").SumSigUDF,
         CoMUDF=importlib.import_module(f"{package}.udf.com").CoMUDF,
+        StdDevUDF=importlib.import_module(f"{package}.udf.stddev").StdDevUDF,
+        LogsumUDF=importlib.import_module(f"{package}.udf.logsum").LogsumUDF,
         make_dask_array=importlib.import_module(f"{package}.contrib.daskadapter").make_dask_array,
     )
 
@@ -322,6 +371,8 @@ WORKLOAD_REFS = {
     "dask-sumsig": ("sumsig",),
     "dask-both": ("sum", "sumsig"),
     "dask-mda-sum": ("sum",),
+    "stddev": ("varsum",),
+    "logsum": ("logsum",),
 }
 
 
@@ -391,6 +442,12 @@ def prepare(
             return (np.asarray(ctx.run_udf(dataset=data, udf=udf)["raw_com"].data),)
 
         return run_com
+    if workload in ("stddev", "logsum"):
+        udf_cls, buffer = {
+            "stddev": (api.StdDevUDF, "varsum"),
+            "logsum": (api.LogsumUDF, "logsum"),
+        }[workload]
+        return lambda: (np.asarray(ctx.run_udf(dataset=data, udf=udf_cls())[buffer].data),)
     if workload == "frame":
         udf_cls = np_sum_frame_udf(api)
         return lambda: (np.asarray(ctx.run_udf(dataset=data, udf=udf_cls())["s"].data),)

@@ -16,7 +16,9 @@ Measures, in one run on this machine, with the data in the page cache:
 * time for a fresh process to import, load a 100 MB raw file and get its first SumUDF result;
 * Merlin ``.mib`` files (12-bit, 6-bit, RAW 1-bit) of the uint16 file's scan, SumUDF and
   SumSigUDF, ferrotem against LiberTEM's ``'mib'`` reader and against ferrotem on the same
-  pixels as the raw uint16 file (``--only mib`` runs this part alone).
+  pixels as the raw uint16 file (``--only mib`` runs this part alone);
+* statistics UDFs, ``Context()`` against ``Context()``: StdDevUDF on the uint16 and float32
+  files, LogsumUDF on the uint16 file (``--only stats`` runs this part alone).
 
 Every result is checked against numpy (float64 references) before its time counts. Results are
 printed and written to ``benchmarks/results/run.md`` and ``run.json``; ``benchmarks/report.py``
@@ -46,6 +48,7 @@ from common import (
     ensure_com_references,
     ensure_file,
     ensure_references,
+    ensure_stats_references,
     first_run,
     gbs_first,
     git_commit,
@@ -113,6 +116,10 @@ MIB_GOAL_X = 4.0
 MIB_GOAL_RAW = 0.70
 #: ``--only mib``: rounds of (ferrotem, LiberTEM), each of ``--reps`` runs per cell
 MIB_ROUNDS = 2
+
+#: statistics UDFs side by side: (dataset name, workload), and the UDFs' names
+STATS_CELLS = (("uint16", "stddev"), ("float32", "stddev"), ("uint16", "logsum"))
+STATS_UDFS = {"stddev": "StdDevUDF", "logsum": "LogsumUDF"}
 
 
 # -- memory bandwidth -----------------------------------------------------------------------------
@@ -184,6 +191,47 @@ def mib_specs(engine: str, datasets: tuple[Dataset, ...] = MIB_DATASETS) -> list
         for ds in datasets
         for key in MIB_UDFS
     ]
+
+
+def stats_specs(engine: str) -> list[dict[str, Any]]:
+    """The statistics cells (``STATS_CELLS``) with ``engine``."""
+    _, setup, _, _ = ENGINES[engine]
+    by_name = {ds.name: ds for ds in DATASETS}
+    return [
+        {
+            "label": f"{engine}|{name}|{key}",
+            "setup": setup,
+            "workload": key,
+            "dataset": by_name[name].to_json(),
+        }
+        for name, key in STATS_CELLS
+    ]
+
+
+def stats_table(times: dict[str, list[float]]) -> list[str]:
+    """The report's section on the statistics UDFs."""
+    by_name = {ds.name: ds for ds in DATASETS}
+    lines = [
+        "## Statistics UDFs (GB/s of dataset bytes; `Context()` on both sides)",
+        "",
+        "StdDevUDF checked on `varsum` against numpy's two-pass float64 moments, LogsumUDF on "
+        "`logsum` against numpy in float64.",
+        "",
+        "| dataset | UDF | ferrotem `Context()` | LiberTEM `Context()` | x LiberTEM |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for name, key in STATS_CELLS:
+        ds = by_name[name]
+        mine = times.get(f"ferrotem Context()|{name}|{key}")
+        lt = times.get(f"LiberTEM Context()|{name}|{key}")
+        row = [ds.label, STATS_UDFS[key]]
+        row.append(f"**{ds.nbytes / statistics.median(mine) / 1e9:.2f}**" if mine else "-")
+        row.append(f"{ds.nbytes / statistics.median(lt) / 1e9:.2f}" if lt else "not run")
+        row.append(
+            f"x{statistics.median(lt) / statistics.median(mine):.1f}" if lt and mine else "-"
+        )
+        lines.append("| " + " | ".join(row) + " |")
+    return lines
 
 
 def libertem_mib(threads: int, reps: int) -> dict[str, Any]:
@@ -471,6 +519,8 @@ def build_report(r: dict[str, Any]) -> str:
     if r.get("mib"):
         lines += mib_table(r)
         add("")
+    lines += stats_table(r["times"])
+    add("")
     add(f"Command: `{r['command']}` · {r['total']:.0f} s in all")
     return "\n".join(lines) + "\n"
 
@@ -490,14 +540,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--only",
-        choices=["mib"],
+        choices=["mib", "stats"],
         help="run one part alone (mib: the Merlin table and the raw uint16 cells it compares "
-        "with; written to results/run_mib.md)",
+        "with; written to results/run_mib.md; stats: the statistics UDFs, results/run_stats.md)",
     )
     args = parser.parse_args(argv)
     reps = max(1, args.reps)
     if args.only == "mib":
         return main_mib(args, reps)
+    if args.only == "stats":
+        return main_stats(args, reps)
 
     from ferrotem.executor.base import physical_cores
 
@@ -510,6 +562,7 @@ def main(argv: list[str] | None = None) -> int:
     for ds in DATASETS:
         ensure_references(ds)
         ensure_com_references(ds)
+        ensure_stats_references(ds)
     prepare_mib()
     for ds in (*DATASETS, STARTUP, *MIB_DATASETS):
         warm_page_cache(ds.path)
@@ -521,7 +574,7 @@ def main(argv: list[str] | None = None) -> int:
     local = [e for e in engines if ENGINES[e][0] != "libertem"]
     step(TAG, "ferrotem, numpy and dask (interleaved)")
     loop = plain_frame_loop(load_references(PER_FRAME)["sumsig"])
-    specs = cell_specs(local) + mib_specs("ferrotem Context()")
+    specs = cell_specs(local) + mib_specs("ferrotem Context()") + stats_specs("ferrotem Context()")
     times = run_specs("ferrotem", specs, threads, reps, [loop])["times"]
     dispatch = {"ferrotem inline": frame_dispatch(sys.executable, "ferrotem", reps)}
     step(TAG, "startup")
@@ -541,7 +594,7 @@ def main(argv: list[str] | None = None) -> int:
                 "package": "libertem",
                 "threads": threads,
                 "reps": reps,
-                "cells": cell_specs(lt_engines),
+                "cells": cell_specs(lt_engines) + stats_specs("LiberTEM Context()"),
             },
         )
         if "error" in side:
@@ -649,6 +702,53 @@ def main_mib(args: argparse.Namespace, reps: int) -> int:
     report += f"\n{time.perf_counter() - t_start:.0f} s in all\n"
     print(report)
     out = write_results("run_mib", report, {**r, "threads": threads, "reps": reps})
+    print(f"written to {os.path.relpath(out, ROOT)}")
+    return 0
+
+
+def main_stats(args: argparse.Namespace, reps: int) -> int:
+    """``--only stats``: the statistics UDFs alone, ferrotem then LiberTEM."""
+    from ferrotem.executor.base import physical_cores
+
+    threads = args.threads or physical_cores()
+    t_start = time.perf_counter()
+    load0 = os.getloadavg()[0]
+    step(TAG, "preparing data in benchmarks/data (files and references are created once)")
+    names = {name for name, _ in STATS_CELLS}
+    datasets = [ds for ds in DATASETS if ds.name in names]
+    for ds in datasets:
+        ensure_file(ds)
+        ensure_references(ds)
+        ensure_stats_references(ds)
+        warm_page_cache(ds.path)
+    step(TAG, "ferrotem")
+    times = run_specs("ferrotem", stats_specs("ferrotem Context()"), threads, reps)["times"]
+    if not args.no_libertem and os.path.exists(LIBERTEM_PY):
+        step(TAG, "LiberTEM (.venv-libertem)")
+        side = run_side(
+            LIBERTEM_PY,
+            {
+                "mode": "cells",
+                "package": "libertem",
+                "threads": threads,
+                "reps": reps,
+                "cells": stats_specs("LiberTEM Context()"),
+            },
+        )
+        if "error" in side:
+            print(f"LiberTEM: {side['error']}", flush=True)
+        else:
+            times.update(side["times"])
+    head = (
+        f"# ferrotem benchmark: statistics UDFs\n\n{time.strftime('%Y-%m-%d %H:%M')} · commit "
+        f"{git_commit()} · {machine()} · {threads} workers on both sides · median of {reps} "
+        f"runs per cell · load average {load0:.2f} at start, {os.getloadavg()[0]:.2f} at end\n\n"
+    )
+    report = head + "\n".join(stats_table(times)) + "\n"
+    command = " ".join(["python benchmarks/run.py", *sys.argv[1:]])
+    report += f"\nCommand: `{command}` · {time.perf_counter() - t_start:.0f} s in all\n"
+    print(report)
+    out = write_results("run_stats", report, {"times": times, "threads": threads, "reps": reps})
     print(f"written to {os.path.relpath(out, ROOT)}")
     return 0
 

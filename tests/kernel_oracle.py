@@ -27,6 +27,13 @@ tolerance.
 - ``CoMUDF``'s moments (``Σ v m``, ``Σ v y m``, ``Σ v x m`` over a ring) are float64 sums of
   exact products (0/1 weights; ``y`` multiplies a row's sum once): ``gamma(n + 3)`` in float64
   on ``S = sum |v y m|``, for kernel and oracle each.
+- ``StdDevUDF`` (``varsum``, ``Σ|x - mean|²``) accumulates in float64 from a shift (a sample),
+  one tile at a time, and merges tiles and partitions pairwise: each step is off by a few
+  float64 roundings of terms no larger than ``n R (R + M)`` (``R`` the pixel's range of values,
+  ``M`` its largest magnitude: a mean's rounding error times the distance of two means), so
+  ``gamma(4 n + 64) * 16 n (R² + R M)`` bounds it, with ``n`` for the number of merges. The
+  oracle merges numpy's two-pass moments of each chunk of frames the same way (Chan et al.),
+  exact enough to be the reference.
 
 A new native UDF plugs in with one line in :data:`NATIVE_KERNEL_CASES` (and an oracle class
 with ``add(frames)`` / ``finish()`` like the ones here); every test in
@@ -48,6 +55,7 @@ from ferrotem.udf.base import UDF
 from ferrotem.udf.com import CoMUDF
 from ferrotem.udf.masks import ApplyMasksUDF
 from ferrotem.udf.native import NativeDescriptor
+from ferrotem.udf.stddev import StdDevUDF
 from ferrotem.udf.sum import SumUDF
 from ferrotem.udf.sumsigudf import SumSigUDF
 
@@ -202,6 +210,49 @@ class MasksOracle:
         return out
 
 
+class StdDevOracle:
+    """``StdDevUDF``'s ``varsum``: per-pixel ``Σ|x - mean|²``, from numpy's two-pass moments of
+    each chunk of frames merged pairwise in float64."""
+
+    def __init__(self, ctx: OracleContext):
+        self.ctx = ctx
+        self.n = 0
+        complex_input = ctx.input_dtype.kind == "c"
+        self.sum = np.zeros(ctx.sig_size, np.complex128 if complex_input else np.float64)
+        self.m2 = np.zeros(ctx.sig_size)
+        parts = 2 if complex_input else 1
+        self.lo = [np.full(ctx.sig_size, np.inf) for _ in range(parts)]
+        self.hi = [np.full(ctx.sig_size, -np.inf) for _ in range(parts)]
+        self.mag = np.zeros(ctx.sig_size)
+
+    def add(self, frames: np.ndarray) -> None:
+        x = frames.astype(self.sum.dtype)
+        n1 = len(x)
+        sum1 = x.sum(axis=0)
+        d = x - sum1 / n1
+        m2 = np.einsum("ij,ij->j", d.real, d.real)
+        if d.dtype.kind == "c":
+            m2 += np.einsum("ij,ij->j", d.imag, d.imag)
+        if self.n:
+            delta = sum1 / n1 - self.sum / self.n
+            m2 += np.abs(delta) ** 2 * (self.n * n1 / (self.n + n1))
+        self.m2 += m2
+        self.sum += sum1
+        self.n += n1
+        for lo, hi, part in zip(self.lo, self.hi, components(x), strict=True):
+            np.minimum(lo, part.min(axis=0), out=lo)
+            np.maximum(hi, part.max(axis=0), out=hi)
+        np.maximum(self.mag, np.abs(x).max(axis=0), out=self.mag)
+
+    def finish(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        n = self.ctx.n_frames
+        if n == 0:
+            return [(np.zeros(self.ctx.sig_size), np.zeros(self.ctx.sig_size))]
+        span = np.sqrt(sum((hi - lo) ** 2 for lo, hi in zip(self.lo, self.hi, strict=True)))
+        scale = 16 * n * (span**2 + span * self.mag) + 16 * n * (gamma(n, U64) * self.mag) ** 2
+        return [(self.m2, gamma(4 * n + 64, U64) * scale)]
+
+
 def kernel_com_params(sig_shape: tuple[int, ...]) -> dict[str, float]:
     """The ring of the ``CoMUDF`` kernel case: off-centre, a third of the frame wide."""
     sy, sx = sig_shape
@@ -289,6 +340,7 @@ NATIVE_KERNEL_CASES: tuple[KernelCase, ...] = (
         "raw_mask_result",
         CoMOracle,
     ),
+    KernelCase("StdDevUDF", lambda dt, sig: StdDevUDF(), "varsum", StdDevOracle),
 )
 
 

@@ -4,7 +4,7 @@ The inline, threads and Dask executors write through a memory map of the one fil
 node created (the workers of a local cluster share the file system). A run with an ROI raises
 ``RuntimeError`` before writing anything, as in LiberTEM. (The delayed executor only builds a
 graph that computing the results runs; a recording has no results, so it is left out here, as
-LiberTEM 0.16 fails on it.)
+LiberTEM 0.16 fails on it; ferrotem refuses it with ``UDFException``.)
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from ferrotem.api import Context
+from ferrotem.common.exceptions import UDFException
 from ferrotem.executor.dask import DaskJobExecutor, cluster_spec
 from ferrotem.udf.record import RecordUDF
 
@@ -65,6 +66,16 @@ def test_roi_is_refused(inline_ctx, tmp_path, roi_kind):
     with pytest.raises(RuntimeError, match="ROI"):
         inline_ctx.run_udf(ds, RecordUDF(path), roi=roi)
     assert not path.exists()
+
+
+def test_delayed_executor_refuses_instead_of_writing_nothing(tmp_path):
+    ctx = Context.make_with("delayed")
+    try:
+        ds = ctx.load("memory", data=values(5, (2, 3, 4, 5), "u2"), sig_dims=2)
+        with pytest.raises(UDFException, match="RecordUDF has no result buffers"):
+            ctx.run_udf(ds, RecordUDF(tmp_path / "rec.npy"))
+    finally:
+        ctx.close()
 
 
 def test_dask_cluster(tmp_path):

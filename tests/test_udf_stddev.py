@@ -150,26 +150,30 @@ def test_shapes_partitions_rois_tiles(nav, sig, parts, roi_kind, dtype, python, 
     check(res, oracle(data, len(sig), roi), n)
 
 
-def test_empty_roi_gives_nan_statistics_and_zero_sums(inline_ctx):
+@pytest.mark.parametrize("executor", ["inline", "delayed"])
+def test_empty_roi_gives_nan_statistics_and_zero_sums(executors, executor):
     # LiberTEM 0.16: num_frames 0, sum and varsum 0, var/std/mean NaN
+    ctx = executors[executor]
     data = values(np.random.default_rng(0), (3, 4, 5, 6), "u2")
-    ds = inline_ctx.load("memory", data=data, sig_dims=2)
+    ds = ctx.load("memory", data=data, sig_dims=2)
     for udf in (StdDevUDF(), PythonStdDevUDF()):
-        res = inline_ctx.run_udf(ds, udf, roi=np.zeros((3, 4), bool))
+        res = ctx.run_udf(ds, udf, roi=np.zeros((3, 4), bool))
         assert int(res["num_frames"].data[0]) == 0
         assert not res["sum"].data.any() and not res["varsum"].data.any()
         for name in ("var", "std", "mean"):
             assert np.isnan(res[name].data).all(), name
 
 
-def test_float32_base_dtype(inline_ctx):
+@pytest.mark.parametrize("executor", ["inline", "delayed"])
+def test_float32_base_dtype(executors, executor):
     # dtype=float32: varsum and (for float32 input) sum in float32; var/std/mean are divided
     # by the int64 count, which numpy promotes to float64 (as in LiberTEM)
+    ctx = executors[executor]
     data = values(np.random.default_rng(1), (4, 5, 6, 7), "u2")
-    ds = inline_ctx.load("memory", data=data, sig_dims=2, num_partitions=2)
+    ds = ctx.load("memory", data=data, sig_dims=2, num_partitions=2)
     want = oracle(data, 2, None)
     for udf in (StdDevUDF(dtype=np.float32), PythonStdDevUDF(dtype=np.float32)):
-        res = inline_ctx.run_udf(ds, udf)
+        res = ctx.run_udf(ds, udf)
         assert res["varsum"].data.dtype == res["sum"].data.dtype == np.float32
         assert res["var"].data.dtype == np.float64
         check(res, want, 20, rtol=1e-6)
@@ -237,6 +241,30 @@ def test_large_offset_over_a_million_frames_is_stable():
         assert ours.max() < 1e-10, (name, ours)
         assert naive.max() > 100 * max(ours.max(), 1e-16), (name, naive, ours)
         np.testing.assert_allclose(res["std"].data, np.sqrt(want / n), rtol=1e-10)
+
+
+def test_merge_all_of_partials_with_an_empty_one():
+    # the delayed executor's merge: partials of 15, 0 and 25 frames at once
+    from ferrotem.udf.base import MergeAttrMapping
+
+    rng = np.random.default_rng(8)
+    frames = rng.random((40, 3, 4)) * 10 + 500
+    parts = [frames[:15], frames[:0], frames[15:]]
+    udf = StdDevUDF()
+    ordered = {
+        i: MergeAttrMapping(
+            {
+                "num_frames": np.array([len(p)]),
+                "sum": p.sum(axis=0),
+                "varsum": p.var(axis=0) * len(p) if len(p) else np.zeros((3, 4)),
+            }
+        )
+        for i, p in enumerate(parts)
+    }
+    out = udf.merge_all(ordered)
+    assert int(out["num_frames"][0]) == 40
+    np.testing.assert_allclose(out["sum"], frames.sum(axis=0), rtol=1e-13)
+    np.testing.assert_allclose(out["varsum"], frames.var(axis=0) * 40, rtol=1e-10)
 
 
 def test_module_helpers_merge_like_the_whole():

@@ -229,6 +229,14 @@ class DelayedUDFRunner(UDFRunner):
         import dask.array as da
 
         plan = self.prepare(dataset, executor, roi, corrections, backends)
+        for udf in plan.udfs:
+            # its tasks would run only when results are computed, and there are none (a UDF
+            # that works by side effect, such as RecordUDF): refuse instead of doing nothing
+            if all(b.use == "result_only" for b in udf._buffers.values()):
+                raise UDFException(
+                    f"{type(udf).__name__} has no result buffers: with the delayed executor "
+                    "nothing would run; use another executor"
+                )
         tasks = self.make_tasks(plan, executor)
         if control is not None:
             control.refuse(

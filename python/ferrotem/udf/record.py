@@ -21,9 +21,9 @@ class RecordUDF(UDF):
     The main node creates the file (overwriting one that exists) before the run; each task
     opens it as a memory map and writes its tiles in place, so every executor whose workers see
     the same file system can record (on a Dask cluster: a shared directory). A run with an ROI
-    raises ``RuntimeError``: the file holds the whole dataset. With the delayed executor the
-    tasks run only when results are computed, and a recording has none: use another executor
-    (LiberTEM 0.16 fails there).
+    raises ``RuntimeError``: the file holds the whole dataset. The delayed executor runs tasks
+    only when results are computed, and a recording has none: it refuses the run with
+    ``UDFException`` (LiberTEM 0.16 fails there too).
 
     Parameters:
 

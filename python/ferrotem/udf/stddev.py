@@ -230,6 +230,25 @@ class StdDevUDF(UDF):
         dest.varsum[...] = dest_varsum.reshape(dest.varsum.shape)
         dest.num_frames[:] = n
 
+    def merge_all(self, ordered_results: Any) -> dict[str, Any]:
+        """All partial results at once (the delayed executor's merge; works on Dask arrays):
+        ``varsum = Σ varsum_i + Σ n_i |mean_i - mean|²`` over the partitions ``i``."""
+        parts = list(ordered_results.values())
+        counts = np.stack([p.num_frames.reshape(-1)[0] for p in parts])
+        sums = np.stack([p.sum for p in parts])
+        varsums = np.stack([p.varsum for p in parts])
+        n = counts.reshape(counts.shape + (1,) * (sums.ndim - 1))
+        total_n = counts.sum()
+        total = sums.sum(axis=0)
+        # partitions without frames have zero sums and count nothing (n = 0)
+        means = sums / np.maximum(n, 1)
+        shift = np.abs(means - total / np.maximum(total_n, 1)) ** 2 * n
+        return {
+            "sum": total,
+            "varsum": (varsums + shift).sum(axis=0).astype(varsums.dtype),
+            "num_frames": total_n.reshape(1),
+        }
+
     def get_results(self) -> dict[str, Any]:
         # the int64 count (not a Python int): numpy promotes float32 sums to float64 with it,
         # so var, std and mean are float64 whatever the base dtype, as in LiberTEM

@@ -4,23 +4,25 @@
 //!
 //! # Algorithm, and why
 //!
-//! Each tile is reduced to per-pixel moments in **one pass** over its values, then merged into
-//! the partition's moments with the pairwise update of Chan, Golub and Le Veque (1979); the
-//! partitions of a run merge the same way. Within a tile, deviations are taken from a shift
-//! `K`, the pixel's value in the tile's first frame: `s1 = Σ(x - K)`, `s2 = Σ(x - K)²`, and
-//! `M2 = s2 - s1² / n`. Because `K` is one of the samples, `|mean - K|` is of the order of the
-//! standard deviation, so the subtraction loses only a few bits however large the common offset
-//! of the data is (the "shifted data" algorithm; a naive `Σx² - (Σx)² / n` loses them all when
-//! the offset dominates). The sum is `s1 + n K`, exact for integer data.
+//! Deviations are accumulated from a **shift** `K`, the pixel's first value in the partition:
+//! `s1 = Σ(x - K)`, `s2 = Σ(x - K)²`, one pass over the data; at the end `sum = s1 + n K` and
+//! `varsum = s2 - s1² / n`. Because `K` is one of the samples, `|mean - K|` is of the order of
+//! the standard deviation, so the final subtraction loses only a few bits however large the
+//! common offset of the data is (the "shifted data" algorithm of Chan, Golub and Le Veque,
+//! 1983), where the naive `Σx² - (Σx)² / n` loses them all. For integer data `s1` and the sum
+//! are exact. Two partials combine exactly: the other's sums are re-expressed around this
+//! one's shift (`x - Ka = (x - Kb) + (Kb - Ka)`), which is Chan et al.'s pairwise update in
+//! shifted form; partitions merge this way.
 //!
-//! Compared with Welford's update per frame (a division per value, and a dependency from frame
-//! to frame) or a two-pass tile (mean, then deviations: each value read and converted twice),
-//! this reads and converts each stored value once, and the loop over a block of pixels is
-//! independent per pixel, so it vectorises: `d = x - K; s1 += d; s2 += d * d`. The block's
-//! accumulators (`BLOCK` pixels) stay in L1 while the tile's frames stream past.
+//! Compared with Welford's update per frame (a division per value and a dependency from frame
+//! to frame) or Chan's merge per tile (divisions per pixel for every tile, and tiles of
+//! 256x256 frames are only 4 frames deep), the loop is `d = x - K; s1 += d; s2 += d * d`,
+//! independent per pixel, so it vectorises; each stored value is read and converted once
+//! (conversion fused), and a block of `BLOCK` pixels' accumulators stays in L1 while the
+//! tile's frames stream past.
 //!
-//! Everything is accumulated in float64 (complex128 for the sum of complex data), whatever the
-//! input dtype; results are rounded once to the declared dtypes.
+//! Everything is accumulated in float64 whatever the input dtype; results are rounded once to
+//! the declared dtypes.
 #![allow(
     clippy::inline_always,
     reason = "hot loop: `simd::dispatch` needs the kernel inlined into its `#[target_feature]` \
@@ -40,21 +42,25 @@ use std::ops::Range;
 /// Pixels whose accumulators (shift, `s1`, `s2`: 6 KiB in float64) stay in L1 over a tile.
 const BLOCK: usize = 256;
 
-/// Per-pixel moments of the frames seen so far: a partition's partial, or the run's output.
+/// Per-pixel shifted sums of the frames seen so far: a partition's partial, or the run's
+/// output.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StdDevMoments {
     /// The run's input dtype (the tiles' kind; with the base dtype, it decides the result
     /// dtypes).
     pub input: InputKind,
-    /// Frames merged, per pixel (the same for every pixel once a partition is done; pixels of a
-    /// frame cut into ranges receive them at different times).
-    pub counts: Vec<u64>,
-    /// Sum of the frames (real part for complex data).
-    pub sum: Vec<f64>,
-    /// Imaginary part of the sum (empty for real data).
-    pub sum_im: Vec<f64>,
-    /// Sum of squared deviations from the mean, `Σ|x - mean|²`.
-    pub varsum: Vec<f64>,
+    /// Frames accumulated, per pixel (the same for every pixel once a partition is done;
+    /// pixels of a frame cut into ranges receive them at different times).
+    counts: Vec<u64>,
+    /// The shift `K` per pixel: its first value (real part).
+    shift: Vec<f64>,
+    /// `Σ(x - K)` (real part).
+    s1: Vec<f64>,
+    /// `Σ|x - K|²`.
+    s2: Vec<f64>,
+    /// Imaginary parts of the shift and of `s1` (empty for real data).
+    shift_im: Vec<f64>,
+    s1_im: Vec<f64>,
 }
 
 impl StdDevMoments {
@@ -62,73 +68,110 @@ impl StdDevMoments {
     #[must_use]
     pub fn new(sig_size: usize, input: InputKind) -> Self {
         let complex = matches!(input, InputKind::C64 | InputKind::C128);
+        let im = if complex { sig_size } else { 0 };
         StdDevMoments {
             input,
             counts: vec![0; sig_size],
-            sum: vec![0.0; sig_size],
-            sum_im: if complex { vec![0.0; sig_size] } else { vec![] },
-            varsum: vec![0.0; sig_size],
+            shift: vec![0.0; sig_size],
+            s1: vec![0.0; sig_size],
+            s2: vec![0.0; sig_size],
+            shift_im: vec![0.0; im],
+            s1_im: vec![0.0; im],
         }
     }
 
-    /// Frames merged (those of the first pixel; 0 without pixels).
+    /// Frames accumulated (those of the first pixel; 0 without pixels).
     #[must_use]
     pub fn num_frames(&self) -> u64 {
         self.counts.first().copied().unwrap_or(0)
     }
 
-    /// Merges the moments `(n1, sum1, m2)` of some other frames into pixel `p` (Chan et al.):
-    /// `varsum += m2 + |mean1 - mean0|² n0 n1 / n`.
-    #[inline(always)]
+    /// Per pixel, the sum of the frames: real parts, and imaginary parts (empty for real data).
+    #[must_use]
     #[allow(
         clippy::cast_precision_loss,
         reason = "frame counts far below 2^53 convert exactly"
     )]
-    fn merge_pixel(&mut self, p: usize, n1: u64, sum1: Complex64, m2: f64) {
-        if n1 == 0 {
-            return;
-        }
-        let n0 = self.counts[p];
-        let complex = !self.sum_im.is_empty();
-        if n0 > 0 {
-            let (f0, f1) = (n0 as f64, n1 as f64);
-            let dre = sum1.re / f1 - self.sum[p] / f0;
-            let dim = if complex {
-                sum1.im / f1 - self.sum_im[p] / f0
-            } else {
-                0.0
-            };
-            self.varsum[p] += m2 + (dre * dre + dim * dim) * (f0 * f1 / (f0 + f1));
-        } else {
-            self.varsum[p] = m2;
-        }
-        self.sum[p] += sum1.re;
-        if complex {
-            self.sum_im[p] += sum1.im;
-        }
-        self.counts[p] = n0 + n1;
+    pub fn sum(&self) -> (Vec<f64>, Vec<f64>) {
+        let part = |s1: &[f64], shift: &[f64]| -> Vec<f64> {
+            (s1.iter().zip(shift).zip(&self.counts))
+                .map(|((&s, &k), &n)| s + n as f64 * k)
+                .collect()
+        };
+        (
+            part(&self.s1, &self.shift),
+            part(&self.s1_im, &self.shift_im),
+        )
     }
 
-    /// Merges `other` (moments of other frames over the same pixels) into `self`.
+    /// Per pixel, `Σ|x - mean|²` (0 without frames).
+    #[must_use]
+    #[allow(
+        clippy::cast_precision_loss,
+        reason = "frame counts far below 2^53 convert exactly"
+    )]
+    pub fn varsum(&self) -> Vec<f64> {
+        (0..self.counts.len())
+            .map(|p| {
+                let n = self.counts[p];
+                if n == 0 {
+                    return 0.0;
+                }
+                let im = self.s1_im.get(p).copied().unwrap_or(0.0);
+                let centre = (self.s1[p] * self.s1[p] + im * im) / n as f64;
+                (self.s2[p] - centre).max(0.0)
+            })
+            .collect()
+    }
+
+    /// Adds `other` (sums of other frames over the same pixels) to `self`, re-expressing its
+    /// sums around `self`'s shifts: with `c = Kb - Ka`, `Σ(x - Ka) = s1b + nb c` and
+    /// `Σ|x - Ka|² = s2b + 2 Re(conj(c) s1b) + nb |c|²`.
+    #[allow(
+        clippy::cast_precision_loss,
+        reason = "frame counts far below 2^53 convert exactly"
+    )]
     fn merge_from(&mut self, other: &StdDevMoments) {
+        let complex = !self.s1_im.is_empty();
         for p in 0..self.counts.len() {
-            let im = other.sum_im.get(p).copied().unwrap_or(0.0);
-            self.merge_pixel(
-                p,
-                other.counts[p],
-                Complex64::new(other.sum[p], im),
-                other.varsum[p],
-            );
+            let nb = other.counts[p];
+            if nb == 0 {
+                continue;
+            }
+            if self.counts[p] == 0 {
+                self.counts[p] = nb;
+                self.shift[p] = other.shift[p];
+                self.s1[p] = other.s1[p];
+                self.s2[p] = other.s2[p];
+                if complex {
+                    self.shift_im[p] = other.shift_im[p];
+                    self.s1_im[p] = other.s1_im[p];
+                }
+                continue;
+            }
+            let f = nb as f64;
+            let c = other.shift[p] - self.shift[p];
+            let mut cross = c * other.s1[p];
+            let mut c2 = c * c;
+            self.s1[p] += other.s1[p] + f * c;
+            if complex {
+                let ci = other.shift_im[p] - self.shift_im[p];
+                cross += ci * other.s1_im[p];
+                c2 += ci * ci;
+                self.s1_im[p] += other.s1_im[p] + f * ci;
+            }
+            self.s2[p] += other.s2[p] + 2.0 * cross + f * c2;
+            self.counts[p] += nb;
         }
     }
 }
 
-/// The shifted moments of one block of pixels over one tile's frames, then merged.
+/// Accumulates `depth` frames of a range of real pixels into the shifted sums.
 ///
-/// Frame `r` of the block is `data[r * stride ..][..width]`.
-struct RealBlockMoments<'a, S, T> {
+/// Frame `r` of the range is `data[r * stride ..][..width]`; the range starts at pixel
+/// `first_pixel` of the frame.
+struct RealShiftedSums<'a, S, T> {
     moments: &'a mut StdDevMoments,
-    /// Index of the block's first pixel in the frame.
     first_pixel: usize,
     data: &'a [S],
     width: usize,
@@ -137,42 +180,56 @@ struct RealBlockMoments<'a, S, T> {
     _input: std::marker::PhantomData<T>,
 }
 
-impl<S: CastTo<T> + Copy, T: Into<f64>> Kernel for RealBlockMoments<'_, S, T> {
+impl<S: CastTo<T> + Copy, T: Into<f64>> Kernel for RealShiftedSums<'_, S, T> {
     type Output = ();
 
     #[inline(always)]
-    #[allow(
-        clippy::cast_precision_loss,
-        reason = "frame counts far below 2^53 convert exactly"
-    )]
     fn run(self) {
+        let m = self.moments;
         let mut start = 0;
         while start < self.width {
             let b = (self.width - start).min(BLOCK);
-            let mut shift = [0f64; BLOCK];
-            let mut s1 = [0f64; BLOCK];
-            let mut s2 = [0f64; BLOCK];
-            for (k, &x) in shift.iter_mut().zip(&self.data[start..start + b]) {
-                *k = x.cast().into();
-            }
-            for r in 0..self.depth {
-                let row = &self.data[r * self.stride + start..][..b];
-                for j in 0..b {
-                    let d = row[j].cast().into() - shift[j];
-                    s1[j] += d;
-                    s2[j] += d * d;
+            let px = self.first_pixel + start..self.first_pixel + start + b;
+            let counts = &mut m.counts[px.clone()];
+            let shift = &mut m.shift[px.clone()];
+            let s1 = &mut m.s1[px.clone()];
+            let s2 = &mut m.s2[px];
+            // a pixel's first value becomes its shift
+            for ((k, &c), &x) in shift.iter_mut().zip(&*counts).zip(&self.data[start..][..b]) {
+                if c == 0 {
+                    *k = x.cast().into();
                 }
             }
-            let n1 = self.depth as f64;
-            for j in 0..b {
-                let m2 = (s2[j] - s1[j] * s1[j] / n1).max(0.0);
-                let sum = s1[j] + n1 * shift[j];
-                self.moments.merge_pixel(
-                    self.first_pixel + start + j,
-                    self.depth as u64,
-                    Complex64::new(sum, 0.0),
-                    m2,
-                );
+            // four frames at a time: the accumulators are loaded and stored once per four
+            // values (they are in L1, but the loads and stores, not the arithmetic, bound it)
+            let mut r = 0;
+            while r + 4 <= self.depth {
+                let at = |i: usize| &self.data[(r + i) * self.stride + start..][..b];
+                let (r0, r1, r2, r3) = (at(0), at(1), at(2), at(3));
+                // zipped iterators: no bounds checks in the loop, so that it vectorises
+                let acc = s1.iter_mut().zip(s2.iter_mut()).zip(shift.iter());
+                let rows = r0.iter().zip(r1).zip(r2.iter().zip(r3));
+                for (((a1, a2), &k), ((&x0, &x1), (&x2, &x3))) in acc.zip(rows) {
+                    let d0 = x0.cast().into() - k;
+                    let d1 = x1.cast().into() - k;
+                    let d2 = x2.cast().into() - k;
+                    let d3 = x3.cast().into() - k;
+                    *a1 += (d0 + d1) + (d2 + d3);
+                    *a2 += (d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3);
+                }
+                r += 4;
+            }
+            for r in r..self.depth {
+                let row = &self.data[r * self.stride + start..][..b];
+                let acc = s1.iter_mut().zip(s2.iter_mut()).zip(shift.iter());
+                for (((a1, a2), &k), &x) in acc.zip(row) {
+                    let d = x.cast().into() - k;
+                    *a1 += d;
+                    *a2 += d * d;
+                }
+            }
+            for c in counts {
+                *c += self.depth as u64;
             }
             start += b;
         }
@@ -191,7 +248,7 @@ fn real_tile<S: CastTo<T> + Copy, T: Into<f64>>(
     if depth == 0 || pixels.is_empty() {
         return;
     }
-    dispatch(RealBlockMoments::<S, T> {
+    dispatch(RealShiftedSums::<S, T> {
         moments,
         first_pixel: pixels.start,
         data,
@@ -203,12 +260,8 @@ fn real_tile<S: CastTo<T> + Copy, T: Into<f64>>(
 }
 
 /// Accumulates a complex tile (not dispatched: complex data is rare).
-#[allow(
-    clippy::cast_precision_loss,
-    reason = "frame counts far below 2^53 convert exactly"
-)]
 fn complex_tile<T: Copy>(
-    moments: &mut StdDevMoments,
+    m: &mut StdDevMoments,
     pixels: &Range<usize>,
     data: &[T],
     depth: usize,
@@ -218,17 +271,21 @@ fn complex_tile<T: Copy>(
     if depth == 0 || width == 0 {
         return;
     }
-    let n1 = depth as f64;
     for j in 0..width {
-        let shift = widen(data[j]);
-        let (mut s1, mut s2) = (Complex64::new(0.0, 0.0), 0f64);
-        for r in 0..depth {
-            let d = widen(data[r * width + j]) - shift;
-            s1 += d;
-            s2 += d.norm_sqr();
+        let p = pixels.start + j;
+        if m.counts[p] == 0 {
+            let k = widen(data[j]);
+            m.shift[p] = k.re;
+            m.shift_im[p] = k.im;
         }
-        let m2 = (s2 - s1.norm_sqr() / n1).max(0.0);
-        moments.merge_pixel(pixels.start + j, depth as u64, s1 + shift * n1, m2);
+        let k = Complex64::new(m.shift[p], m.shift_im[p]);
+        for r in 0..depth {
+            let d = widen(data[r * width + j]) - k;
+            m.s1[p] += d.re;
+            m.s1_im[p] += d.im;
+            m.s2[p] += d.norm_sqr();
+        }
+        m.counts[p] += depth as u64;
     }
 }
 
@@ -437,10 +494,11 @@ impl NativeUdf for StdDevUdf {
         let m = output
             .downcast::<StdDevMoments>()
             .map_err(|_| Error::udf_internal(self.name(), "the output is not StdDev moments"))?;
+        let (sum, sum_im) = m.sum();
         Ok(vec![
-            typed(self.base, &m.varsum, &[]),
+            typed(self.base, &m.varsum(), &[]),
             TypedVec::F64(vec![m.num_frames() as f64]),
-            typed(self.sum_kind(m.input), &m.sum, &m.sum_im),
+            typed(self.sum_kind(m.input), &sum, &sum_im),
         ])
     }
 }
@@ -506,8 +564,8 @@ mod tests {
         a.merge_from(&b);
         let (sum, var) = oracle(&frames);
         assert_eq!(a.num_frames(), n as u64);
-        assert_close(&a.sum, &sum, 1e-13);
-        assert_close(&a.varsum, &var, 1e-12);
+        assert_close(&a.sum().0, &sum, 1e-13);
+        assert_close(&a.varsum(), &var, 1e-12);
     }
 
     #[test]
@@ -526,8 +584,8 @@ mod tests {
             .map(|f| f.iter().map(|&x| f64::from(x)).collect())
             .collect();
         let (sum, var) = oracle(&frames);
-        assert_eq!(m.sum, sum); // integers: exact
-        assert_close(&m.varsum, &var, 1e-14);
+        assert_eq!(m.sum().0, sum); // integers: exact
+        assert_close(&m.varsum(), &var, 1e-14);
     }
 
     #[test]
@@ -543,7 +601,7 @@ mod tests {
             real_tile::<f64, f64>(&mut m, &(0..w), &tile, chunk.len(), 0);
         }
         let (_, var) = oracle(&frames);
-        assert_close(&m.varsum, &var, 1e-9);
+        assert_close(&m.varsum(), &var, 1e-9);
         // the naive formula loses it: Σx² - (Σx)²/n off by far more
         let naive: Vec<f64> = (0..w)
             .map(|p| {
@@ -567,17 +625,26 @@ mod tests {
                     .collect()
             })
             .collect();
-        let mut m = StdDevMoments::new(5, InputKind::C128);
-        for chunk in frames.chunks(4) {
+        // two partials, merged into an empty output (the runner's order)
+        let mut parts = [
+            StdDevMoments::new(5, InputKind::C128),
+            StdDevMoments::new(5, InputKind::C128),
+        ];
+        for (i, chunk) in frames.chunks(4).enumerate() {
             let tile: Vec<Complex64> = chunk.iter().flatten().copied().collect();
-            complex_tile(&mut m, &(0..5), &tile, chunk.len(), |x| x);
+            complex_tile(&mut parts[i % 2], &(0..5), &tile, chunk.len(), |x| x);
         }
+        let mut m = StdDevMoments::new(5, InputKind::C128);
+        m.merge_from(&parts[1]);
+        m.merge_from(&parts[0]);
+        assert_eq!(m.num_frames(), 9);
         for p in 0..5 {
             let mean: Complex64 = frames.iter().map(|f| f[p]).sum::<Complex64>() / 9.0;
             let var: f64 = frames.iter().map(|f| (f[p] - mean).norm_sqr()).sum();
-            assert!((m.varsum[p] - var).abs() <= 1e-13 * var);
-            assert!((m.sum[p] - mean.re * 9.0).abs() <= 1e-13);
-            assert!((m.sum_im[p] - mean.im * 9.0).abs() <= 1e-13);
+            let (sum, sum_im) = m.sum();
+            assert!((m.varsum()[p] - var).abs() <= 1e-13 * var);
+            assert!((sum[p] - mean.re * 9.0).abs() <= 1e-13);
+            assert!((sum_im[p] - mean.im * 9.0).abs() <= 1e-13);
         }
     }
 

@@ -49,15 +49,15 @@ pub use sources::{RunConfig, SourceKind};
 
 use data::splitmix64;
 use oracles::{
-    com_geometry, com_mask, kernel_masks, typed_vec_components, CoMOracle, MasksOracle, SumOracle,
-    SumSigOracle, KERNEL_MASKS,
+    com_geometry, com_mask, kernel_masks, stddev_varsum, typed_vec_components, CoMOracle,
+    MasksOracle, StdDevOracle, SumOracle, SumSigOracle, KERNEL_MASKS,
 };
 
 use ferrotem_core::buffer::InputKind;
 use ferrotem_core::partition::split_frames;
 use ferrotem_core::roi::Roi;
 use ferrotem_core::runner::{RunOptions, Runner};
-use ferrotem_core::udf::{ApplyMasksUdf, CoMUdf, DynUdf, Moments, SumSigUdf, SumUdf};
+use ferrotem_core::udf::{ApplyMasksUdf, CoMUdf, DynUdf, Moments, StdDevUdf, SumSigUdf, SumUdf};
 use sources::Sources;
 use std::any::Any;
 
@@ -88,6 +88,12 @@ pub fn native_kernel_cases() -> Vec<KernelCase> {
             },
             CoMOracle::boxed,
             |out| typed_vec_components(out.downcast_ref::<Moments>().expect("moments").values()),
+        ),
+        KernelCase::new(
+            "StdDevUdf",
+            StdDevUdf::default(),
+            StdDevOracle::boxed,
+            stddev_varsum,
         ),
     ]
 }

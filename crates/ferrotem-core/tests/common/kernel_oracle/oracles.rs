@@ -4,6 +4,7 @@
 use super::tolerance::{any_order_sum_tol, two_sum, unit_roundoff, Sum64, ORACLE_REL};
 use super::{Expected, KernelOracle, OracleContext};
 use ferrotem_core::buffer::{InputKind, TypedVec};
+use ferrotem_core::udf::StdDevMoments;
 use num_complex::{Complex32, Complex64};
 use std::any::Any;
 
@@ -365,5 +366,87 @@ impl KernelOracle for CoMOracle {
             want: self.want,
             tol: self.tol,
         }
+    }
+}
+
+/// `StdDevUdf`'s `varsum` (`Σ|x - mean|²` per pixel) as output components.
+pub fn stddev_varsum(out: &dyn Any) -> Vec<f64> {
+    out.downcast_ref::<StdDevMoments>()
+        .expect("StdDev moments")
+        .varsum()
+}
+
+/// Oracle of `StdDevUdf`'s `varsum`: Welford's update per frame in float64 (another algorithm
+/// than the kernel's shifted tile moments), with each pixel's range `R` and largest magnitude
+/// `M`. The kernel and the oracle each make a few float64 roundings per step of terms up to
+/// `n R (R + M)` (a mean's rounding times the distance of two means), so both are within
+/// `γ(4 n + 64) · 16 n (R² + R M)` of the exact value.
+pub struct StdDevOracle {
+    ctx: OracleContext,
+    n: f64,
+    mean_re: Vec<f64>,
+    mean_im: Vec<f64>,
+    m2: Vec<f64>,
+    lo: [Vec<f64>; 2],
+    hi: [Vec<f64>; 2],
+    mag: Vec<f64>,
+}
+
+impl StdDevOracle {
+    /// A boxed oracle for one run.
+    pub fn boxed(ctx: &OracleContext) -> Box<dyn KernelOracle> {
+        let w = ctx.sig_size;
+        Box::new(StdDevOracle {
+            ctx: *ctx,
+            n: 0.0,
+            mean_re: vec![0.0; w],
+            mean_im: vec![0.0; w],
+            m2: vec![0.0; w],
+            lo: [vec![f64::INFINITY; w], vec![f64::INFINITY; w]],
+            hi: [vec![f64::NEG_INFINITY; w], vec![f64::NEG_INFINITY; w]],
+            mag: vec![0.0; w],
+        })
+    }
+}
+
+impl KernelOracle for StdDevOracle {
+    fn frame(&mut self, re: &[f64], im: &[f64]) {
+        self.n += 1.0;
+        for p in 0..self.ctx.sig_size {
+            let (x, y) = (re[p], im[p]);
+            let (dx, dy) = (x - self.mean_re[p], y - self.mean_im[p]);
+            self.mean_re[p] += dx / self.n;
+            self.mean_im[p] += dy / self.n;
+            self.m2[p] += dx * (x - self.mean_re[p]) + dy * (y - self.mean_im[p]);
+            for (k, v) in [x, y].into_iter().enumerate() {
+                self.lo[k][p] = self.lo[k][p].min(v);
+                self.hi[k][p] = self.hi[k][p].max(v);
+            }
+            self.mag[p] = self.mag[p].max(x.hypot(y));
+        }
+    }
+
+    #[allow(
+        clippy::cast_precision_loss,
+        reason = "a count far below 2^53, converted exactly"
+    )]
+    fn finish(self: Box<Self>) -> Expected {
+        let n = self.ctx.n_frames as f64;
+        let u = f64::EPSILON / 2.0;
+        let m = 4.0 * n + 64.0;
+        let gamma = m * u / (1.0 - m * u);
+        let mut out = Expected::default();
+        for p in 0..self.ctx.sig_size {
+            let span = if self.n > 0.0 {
+                (self.hi[0][p] - self.lo[0][p]).hypot(self.hi[1][p] - self.lo[1][p])
+            } else {
+                0.0
+            };
+            let rounding = n * u * self.mag[p];
+            let scale = 16.0 * n * (span * span + span * self.mag[p] + rounding * rounding);
+            out.want.push(self.m2[p]);
+            out.tol.push((gamma + ORACLE_REL) * scale);
+        }
+        out
     }
 }
