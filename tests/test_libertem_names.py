@@ -249,6 +249,13 @@ LIBERTEM_0_16_NAMES: dict[str, tuple[str, ...]] = {
         "register_dataset_cls",
         "unregister_dataset_cls",
     ),
+    "libertem.common.udf": (
+        "TileDepthEnum",
+        "TileSizeEnum",
+        "TilingPreferences",
+        "UDFMethod",
+        "UDFProtocol",
+    ),
     "libertem.io.dataset.base": (
         "BasePartition",
         "BufferedBackend",
@@ -410,6 +417,7 @@ LIBERTEM_0_16_NAMES: dict[str, tuple[str, ...]] = {
         "rotate_rad",
         "within_frame",
     ),
+    "libertem.utils.devices": ("DetectResult", "detect", "has_cupy"),
     "libertem.utils.generate": (
         "cbed_frame",
         "exclude_pixels",
@@ -533,11 +541,6 @@ _CLUSTER = (
 
 #: (module, name) -> why ferrotem does not have it
 EXCEPTIONS: dict[tuple[str, str], str] = {
-    # libertem.api
-    ("libertem.api", "ResultGenerator"): (
-        "class of run_udf_iter's return value with update_parameters_experimental; ferrotem "
-        "returns a plain iterator (RunUDFGenType); dynamic parameter updates: issue 9"
-    ),
     # libertem.analysis
     ("libertem.analysis.com", "ParameterGuessProc"): (
         "remote procedure of LiberTEM's web GUI (guess CoM corrections); comes with the ferrotem "

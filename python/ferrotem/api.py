@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import weakref
-from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator
+from collections.abc import Coroutine, Generator, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -15,6 +15,7 @@ from ferrotem.executor.base import JobExecutor
 from ferrotem.io.dataset import load
 from ferrotem.io.dataset.base import DataSet, ensure_initialized
 from ferrotem.udf.base import UDF
+from ferrotem.udf.param_update import ParameterControl
 from ferrotem.udf.runner import UDFResultDict, UDFResults
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ __all__ = [
     "ExecutorSpecType",
     "IterableRoiT",
     "ResultAsyncGenerator",
+    "ResultGenerator",
     "RoiT",
     "RunUDFAGenType",
     "RunUDFAGenTypeL",
@@ -61,11 +63,6 @@ RunUDFSyncL = list[UDFResultDict]
 #: ``run_udf(sync=False)`` with one UDF, and with a list
 RunUDFAsync = Coroutine[None, None, UDFResultDict]
 RunUDFAsyncL = Coroutine[None, None, list[UDFResultDict]]
-#: ``run_udf_iter``: an iterator of :class:`UDFResults` (one UDF or a list)
-RunUDFGenType = Iterator[UDFResults]
-RunUDFGenTypeL = Iterator[UDFResults]
-RunUDFAGenType = AsyncIterator[UDFResults]  # a ResultAsyncGenerator
-RunUDFAGenTypeL = AsyncIterator[UDFResults]
 
 
 def _threads_from_cpus(cpus: Any) -> int | None:
@@ -275,7 +272,9 @@ class Context:
         """Runs like :meth:`run_udf`, yielding the merged state after every partition
         (``.buffers``: one result dict per UDF; ``.damage``: where frames were merged).
 
-        ``sync=False`` returns a :class:`ResultAsyncGenerator` (``async for``)."""
+        Returns a :class:`ResultGenerator` (whose ``update_parameters_experimental`` changes
+        UDF parameters for the partitions not started yet); ``sync=False`` a
+        :class:`ResultAsyncGenerator` (``async for``)."""
         steps = self._run_steps(
             dataset, udf, roi, corrections, progress, backends, plots, plot_class, iterate=True
         )
@@ -292,7 +291,7 @@ class Context:
         plots: Any,
         plot_class: Any,
         iterate: bool,
-    ) -> Iterator[UDFResults]:
+    ) -> ResultGenerator:
         """Checks the arguments now and returns the generator of the run's steps (one per
         merged partition with ``iterate``, else only the last), which also feeds the plots."""
         from ferrotem.viz.live import check_plots
@@ -303,7 +302,7 @@ class Context:
         if plots and plot_class is None:
             plot_class = self.plot_class
         run = _Run(self.executor, dataset, udfs, roi, corrections, progress, backends)
-        return run.steps(plots, plot_class, iterate)
+        return ResultGenerator(run.steps(plots, plot_class, iterate), run.control)
 
     # -- inspecting --------------------------------------------------------------------------
     def display(self, dataset: DataSet, udf: UDF | None = None, roi: Any = None) -> Any:
@@ -601,9 +600,17 @@ class _Run:
         self.dataset = dataset
         self.udfs = udfs
         self.roi = roi
-        self.kwargs = {"corrections": corrections, "progress": progress, "backends": backends}
+        self.control = ParameterControl(udfs)
+        self.kwargs = {
+            "corrections": corrections,
+            "progress": progress,
+            "backends": backends,
+            "control": self.control,
+        }
 
-    def steps(self, plots: Any, plot_class: Any, iterate: bool) -> Iterator[UDFResults]:
+    def steps(
+        self, plots: Any, plot_class: Any, iterate: bool
+    ) -> Generator[UDFResults, None, None]:
         """A generator: nothing runs before the first ``next``."""
         runner_cls = self.executor.get_udf_runner()
         if not plots:
@@ -643,6 +650,48 @@ class _Run:
             feed(step, True)
             if not iterate:
                 yield step
+
+
+class ResultGenerator:
+    """What ``run_udf_iter`` returns: an iterator of :class:`UDFResults`, one per merged
+    partition, that also controls the run.
+
+    Nothing runs before the first ``next``. ``close()`` stops the run (tasks not started are
+    dropped), ``throw(exc)`` raises ``exc`` inside it, and
+    :meth:`update_parameters_experimental` changes UDF parameters while it runs.
+    """
+
+    def __init__(self, steps: Generator[UDFResults, None, None], control: ParameterControl):
+        self._steps = steps
+        self._control = control
+
+    def __iter__(self) -> ResultGenerator:
+        return self
+
+    def __next__(self) -> UDFResults:
+        return next(self._steps)
+
+    def close(self) -> None:
+        """Stops the run; the iterator is exhausted afterwards."""
+        self._steps.close()
+
+    def throw(self, exc: BaseException) -> UDFResults:
+        """Raises ``exc`` where the run waits for its next partition (as ``generator.throw``):
+        the run stops and ``exc`` propagates, unless the run handles it."""
+        return self._steps.throw(exc)
+
+    def update_parameters_experimental(self, parameters: list[dict[str, Any]]) -> None:
+        """Changes UDF parameters while the UDFs run: ``parameters`` holds one dict per UDF
+        of the run (in order), with only the parameters to change (``{}`` for none).
+
+        The main-node UDFs take the new values at once (``merge``/``get_results`` see them);
+        partitions whose tasks have not started yet run with them, those running or done keep
+        the old ones. Before the first ``next`` the whole run uses the new values. A change
+        that alters the UDF's result buffers (kind, dtype, shape) or the run's input dtype, or
+        names a parameter the UDF does not have, raises and changes nothing. The delayed
+        executor takes updates only before the first step (it builds its graph then).
+        """
+        self._control.update(parameters)
 
 
 class ResultAsyncGenerator:
@@ -697,6 +746,16 @@ class ResultAsyncGenerator:
             self._finish()
             raise
 
+    async def update_parameters_experimental(self, parameters: list[dict[str, Any]]) -> None:
+        """:meth:`ResultGenerator.update_parameters_experimental`, run in the thread that
+        advances the run, so that it falls between two steps."""
+        update = getattr(self._gen, "update_parameters_experimental", None)
+        if update is None:
+            raise TypeError(
+                f"update_parameters_experimental: {type(self._gen).__name__} takes no updates"
+            )
+        await self._call(update, parameters)
+
     def _finish(self) -> None:
         self._finished = True
         self._pool.shutdown(wait=False)
@@ -704,6 +763,14 @@ class ResultAsyncGenerator:
     async def _call(self, fn: Any, *args: Any) -> Any:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, fn, *args)
+
+
+#: ``run_udf_iter``: a :class:`ResultGenerator` of :class:`UDFResults` (one UDF or a list),
+#: and with ``sync=False`` a :class:`ResultAsyncGenerator`
+RunUDFGenType = ResultGenerator
+RunUDFGenTypeL = ResultGenerator
+RunUDFAGenType = ResultAsyncGenerator
+RunUDFAGenTypeL = ResultAsyncGenerator
 
 
 async def _last_buffers(steps: ResultAsyncGenerator, single: bool) -> Any:

@@ -172,6 +172,20 @@ class JobExecutor:
         """Makes ``obj`` available to tasks; in-process executors share it by reference."""
         yield obj
 
+    def update_task_parameters(
+        self,
+        tasks: Sequence[UDFTask],
+        udf_specs: list[tuple[type, dict[str, Any]]],
+        native: list[NativeDescriptor] | None,
+    ) -> None:
+        """Gives the tasks of a running run new UDF parameters (and native declarations), for
+        those that have not started yet. In-process executors run the very task objects the
+        runner made, so setting them is enough; executors that ship copies override this."""
+        for task in tasks:
+            # parameters first: a task that sees native=None then reads the new parameters
+            task.udf_specs = udf_specs
+            task.native = native
+
     def modify_buffer_type(self, buf: Any) -> Any:
         """Hook for executors that use their own buffer types."""
         return buf

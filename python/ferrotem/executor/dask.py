@@ -18,7 +18,8 @@ from ferrotem.executor.graph import run_task
 from ferrotem.udf.resources import get_resources_from_udfs
 
 if TYPE_CHECKING:
-    from ferrotem.udf.task import PartitionResult, UDFTask
+    from ferrotem.udf.native import NativeDescriptor
+    from ferrotem.udf.task import PartitionResult, SharedTaskData, UDFTask
 
 __all__ = ["DaskJobExecutor", "cluster_spec"]
 
@@ -36,6 +37,21 @@ _THREAD_ENV = {
     # costs throughput on busy cores and LiberTEM turns it off too.
     "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False",
 }
+
+
+def _patch_shared(
+    key: str,
+    udf_specs: list[tuple[type, dict[str, Any]]],
+    native: list[NativeDescriptor] | None,
+    dask_worker: Any = None,
+) -> None:
+    """On a worker: replaces the parameters in the run's shared data held under ``key``, in
+    place (the tasks get that very object when they start)."""
+    if dask_worker is None or key not in dask_worker.data:
+        return
+    shared: SharedTaskData = dask_worker.data[key]
+    shared.udf_specs = udf_specs
+    shared.native = native
 
 
 def _ids(value: Any, name: str) -> list[int]:
@@ -125,6 +141,8 @@ class DaskJobExecutor(JobExecutor):
         if lt_resources is None:
             lt_resources = self._detect_resources()
         self.lt_resources = lt_resources
+        #: the scattered shared data of each run in progress, by id of its task list
+        self._running_shared: dict[int, Any] = {}
 
     # -- construction --------------------------------------------------------------------------
     @classmethod
@@ -260,6 +278,7 @@ class DaskJobExecutor(JobExecutor):
         shared = tasks[0].shared()
         shared.dataset = tasks[0].partition.graph_descriptor().dataset
         (shared_future,) = self.client.scatter([shared], hash=False, broadcast=True)
+        self._running_shared[id(tasks)] = shared_future
         # Dask-array chunks are computed where they live (persisted arrays are used as they
         # are) and passed to the tasks as futures: real dependencies, no nested compute.
         chunks = [
@@ -292,7 +311,26 @@ class DaskJobExecutor(JobExecutor):
             # Chunk futures are only released, never cancelled: for a persisted input array they
             # share their keys with the user's data.
             self.client.cancel([shared_future])
+            self._running_shared.pop(id(tasks), None)
             chunk_futures.clear()
+
+    def update_task_parameters(
+        self,
+        tasks: Sequence[UDFTask],
+        udf_specs: list[tuple[type, dict[str, Any]]],
+        native: list[NativeDescriptor] | None,
+    ) -> None:
+        """Patches the run's shared data where it lives, on every worker, so that tasks that
+        start afterwards (those still queued on a worker included) read the new parameters;
+        a task reads them when it starts. Tasks of this run that are running or done keep
+        their parameters. A worker that joins later copies the patched data."""
+        super().update_task_parameters(tasks, udf_specs, native)
+        shared_future = self._running_shared.get(id(tasks))
+        if shared_future is None:  # not submitted yet, or finished
+            return
+        # client.run reaches the workers directly, not through their task queues, which hold
+        # this run's partition tasks ahead of anything submitted now
+        self.client.run(_patch_shared, shared_future.key, udf_specs, native)
 
     def _results_as_completed(self, futures: list[Any]) -> Iterator[PartitionResult]:
         """Results in completion order. Dask reschedules the tasks of a lost worker; if the

@@ -42,6 +42,7 @@ from ferrotem.udf.runner import RunPlan, UDFResults, UDFRunner, _damage_buffer
 if TYPE_CHECKING:
     from ferrotem.common.buffers import BufferWrapper
     from ferrotem.io.dataset.base import DataSet
+    from ferrotem.udf.param_update import ParameterControl
     from ferrotem.udf.task import PartitionResult, UDFTask
 
 __all__ = ["DelayedJobExecutor", "DelayedUDFRunner"]
@@ -218,10 +219,12 @@ class DelayedUDFRunner(UDFRunner):
         corrections: Any = None,
         backends: Any = None,
         iterate: bool = True,
+        control: ParameterControl | None = None,
         on_compute: LiveCallback | None = None,
     ) -> Iterator[UDFResults]:
         """Yields once: results backed by the run's Dask graph. ``on_compute(results, last)``
-        gets the merged state after each partition as the graph is computed (live plots)."""
+        gets the merged state after each partition as the graph is computed (live plots).
+        Parameter updates (``control``) apply only before the graph is built."""
         import dask
         import dask.array as da
 
@@ -235,6 +238,12 @@ class DelayedUDFRunner(UDFRunner):
                     "nothing would run; use another executor"
                 )
         tasks = self.make_tasks(plan, executor)
+        if control is not None:
+            control.refuse(
+                "the delayed executor builds the whole run as one Dask graph at its first "
+                "step, with the parameters of that moment; update before the first step, or "
+                "start a new run"
+            )
         run_id = uuid.uuid4().hex[:16]
         if on_compute is not None:
             LiveMerge(plan, run_id, on_compute)

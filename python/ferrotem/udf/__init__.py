@@ -1,5 +1,7 @@
 """User-defined functions: the ``UDF`` base class and helpers."""
 
+from typing import Any
+
 from ferrotem.common.exceptions import UDFRunCancelled
 from ferrotem.udf.auto import AutoUDF
 from ferrotem.udf.base import (
@@ -33,3 +35,15 @@ __all__ = [
     "UDFTileMixin",
     "check_cast",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Submodules load on first attribute access (``ferrotem.udf.masks`` after
+    ``import ferrotem.udf``): LiberTEM scripts reach them so after ``from libertem import api``,
+    which imports them."""
+    import importlib
+    import importlib.util
+
+    if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import enum
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -23,6 +22,7 @@ from ferrotem.common.buffers import (
 from ferrotem.common.exceptions import UDFException, UDFRunCancelled
 from ferrotem.common.shape import Shape
 from ferrotem.common.slice import Slice
+from ferrotem.common.udf import TileDepthEnum, TileSizeEnum, UDFMethod
 from ferrotem.corrections import CorrectionSet
 
 __all__ = [
@@ -85,14 +85,6 @@ def __getattr__(name: str) -> Any:
 
 class UseDiscouragedWarning(UserWarning):
     """A supported but discouraged use (e.g. ``dest['name']`` in ``merge``)."""
-
-
-class UDFMethod(enum.Enum):
-    """How a UDF consumes data."""
-
-    TILE = "tile"
-    FRAME = "frame"
-    PARTITION = "partition"
 
 
 # -- mixins: protocols, having the method is enough ----------------------------------------------
@@ -493,9 +485,10 @@ class UDF:
     UDF_METHOD = UDFMethod
     #: preferred input dtype meaning "the dataset's own dtype" (neutral in type promotion)
     USE_NATIVE_DTYPE = bool
-    TILE_SIZE_BEST_FIT = object()
+    #: ``get_tiling_preferences`` sentinels (enum members: they survive pickling to workers)
+    TILE_SIZE_BEST_FIT = TileSizeEnum.TILE_SIZE_BEST_FIT
     TILE_SIZE_MAX = np.inf
-    TILE_DEPTH_DEFAULT = object()
+    TILE_DEPTH_DEFAULT = TileDepthEnum.TILE_DEPTH_DEFAULT
     TILE_DEPTH_MAX = np.inf
 
     BACKEND_NUMPY = B.NUMPY
@@ -680,6 +673,13 @@ class UDF:
     def copy(self) -> UDF:
         """A fresh instance with the same parameters."""
         return type(self)(**self._kwargs)
+
+    def _update_parameters_patch(self, kwargs_patch: dict[str, Any]) -> None:
+        """Replaces the parameters named in ``kwargs_patch`` (LiberTEM's hook, used by
+        ``ResultGenerator.update_parameters_experimental`` on the main node). A new dict, so
+        that tasks holding the old one keep their parameters."""
+        self._kwargs = {**self._kwargs, **kwargs_patch}
+        self.params = UDFParams(self._kwargs)
 
     # -- engine internals ------------------------------------------------------------------------
     def set_meta(self, meta: UDFMeta) -> None:

@@ -102,6 +102,10 @@ class ApplyMasksUDF(UDF):
             **kwargs,
         )
 
+    def _update_parameters_patch(self, kwargs_patch: dict[str, Any]) -> None:
+        super()._update_parameters_patch(kwargs_patch)
+        self._mask_container = None  # made again from the new mask_factories on next use
+
     # -- masks ---------------------------------------------------------------------------------
     @property
     def masks(self) -> MaskContainer:

@@ -24,6 +24,7 @@ from ferrotem.corrections import CorrectionSet
 from ferrotem.io.dataset.base import Partition
 from ferrotem.udf.base import UDF, ArrayWithMask, MergeAttrMapping, UDFData, UDFMeta
 from ferrotem.udf.native import NativeDescriptor, native_descriptors, results_to_buffers
+from ferrotem.udf.param_update import ParameterControl
 from ferrotem.udf.protocols import TaskExecutor
 from ferrotem.udf.task import PartitionResult, UDFTask
 
@@ -202,8 +203,10 @@ class UDFRunner:
         corrections: Any = None,
         backends: Any = None,
         iterate: bool = True,
+        control: ParameterControl | None = None,
     ) -> Iterator[UDFResults]:
-        """Runs, yielding after every merged partition (``iterate=True``) or only at the end."""
+        """Runs, yielding after every merged partition (``iterate=True``) or only at the end.
+        ``control`` receives the run's tasks, for parameter updates while it runs."""
         plan = self.prepare(dataset, executor, roi, corrections, backends)
         target = executor.native_task_target()
         if plan.native is not None and dataset.whole_source and target:
@@ -235,6 +238,13 @@ class UDFRunner:
                 damage[:] = True
             else:
                 tasks = self.make_tasks(plan, executor)
+                if control is not None:
+                    control.attach(
+                        plan,
+                        tasks,
+                        executor,
+                        lambda us: get_input_dtype(us, dataset.dtype, plan.corrections),
+                    )
                 merged = 0
                 try:
                     for result in executor.run_tasks(tasks):

@@ -196,8 +196,10 @@ class UDFTask:
         """Runs the task. ``chunk`` is the partition's data when the executor delivers it as
         an array (Dask chunks as graph dependencies); otherwise the partition reads itself."""
         source, offset = self.partition.open_local(chunk)
-        if self.native is not None:
-            return self._run_native(source, offset)
+        # read once: a parameter update may replace the declarations while this task runs
+        native = self.native
+        if native is not None:
+            return self._run_native(source, offset, native)
         return self._run_python(source, offset)
 
     def _prepared_corrections(self) -> _core.Corrections | None:
@@ -210,10 +212,11 @@ class UDFTask:
             return None
         return self.roi[offset : offset + prod(source.nav_shape)]
 
-    def _run_native(self, source: _core.DataSource, offset: int) -> PartitionResult:
+    def _run_native(
+        self, source: _core.DataSource, offset: int, native: list[NativeDescriptor]
+    ) -> PartitionResult:
         p = self.partition
         sig = tuple(p.dataset.shape.sig)
-        native = self.native or []
         outs = _core.run_native_partition(
             source,
             p.start - offset,
