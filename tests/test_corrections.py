@@ -133,7 +133,7 @@ def _check_all_udfs(ctx, data, cs, expected, roi=None, tileshape=None, **load):
     real = _core.run_native_partition
 
     def spy(*args):
-        calls.append([decl[0] for decl in args[5]])
+        calls.append(list(args[4].names))
         return real(*args)
 
     _core.run_native_partition = spy

@@ -89,3 +89,36 @@ def test_results_map_to_buffers_by_name():
         results_to_buffers(desc, {"a": a, "b": b.astype(np.float32), "c": c}, (2, 2), 3)
     with pytest.raises(UDFException, match="'a' has dtype float32 and 4 values"):
         results_to_buffers(desc, {"a": a[:4], "b": b, "c": c}, (2, 2), 3)
+
+
+@pytest.mark.parametrize("executor", ["inline", "delayed", "threads"])
+def test_native_udfs_are_built_once_per_run_and_process(monkeypatch, executor):
+    # Building packs the masks (as long as a partition's work for many masks): every partition
+    # task of a run must share one build, and a new run (new declarations) gets its own.
+    from ferrotem import _core
+    from ferrotem.api import Context
+    from ferrotem.udf.masks import ApplyMasksUDF
+
+    built = []
+    real = _core.NativeSet
+
+    def counting(*args):
+        built.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(_core, "NativeSet", counting)
+    rng = np.random.default_rng(5)
+    data = rng.integers(0, 1000, size=(8, 6, 12, 10)).astype(np.float32)
+    masks = rng.random((3, 12, 10)).astype(np.float32)
+    ctx = Context.make_with(executor)
+    ds = ctx.load("memory", data=data, sig_dims=2, num_partitions=4)
+    expected = np.einsum("abyx,myx->abm", data.astype(np.float64), masks)
+    for run in range(2):
+        udf = ApplyMasksUDF(mask_factories=lambda: masks)
+        res = ctx.run_udf(dataset=ds, udf=[udf, SumUDF()])
+        np.testing.assert_allclose(res[0]["intensity"].data, expected, rtol=1e-5)
+        np.testing.assert_allclose(res[1]["intensity"].data, data.sum(axis=(0, 1)), rtol=1e-6)
+        # threads: the whole run is one call into the Rust pool, which builds them itself
+        expected_builds = 0 if executor == "threads" else run + 1
+        assert len(built) == expected_builds, "one build per run, shared by its partition tasks"
+    ctx.close()

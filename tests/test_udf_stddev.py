@@ -202,7 +202,7 @@ def test_corrections_apply_on_the_native_path(executors, executor):
     real = _core.run_native_partition
 
     def spy(*args):
-        calls.append([decl[0] for decl in args[5]])
+        calls.append(list(args[4].names))
         return real(*args)
 
     _core.run_native_partition = spy

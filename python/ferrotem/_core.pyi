@@ -14,6 +14,7 @@ __all__ = [
     "ChunkedArray",
     "Corrections",
     "DataSource",
+    "NativeSet",
     "Runner",
     "__version__",
     "blo_header",
@@ -232,12 +233,22 @@ def run_native_partition(
     start: int,
     stop: int,
     roi: npt.NDArray[np.bool_] | None,
-    input_dtype: str,
-    udfs: Sequence[_NativeDecl],
+    udfs: NativeSet,
     corrections: Corrections | None = None,
 ) -> list[dict[str, npt.NDArray[np.generic]]]:
     """Runs the native UDFs over one partition in the calling thread; per UDF, its partial
     results as ``{buffer: flat array}``."""
+
+@final
+class NativeSet:
+    """Native UDFs built once from their declarations for a run in ``input_dtype``, for every
+    partition a process runs (building packs parameters such as mask stacks)."""
+
+    def __new__(cls, udfs: Sequence[_NativeDecl], input_dtype: str) -> NativeSet: ...
+    def __len__(self) -> int: ...
+    @property
+    def names(self) -> list[str]:
+        """The declared names of the UDFs, in order."""
 
 def native_udf_names() -> list[str]:
     """Names of the UDFs implemented natively."""

@@ -21,6 +21,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<source::PyDataSource>()?;
     m.add_class::<runner::PyRunner>()?;
+    m.add_class::<runner::PyNativeSet>()?;
     m.add_class::<chunked::PyChunkedArray>()?;
     m.add_class::<corrections::PyCorrections>()?;
     m.add_function(wrap_pyfunction!(source::npy_header, m)?)?;

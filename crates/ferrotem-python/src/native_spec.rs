@@ -34,7 +34,12 @@ pub fn input_kind(dtype: &str, what: &str) -> PyResult<InputKind> {
 fn array<T: numpy::Element + Copy>(value: &Bound<'_, PyAny>) -> Option<(Vec<usize>, Vec<T>)> {
     let a = value.extract::<PyReadonlyArrayDyn<'_, T>>().ok()?;
     let shape = a.shape().to_vec();
-    Some((shape, a.as_array().iter().copied().collect()))
+    // One copy at memory speed for the usual C-contiguous array; element by element otherwise.
+    let values = match a.as_slice() {
+        Ok(s) => s.to_vec(),
+        Err(_) => a.as_array().iter().copied().collect(),
+    };
+    Some((shape, values))
 }
 
 fn param(name: &str, value: &Bound<'_, PyAny>) -> PyResult<ParamValue> {

@@ -6,11 +6,12 @@ use crate::enter::{enter, enter_cancellable};
 use crate::errors::to_pyerr;
 use crate::native_spec::{build_all, input_kind, named_results, PyDecl};
 use crate::source::PyDataSource;
+use ferrotem_core::buffer::InputKind;
 use ferrotem_core::partition::Partition;
 use ferrotem_core::roi::Roi;
 use ferrotem_core::runner::{partition_info, run_partition, RunOptions, Runner};
 use ferrotem_core::udf::native::NATIVE_NAMES;
-use ferrotem_core::udf::{DynUdf, RunInfo};
+use ferrotem_core::udf::{DynUdf, NativeUdf, RunInfo};
 use ferrotem_core::Error;
 use numpy::PyReadonlyArray1;
 use pyo3::prelude::*;
@@ -120,29 +121,67 @@ impl PyRunner {
     }
 }
 
-/// Runs the native UDFs over one partition (frames `start .. stop`) in the calling thread and
-/// returns, per UDF, its partial results as `{buffer: flat array}` (`nav` buffers: one entry
+/// Native UDFs built from their declarations once, for many partitions of one run.
+///
+/// Building checks the declarations and prepares the UDFs' parameters (a mask stack is packed
+/// into the kernel's blocks): tens of milliseconds for 64 masks of 256x256, as long as a
+/// partition's work. Executors that run partitions one by one build this once per run and
+/// process (or worker) and pass it to every [`run_native_partition`].
+#[pyclass(name = "NativeSet", module = "ferrotem._core", frozen)]
+pub struct PyNativeSet {
+    udfs: Vec<Box<dyn NativeUdf>>,
+    names: Vec<String>,
+    input: InputKind,
+}
+
+#[pymethods]
+impl PyNativeSet {
+    #[new]
+    #[allow(
+        clippy::needless_pass_by_value,
+        reason = "PyO3 extracts the Python list into an owned Vec"
+    )]
+    fn new(udfs: Vec<PyDecl<'_>>, input_dtype: &str) -> PyResult<Self> {
+        let input = input_kind(input_dtype, "input_dtype")?;
+        Ok(Self {
+            udfs: build_all(&udfs, input)?,
+            names: udfs.iter().map(|(name, _, _)| name.clone()).collect(),
+            input,
+        })
+    }
+
+    /// The declared names of the UDFs, in order.
+    #[getter]
+    fn names(&self) -> Vec<String> {
+        self.names.clone()
+    }
+
+    fn __len__(&self) -> usize {
+        self.udfs.len()
+    }
+}
+
+/// Runs the native UDFs `udfs` (built once per run, see [`PyNativeSet`]) over one partition
+/// (frames `start .. stop`) in the calling thread and returns, per UDF, its partial results as `{buffer: flat array}` (`nav` buffers: one entry
 /// per selected frame of the partition).
 #[allow(
     clippy::needless_pass_by_value,
     reason = "PyO3 extracts Python arguments into owned values (`Vec`, `PathBuf`, array borrows)"
 )]
 #[pyfunction]
-#[pyo3(signature = (source, start, stop, roi, input_dtype, udfs, corrections=None))]
-#[allow(clippy::too_many_arguments)] // mirrors the Python signature
+#[pyo3(signature = (source, start, stop, roi, udfs, corrections=None))]
 pub fn run_native_partition(
     py: Python<'_>,
     source: &PyDataSource,
     start: u64,
     stop: u64,
     roi: Option<PyReadonlyArray1<'_, bool>>,
-    input_dtype: &str,
-    udfs: Vec<PyDecl<'_>>,
+    udfs: &PyNativeSet,
     corrections: Option<PyRef<'_, PyCorrections>>,
 ) -> PyResult<Vec<Py<PyDict>>> {
     let corrections = corrections.as_ref().map(|c| &c.inner);
-    let input = input_kind(input_dtype, "input_dtype")?;
-    let natives = build_all(&udfs, input)?;
+    let input = udfs.input;
+    let natives = &udfs.udfs;
     let kinds: Vec<&dyn DynUdf> = natives.iter().map(|u| u.udf()).collect();
     let lent = source.lend(py)?;
     let src = lent.source();
@@ -173,5 +212,5 @@ pub fn run_native_partition(
         };
         run_partition(src, &part, roi.as_ref(), &kinds, &opts)
     })?;
-    named_results(py, &natives, input, partials)
+    named_results(py, natives, input, partials)
 }

@@ -11,11 +11,13 @@ extra_shape) and hands them back by name. See "Writing a native UDF" in ``docs/u
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from ferrotem import _core
 from ferrotem.common.exceptions import UDFException
 
 #: UDF methods whose override disables the native path
@@ -152,3 +154,27 @@ def results_to_buffers(
             arr = arr.astype(integer[name])
         out[name] = arr.reshape(shape)
     return out
+
+
+#: the native sets built last in this process: ``(declarations, input dtype, built set)``; the
+#: declarations are kept so that their ``id`` stays theirs while they are cached
+_BUILT: list[tuple[list[NativeDescriptor], str, _core.NativeSet]] = []
+_BUILT_LOCK = threading.Lock()
+#: how many runs' sets stay cached (each may hold a packed mask stack)
+_BUILT_KEEP = 4
+
+
+def built_native_set(native: list[NativeDescriptor], input_dtype: str) -> _core.NativeSet:
+    """The Rust UDFs of ``native`` for a run in ``input_dtype``, built once per process and
+    run: every partition task of a run shares its declarations list (one object per run and
+    process; a parameter update makes a new one), and building packs parameters such as a
+    mask stack, which costs as much as processing a partition."""
+    with _BUILT_LOCK:
+        for decls, dtype, built in _BUILT:
+            if decls is native and dtype == input_dtype:
+                return built
+    built = _core.NativeSet([d.as_core() for d in native], input_dtype)
+    with _BUILT_LOCK:
+        _BUILT.insert(0, (native, input_dtype, built))
+        del _BUILT[_BUILT_KEEP:]
+    return built

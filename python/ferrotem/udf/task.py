@@ -24,7 +24,7 @@ from ferrotem.common.slice import Slice
 from ferrotem.corrections import CorrectionSet
 from ferrotem.io.dataset.base import Partition
 from ferrotem.udf.base import UDF, UDFData, UDFMeta, UDFMethod
-from ferrotem.udf.native import NativeDescriptor, results_to_buffers
+from ferrotem.udf.native import NativeDescriptor, built_native_set, results_to_buffers
 
 #: upper bound on one block of frames read at once for Python UDFs
 MAX_BLOCK_BYTES = 8 * 2**20
@@ -222,8 +222,7 @@ class UDFTask:
             p.start - offset,
             p.stop - offset,
             self._local_roi(source, offset),
-            self.input_dtype.str,
-            [d.as_core() for d in native],
+            built_native_set(native, self.input_dtype.str),
             self._prepared_corrections(),
         )
         n = (
