@@ -307,3 +307,23 @@ def test_filetype_is_case_insensitive_and_dataset_class_accepted(ctx):
     b = ctx.load(MemoryDataSet, data=data, sig_dims=1)
     np.testing.assert_array_equal(read_back(ctx, a), read_back(ctx, b))
     assert tuple(a.shape) == (2, 2, 2)
+
+
+def test_memory_dataset_says_it_ignores_sparse_array_backends():
+    from ferrotem.api import Context
+    from ferrotem.udf.sum import SumUDF
+
+    data = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5)
+    ctx = Context.make_with("inline")
+    with pytest.warns(UserWarning, match=r"array_backends: got \('scipy.sparse.csr_matrix',\)"):
+        ds = ctx.load("memory", data=data, sig_dims=2, array_backends=("scipy.sparse.csr_matrix",))
+    # the tiles are dense numpy, and the results right
+    np.testing.assert_allclose(ctx.run_udf(ds, SumUDF())["intensity"].data, data.sum(axis=(0, 1)))
+
+
+def test_memory_dataset_takes_numpy_array_backends_silently(recwarn):
+    from ferrotem.api import Context
+
+    data = np.zeros((2, 2, 3, 3), dtype=np.float32)
+    Context.make_with("inline").load("memory", data=data, sig_dims=2, array_backends=("numpy",))
+    assert not [w for w in recwarn if "array_backends" in str(w.message)]

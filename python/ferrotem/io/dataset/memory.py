@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -52,6 +53,7 @@ class MemoryDataSet(DataSet):
         array_backends: Any = None,
     ):
         super().__init__(io_backend=io_backend)
+        _warn_unsupported_backends(array_backends)
         if data is None:
             if datashape is None:
                 raise InvalidDataSetParameter(
@@ -171,3 +173,21 @@ class MemoryDataSet(DataSet):
             finally:
                 self._num_partitions = None
         return super().get_num_partitions()
+
+
+def _warn_unsupported_backends(array_backends: Any) -> None:
+    """LiberTEM's memory dataset can deliver tiles as sparse arrays (``array_backends``);
+    ferrotem's delivers dense numpy tiles only (sparse tiles come with the ``raw_csr`` format).
+    Say so instead of ignoring the request: a UDF written for sparse tiles would get dense ones.
+    """
+    if array_backends is None:
+        return
+    requested = (array_backends,) if isinstance(array_backends, str) else tuple(array_backends)
+    other = [b for b in requested if b != "numpy"]
+    if other:
+        warnings.warn(
+            f"array_backends: got {requested!r}; the memory dataset delivers numpy tiles only, "
+            f"so {other!r} are ignored (UDFs receive dense numpy arrays)",
+            UserWarning,
+            stacklevel=3,
+        )
