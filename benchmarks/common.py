@@ -669,6 +669,16 @@ def gbs(nbytes: int, times: Sequence[float] | None, spread: bool = True) -> str:
     return text
 
 
+def median_gbs(nbytes: int, times: Sequence[float] | None) -> float | None:
+    """Median GB/s as a number (None without times), for ratios and goals."""
+    return None if not times else nbytes / statistics.median(times) / 1e9
+
+
+def number_cell(value: float | None, pattern: str) -> str:
+    """A table cell: ``value`` formatted with ``pattern``, or ``-`` when there is none."""
+    return "-" if value is None else pattern.format(value)
+
+
 def gbs_first(nbytes: int, seconds: float | str | None) -> str:
     """GB/s of a first run, or its failure."""
     if seconds is None:

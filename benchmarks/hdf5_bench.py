@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 from typing import Any
@@ -32,6 +31,7 @@ from common import (
     load_references,
     machine,
     make_context,
+    median_gbs,
     off_reference,
     prepare,
     run_side,
@@ -40,6 +40,9 @@ from common import (
     verdict,
     warm_page_cache,
     write_results,
+)
+from common import (
+    number_cell as cell,
 )
 from hdf5_files import ensure_hdf5, ensure_hdf5_references
 
@@ -97,14 +100,6 @@ def one_thread_cells(ctx: Any) -> list[Cell]:
     ]
 
 
-def gb_s(nbytes: int, times: list[float] | None) -> float | None:
-    return None if not times else nbytes / statistics.median(times) / 1e9
-
-
-def cell(value: float | None, fmt: str) -> str:
-    return "-" if value is None else fmt.format(value)
-
-
 def build_report(r: dict[str, Any]) -> str:
     lines: list[str] = []
     add = lines.append
@@ -128,12 +123,12 @@ def build_report(r: dict[str, Any]) -> str:
     add("|---|---:|---:|---:|---:|---:|---:|")
     t = r["times"]
     nbytes = RAW.nbytes
-    raw = gb_s(nbytes, t.get(f"{FERROTEM}|{RAW.name}|sum"))
+    raw = median_gbs(nbytes, t.get(f"{FERROTEM}|{RAW.name}|sum"))
     figures: dict[str, dict[str, float | None]] = {}
     for ds in (*FILES, RAW):
-        ours = gb_s(nbytes, t.get(f"{FERROTEM}|{ds.name}|sum"))
-        one = gb_s(nbytes, t.get(f"{ONE}|{ds.name}|sum"))
-        lt = gb_s(nbytes, t.get(f"{LIBERTEM}|{ds.name}|sum"))
+        ours = median_gbs(nbytes, t.get(f"{FERROTEM}|{ds.name}|sum"))
+        one = median_gbs(nbytes, t.get(f"{ONE}|{ds.name}|sum"))
+        lt = median_gbs(nbytes, t.get(f"{LIBERTEM}|{ds.name}|sum"))
         f = {
             "ours": ours,
             "one": one,

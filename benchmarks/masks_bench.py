@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 from typing import Any
@@ -30,12 +29,16 @@ from common import (
     gbs,
     git_commit,
     machine,
+    median_gbs,
     run_side,
     run_specs,
     step,
     verdict,
     warm_page_cache,
     write_results,
+)
+from common import (
+    number_cell as cell,
 )
 from mask_workloads import DENSE, FUSED_MASKS, ensure_mask_references
 from run import memory_bandwidth
@@ -80,14 +83,6 @@ def specs(engine: str, only: set[str] | None) -> list[dict[str, Any]]:
     ]
 
 
-def gb_s(nbytes: int, times: list[float] | None) -> float | None:
-    return None if not times else nbytes / statistics.median(times) / 1e9
-
-
-def fmt(value: float | None, pattern: str) -> str:
-    return "-" if value is None else pattern.format(value)
-
-
 def build_report(r: dict[str, Any]) -> str:
     lines: list[str] = []
     add = lines.append
@@ -123,8 +118,8 @@ def build_report(r: dict[str, Any]) -> str:
             ours_t = t.get(f"{FERROTEM}|{ds.name}|{workload}")
             if not ours_t:
                 continue
-            ours = gb_s(ds.nbytes, ours_t)
-            lt = gb_s(ds.nbytes, t.get(f"{LIBERTEM}|{ds.name}|{workload}"))
+            ours = median_gbs(ds.nbytes, ours_t)
+            lt = median_gbs(ds.nbytes, t.get(f"{LIBERTEM}|{ds.name}|{workload}"))
             share = None if ours is None else ours / r["bw"]
             flops = None
             if workload in DENSE and ours is not None:
@@ -137,9 +132,9 @@ def build_report(r: dict[str, Any]) -> str:
                 goals.append(f"{goal:.0%} of BW: " + verdict(share, lambda v, g=goal: v >= g))
             spread = gbs(ds.nbytes, ours_t).partition(" ")[2]
             add(
-                f"| {label} | {ds.label} | **{fmt(ours, '{:.2f}')}** {spread} | "
-                f"{fmt(share, '{:.0%}')} | {fmt(flops, '{:.1f}')} | {fmt(lt, '{:.2f}')} | "
-                f"{fmt(x, 'x{:.1f}')} | {', '.join(goals)} |"
+                f"| {label} | {ds.label} | **{cell(ours, '{:.2f}')}** {spread} | "
+                f"{cell(share, '{:.0%}')} | {cell(flops, '{:.1f}')} | {cell(lt, '{:.2f}')} | "
+                f"{cell(x, 'x{:.1f}')} | {', '.join(goals)} |"
             )
     add("")
     add(
