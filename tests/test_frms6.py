@@ -10,6 +10,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import hypothesis.strategies as st
 import numpy as np
 import pytest
 from ferrotem.api import Context
@@ -26,6 +27,7 @@ from ferrotem.udf.base import UDF
 from ferrotem.udf.sum import SumUDF
 from ferrotem.udf.sumsigudf import SumSigUDF
 from helpers.frms6_writer import unfold, write_acquisition, write_frms6_file
+from hypothesis import given, settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -288,3 +290,31 @@ def test_libertem_reads_the_same(inline_ctx, tmp_path, binning):
     total, per_frame = inline_ctx.run_udf(ds, [SumUDF(), SumSigUDF()])
     np.testing.assert_allclose(total["intensity"].data, lt["total"], rtol=1e-5, atol=1e-2)
     np.testing.assert_allclose(per_frame["intensity"].data, lt["per_frame"], rtol=1e-5)
+
+
+# -- random acquisitions, partitions and ROIs ----------------------------------------------------
+@given(
+    h=st.integers(1, 5),
+    half=st.integers(1, 5),
+    binning=st.sampled_from([1, 2, 4]),
+    split=st.lists(st.integers(1, 4), min_size=1, max_size=3),
+    old_header=st.booleans(),
+    data=st.data(),
+)
+@settings(max_examples=20)
+def test_random_acquisitions_partitions_and_rois(
+    contexts, tmp_path_factory, h, half, binning, split, old_header, data
+):
+    d = tmp_path_factory.mktemp("frms6")
+    dark = stored(h + half, 3, h=h, w=2 * half)
+    frames = stored(len(split), sum(split), h=h, w=2 * half)
+    parts = np.split(frames, np.cumsum(split)[:-1])
+    n = len(frames)
+    hdr = write_acquisition(d, "r", dark, parts, binning, (1, n), old_header)
+    ctx = contexts[data.draw(st.sampled_from(["inline", "threads"]))]
+    ds = ctx.load("frms6", path=hdr, num_partitions=data.draw(st.integers(1, n)))
+    want = unfold(frames, binning) - dark_oracle(dark, binning).astype(np.float64)
+    roi = np.random.default_rng(n).random((1, n)) < 0.6
+    roi[0, n // 2] = True
+    got = read_back(ctx, ds, roi=roi)
+    np.testing.assert_allclose(got[roi], want[roi[0]], rtol=1e-5, atol=1e-3)

@@ -12,6 +12,7 @@ import sys
 import warnings
 from pathlib import Path
 
+import hypothesis.strategies as st
 import numpy as np
 import pytest
 from conftest import assert_close
@@ -29,6 +30,7 @@ from helpers.seq_writer import (
     write_mrc,
     write_seq,
 )
+from hypothesis import given, settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -351,3 +353,36 @@ def test_no_warning_on_a_complete_file(inline_ctx, tmp_path):
         warnings.simplefilter("error")
         inline_ctx.load("seq", path=tmp_path / "w.seq", nav_shape=(2, 2))
     assert sys.byteorder in ("little", "big")
+
+
+# -- random files, partitions and ROIs -----------------------------------------------------------
+@given(
+    n=st.integers(1, 12),
+    sig=st.tuples(st.integers(1, 9), st.integers(1, 9)),
+    dtype=st.sampled_from(["u1", "u2", "u4"]),
+    version=st.sampled_from([3, 4, 5, 6]),
+    footer=st.integers(0, 33),
+    data=st.data(),
+)
+@settings(max_examples=25)
+def test_random_files_partitions_and_rois(
+    contexts, tmp_path_factory, n, sig, dtype, version, footer, data
+):
+    frames = frames_of(dtype, (n, *sig), n + footer)
+    path = tmp_path_factory.mktemp("seq") / "r.seq"
+    write_seq(path, frames, version=version, footer=footer)
+    offset = data.draw(st.integers(-(n - 1), n - 1))
+    ctx = contexts[data.draw(st.sampled_from(["inline", "threads"]))]
+    parts = data.draw(st.integers(1, n))
+    ds = ctx.load("seq", path=path, nav_shape=(n,), sync_offset=offset, num_partitions=parts)
+    want = np.zeros_like(frames)
+    if offset >= 0:
+        want[: n - offset] = frames[offset:]
+    else:
+        want[-offset:] = frames[: n + offset]
+    roi = np.random.default_rng(n).random(n) < 0.6
+    roi[n // 2] = True
+    got = read_back(ctx, ds, roi=roi)
+    np.testing.assert_array_equal(got[roi], want[roi])
+    total = ctx.run_udf(ds, SumUDF(), roi=roi)["intensity"].data
+    assert_close(total, want[roi].sum(axis=0, dtype=np.float64))

@@ -234,11 +234,24 @@ impl FrameDecoder for Frms6Unfold {
                 dst.len()
             )));
         }
+        // Row by row: within an unfolded row the stored pixels run forwards (upper half) or
+        // backwards (lower half), so each row is one slice of the stored frame.
         let cols = self.width / 2;
-        for (p, out) in pixels.zip(dst.chunks_exact_mut(2)) {
-            let s = 2 * self.source(p / cols, p % cols);
-            let v = u16::from_le_bytes([payload[s], payload[s + 1]]);
-            out.copy_from_slice(&v.to_ne_bytes());
+        let mut p = pixels.start;
+        let mut out = dst.chunks_exact_mut(2);
+        while p < pixels.end {
+            let (row, col) = (p / cols, p % cols);
+            let n = (cols - col).min(pixels.end - p);
+            let first = self.source(row, col);
+            let upper = row / self.binning < self.height;
+            for k in 0..n {
+                let s = 2 * if upper { first + k } else { first - k };
+                let v = u16::from_le_bytes([payload[s], payload[s + 1]]);
+                if let Some(o) = out.next() {
+                    o.copy_from_slice(&v.to_ne_bytes());
+                }
+            }
+            p += n;
         }
         Ok(())
     }
@@ -346,6 +359,24 @@ mod tests {
             u16::from_ne_bytes([out[2], out[3]]),
         ];
         assert_eq!(got, [6, 3]);
+    }
+
+    #[test]
+    fn every_pixel_range_decodes_as_the_pixel_map_says() {
+        let d = Frms6Unfold::new(3, 8, 2).unwrap();
+        let payload: Vec<u8> = (0u16..24).flat_map(u16::to_le_bytes).collect();
+        let n = d.frame_pixels();
+        for a in 0..n {
+            for b in a..=n {
+                let mut out = vec![0u8; 2 * (b - a)];
+                d.decode(&payload, a..b, &mut out).unwrap();
+                for (k, c) in out.chunks(2).enumerate() {
+                    let p = a + k;
+                    let want = d.source(p / 4, p % 4) as u16;
+                    assert_eq!(u16::from_ne_bytes([c[0], c[1]]), want, "{a}..{b} at {p}");
+                }
+            }
+        }
     }
 
     #[test]
