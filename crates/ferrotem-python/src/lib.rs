@@ -7,6 +7,7 @@ mod corrections;
 mod enter;
 mod errors;
 mod formats;
+mod formats_rawcsr;
 mod native_spec;
 mod numpy_bytes;
 mod partition;
@@ -36,5 +37,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(formats::open_mib, m)?)?;
     m.add_function(wrap_pyfunction!(formats::blo_header, m)?)?;
     m.add_function(wrap_pyfunction!(formats::open_blo, m)?)?;
+    m.add_function(wrap_pyfunction!(formats_rawcsr::open_raw_csr, m)?)?;
+    m.add_function(wrap_pyfunction!(formats_rawcsr::read_csr_rows, m)?)?;
     Ok(())
 }

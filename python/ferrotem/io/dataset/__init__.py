@@ -23,6 +23,7 @@ _DATASETS: dict[str, str] = {
     "blo": "ferrotem.io.dataset.blo.BloDataSet",
     "hdf5": "ferrotem.io.dataset.hdf5.H5DataSet",
     "arina": "ferrotem.io.dataset.arina.ArinaDataSet",
+    "raw_csr": "ferrotem.io.dataset.raw_csr.RawCSRDataSet",
 }
 
 

@@ -60,6 +60,21 @@ def _is_arina_master(path: str, head: bytes) -> bool:
         return False
 
 
+def _is_raw_csr_descriptor(path: str, head: bytes) -> bool:
+    """A TOML descriptor (under 1 MiB) whose ``[params]`` say ``filetype = "raw_csr"``."""
+    if b"raw_csr" not in head.lower() or os.path.getsize(path) > 1 << 20:
+        return False
+    import tomllib
+
+    try:
+        with open(path, "rb") as f:
+            params = tomllib.load(f).get("params")
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return False
+    filetype = params.get("filetype") if isinstance(params, dict) else None
+    return isinstance(filetype, str) and filetype.lower() == "raw_csr"
+
+
 #: The checks, in the order they are tried (the more specific before the more general).
 SIGNATURES: tuple[Signature, ...] = (
     Signature("npy", "numpy .npy (magic \\x93NUMPY)", lambda p, h: h.startswith(b"\x93NUMPY")),
@@ -68,6 +83,7 @@ SIGNATURES: tuple[Signature, ...] = (
     Signature("blo", "NanoMegas blockfile (magic 'IMGBLO')", lambda p, h: h.startswith(b"IMGBLO")),
     Signature("arina", "DECTRIS master HDF5 (entry/data/data_NNNNNN links)", _is_arina_master),
     Signature("hdf5", "HDF5 (signature \\x89HDF)", _is_hdf5),
+    Signature("raw_csr", "raw_csr TOML descriptor (filetype = 'raw_csr')", _is_raw_csr_descriptor),
 )
 
 
