@@ -349,6 +349,25 @@ LIBERTEM_0_16_NAMES: dict[str, tuple[str, ...]] = {
         "MAGIC_EXPECT",
         "get_header_dtype_list",
     ),
+    "libertem.io.dataset.raw_csr": (
+        "CSRDescriptor",
+        "CSRTriple",
+        "RawCSRDataSet",
+        "RawCSRDatasetParams",
+        "RawCSRPartition",
+        "TOMLError",
+        "can_use_numba",
+        "check",
+        "get_descriptor",
+        "get_nav_size",
+        "get_triple",
+        "load_toml",
+        "populate_tile",
+        "populate_tile_numba",
+        "read_tiles_straight",
+        "read_tiles_with_roi",
+        "sliced_indptr",
+    ),
     "libertem.io.dataset.seq": (
         "DOUBLE",
         "DWORD",
@@ -796,10 +815,26 @@ for _module, _name in (
     ("libertem.io.dataset.dask", "DaskDatasetParams"),
     ("libertem.io.dataset.mib", "MIBDatasetParams"),
     ("libertem.io.dataset.blo", "BLODatasetParams"),
+    ("libertem.io.dataset.raw_csr", "RawCSRDatasetParams"),
     ("libertem.io.dataset.seq", "SEQDatasetParams"),
     ("libertem.io.dataset.frms6", "FRMS6DatasetParams"),
 ):
     EXCEPTIONS[(_module, _name)] = _WEB_PARAMS
+EXCEPTIONS[("libertem.io.dataset.raw_csr", "RawCSRPartition")] = (
+    "LiberTEM's per-format partition classes; ferrotem's partitions are Partition"
+)
+for _name in (
+    "can_use_numba",
+    "populate_tile",
+    "populate_tile_numba",
+    "read_tiles_straight",
+    "read_tiles_with_roi",
+    "sliced_indptr",
+):
+    EXCEPTIONS[("libertem.io.dataset.raw_csr", _name)] = (
+        "LiberTEM's numba tile readers of CSR rows; ferrotem reads and checks them in Rust "
+        "(ferrotem-core source::csr, _core.read_csr_rows)"
+    )
 for _name in (
     "array_mult",
     "findall",
@@ -844,7 +879,6 @@ MISSING_MODULES: dict[str, str] = {
             "empad",
             "k2is",
             "mrc",
-            "raw_csr",
             "ser",
             "tvips",
         )

@@ -30,7 +30,9 @@ __all__ = [
     "open_blo",
     "open_frms6",
     "open_mib",
+    "open_raw_csr",
     "open_seq",
+    "read_csr_rows",
     "run_native_partition",
     "seq_header",
     "seq_metadata",
@@ -289,6 +291,28 @@ def open_blo(
     sync_offset: int = 0,
 ) -> DataSource:
     """A NanoMegas blockfile as a data source of the given shape."""
+
+# -- raw_csr (sparse data in three raw files) ---------------------------------------------------
+def open_raw_csr(
+    indptr: _Path,
+    indptr_dtype: str,
+    indices: _Path,
+    indices_dtype: str,
+    data: _Path,
+    data_dtype: str,
+    nav_shape: Sequence[int],
+    sig_shape: Sequence[int],
+    sync_offset: int = 0,
+) -> DataSource:
+    """The ``raw_csr`` dataset in the files ``indptr``, ``indices``, ``data`` (each with its
+    dtype) as a data source of the given shape; the files are checked as it opens."""
+
+def read_csr_rows(
+    source: DataSource, frames: npt.NDArray[np.uint64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.uint8]]:
+    """The CSR rows of the frames ``frames`` (sorted flat indices) of a ``raw_csr`` source:
+    ``(indptr, indices, values)``, ``values`` the stored values in native byte order as raw
+    bytes. Indices are checked against the frame size."""
 
 # -- 'seq' (Norpix / DE StreamPix) ----------------------------------------------------------------
 def seq_header(path: _Path) -> dict[str, Any]:

@@ -20,6 +20,8 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
+mod csr;
+
 /// Default size of one tile in the input dtype (1 MiB: four 256x256 float32 frames).
 ///
 /// Each tile is one positioned read from the file, so larger tiles mean fewer system calls and a
@@ -212,6 +214,10 @@ where
         // Excluded pixels are patched from their neighbours: tiles of whole frames.
         (depth, px_per_tile) = (depth.max(1), sig_size);
     }
+    if source.as_csr().is_some() {
+        // Sparse rows cannot be cut by pixels: tiles of whole frames (see `csr`).
+        px_per_tile = sig_size;
+    }
     let tile_elems = depth * px_per_tile;
     // Page-aligned: fast kernel copies (see `aligned`), and conversion can reinterpret bytes.
     let mut raw_store = AlignedBuf::zeroed(tile_elems * src_item);
@@ -233,6 +239,10 @@ where
         Some(r) => r.runs_in(&part.partition.frames),
         None => vec![part.partition.frames.clone()],
     };
+    if let Some(csr) = source.as_csr() {
+        csr::feed_csr(csr, &mut feeder, &runs, depth, &mut raw_store, opts)?;
+        return Ok(feeder.partials);
+    }
     let mut offset = 0usize;
     for run in runs {
         let mut frame = run.start;

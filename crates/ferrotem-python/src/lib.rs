@@ -9,6 +9,7 @@ mod errors;
 mod formats;
 mod formats_frms6;
 mod formats_seq;
+mod formats_rawcsr;
 mod native_spec;
 mod numpy_bytes;
 mod partition;
@@ -44,5 +45,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(formats_seq::seq_metadata, m)?)?;
     m.add_function(wrap_pyfunction!(formats_frms6::frms6_headers, m)?)?;
     m.add_function(wrap_pyfunction!(formats_frms6::open_frms6, m)?)?;
+    m.add_function(wrap_pyfunction!(formats_rawcsr::open_raw_csr, m)?)?;
+    m.add_function(wrap_pyfunction!(formats_rawcsr::read_csr_rows, m)?)?;
     Ok(())
 }

@@ -665,7 +665,10 @@ class UDF:
 
     def forbuf(self, arr: Any, target: Any) -> Any:
         """``arr`` converted to the backend and shape of the buffer view ``target``."""
-        arr = np.asarray(arr) if not isinstance(arr, np.ndarray) else arr
+        if type(arr) is not np.ndarray:  # sparse tiles' results (raw_csr), np.matrix, lists
+            from ferrotem.udf.sparse_tiles import to_dense
+
+            arr = to_dense(arr)
         if hasattr(target, "shape") and arr.shape != target.shape:
             return arr.reshape(target.shape)
         return arr

@@ -26,6 +26,7 @@ from ferrotem.udf.base import UDF, ArrayWithMask, MergeAttrMapping, UDFData, UDF
 from ferrotem.udf.native import NativeDescriptor, native_descriptors, results_to_buffers
 from ferrotem.udf.param_update import ParameterControl
 from ferrotem.udf.protocols import TaskExecutor
+from ferrotem.udf.sparse_tiles import plan_backends
 from ferrotem.udf.task import PartitionResult, UDFTask
 
 if TYPE_CHECKING:
@@ -278,8 +279,20 @@ class UDFRunner:
         roi_flat = normalize_roi(roi, nav)
         roi_nav = None if roi_flat is None else roi_flat.reshape(nav)
         input_dtype = get_input_dtype(udfs, dataset.dtype, active)
-        backend = choose_backend(udfs, backends, executor.get_available_workers().has_cuda())
-        for udf in udfs:
+        # datasets that store sparse tiles: each UDF gets its own array type (sparse_tiles)
+        tile_backends = plan_backends(udfs, dataset, backends)
+        backend = (
+            choose_backend(udfs, backends, executor.get_available_workers().has_cuda())
+            if tile_backends is None
+            else "numpy"
+        )
+        if active is not None and any(b != "numpy" for b in tile_backends or []):
+            raise ValueError(
+                "corrections: sparse tiles are delivered as stored, without corrections; run "
+                "UDFs that take dense tiles (or no corrections) on this dataset"
+            )
+        for i, udf in enumerate(udfs):
+            udf_backend = backend if tile_backends is None else tile_backends[i]
             udf.set_meta(
                 UDFMeta(
                     partition_slice=None,
@@ -288,11 +301,11 @@ class UDFRunner:
                     dataset_dtype=dataset.dtype,
                     input_dtype=input_dtype,
                     threads_per_worker=None,
-                    array_backend=backend,
+                    array_backend=udf_backend,
                     corrections=active,
                 )
             )
-            udf.set_backend(backend)
+            udf.set_backend(udf_backend)
             udf.init_result_buffers()
             udf.get_method()  # raises UDFException early if no process_* method exists
             for buf in udf._buffers.values():

@@ -25,6 +25,7 @@ from ferrotem.corrections import CorrectionSet
 from ferrotem.io.dataset.base import Partition
 from ferrotem.udf.base import UDF, UDFData, UDFMeta, UDFMethod
 from ferrotem.udf.native import NativeDescriptor, built_native_set, results_to_buffers
+from ferrotem.udf.sparse_tiles import SparseTileMaker, plan_backends
 
 #: upper bound on one block of frames read at once for Python UDFs
 MAX_BLOCK_BYTES = 8 * 2**20
@@ -247,7 +248,10 @@ class UDFTask:
             udfs, self.user_backends, self.device_class, self.backend
         )
         methods = []
-        for udf in udfs:
+        # datasets that store sparse tiles: each UDF gets its own array type (sparse_tiles)
+        tile_backends = plan_backends(udfs, ds, self.user_backends)
+        for i, udf in enumerate(udfs):
+            udf_backend = backend if tile_backends is None else tile_backends[i]
             meta = UDFMeta(
                 partition_slice=pslice,
                 dataset_shape=shape,
@@ -255,13 +259,13 @@ class UDFTask:
                 dataset_dtype=ds.dtype,
                 input_dtype=self.input_dtype,
                 threads_per_worker=self.threads_per_worker,
-                array_backend=backend,
+                array_backend=udf_backend,
                 frame_indices=frames,
                 device_class=device_class,
                 corrections=self.corrections,
             )
             udf.set_meta(meta)
-            udf.set_backend(backend)
+            udf.set_backend(udf_backend)
             _slice_aux(udf, frames)  # aux reads as the partition's frames from here on
             udf.init_result_buffers()
             _allocate_partition(udf, shape, self.roi, n, backend)
@@ -272,11 +276,15 @@ class UDFTask:
         plan = plan_tiles(
             udfs, methods, n, sig, self.input_dtype.itemsize, getattr(ds, "_tileshape", None)
         )
+        if tile_backends is not None:
+            plan.boxes = None  # sparse rows are not cut by pixels
         tiling_scheme = plan.boxes or [Slice((0,) * len(sig), Shape(sig, len(sig)))]
         for udf in udfs:
             udf.meta._tiling_scheme = tiling_scheme
         if n > 0:
-            self._process(udfs, methods, frames - np.uint64(offset), plan, source, backend)
+            self._process(
+                udfs, methods, frames - np.uint64(offset), plan, source, backend, tile_backends
+            )
         out = []
         for udf in udfs:
             udf.meta._unit = None
@@ -298,6 +306,7 @@ class UDFTask:
         plan: TilePlan,
         source: _core.DataSource,
         backend: str = "numpy",
+        tile_backends: list[str] | None = None,
     ) -> None:
         n = len(frames)
         sig = tuple(self.partition.dataset.shape.sig)
@@ -313,28 +322,40 @@ class UDFTask:
         tile_udfs = [(u, _process_method(u, m)) for u, m in chosen if m is UDFMethod.TILE]
         frame_udfs = [(u, _process_method(u, m)) for u, m in chosen if m is UDFMethod.FRAME]
         part_udfs = [(u, _process_method(u, m)) for u, m in chosen if m is UDFMethod.PARTITION]
+        sparse_of = {
+            id(u): b for u, b in zip(udfs, tile_backends or [], strict=False) if b != "numpy"
+        }
+        wants_dense = len(sparse_of) < len(udfs)
+        stored = np.dtype(self.partition.dataset.dtype).newbyteorder("=")
+        tiles: SparseTileMaker | None = None
         for offset in range(0, n, depth):
             d = min(depth, n - offset)
             rows = slice(offset, offset + d)
             block = block_buf[:d]
             out = block.reshape(-1).view(np.uint8)
-            if contiguous:
-                source.read(int(frames[offset]), d, out, dtype_str)
-            else:
-                source.read_selected(frames[offset : offset + d], out, dtype_str)
+            if wants_dense:
+                if contiguous:
+                    source.read(int(frames[offset]), d, out, dtype_str)
+                else:
+                    source.read_selected(frames[offset : offset + d], out, dtype_str)
+            if sparse_of:
+                indptr, indices, values = _core.read_csr_rows(source, frames[offset : offset + d])
+                data = values.view(stored).astype(self.input_dtype, copy=False)
+                tiles = SparseTileMaker(indptr, indices, data, sig)
             if corrections is not None:
                 corrections.apply(block)
             if backend == "cupy":
                 import cupy
 
                 block = cupy.asarray(block)
+
             if tile_udfs:
                 if plan.boxes is None:
                     for udf, process in tile_udfs:
                         udf.meta._unit = (offset, d)
                         udf.meta._tiling_scheme_idx = 0
                         _set_views(udf, rows, None)
-                        process(block)
+                        process(_data_for(udf, block, tiles, sparse_of))
                 else:
                     for idx, box in enumerate(plan.boxes):
                         tile = block[(slice(None),) + box.get()].copy()
@@ -347,18 +368,27 @@ class UDFTask:
             for udf, process in frame_udfs:
                 nav_views = _frame_view_sources(udf)
                 meta = udf.meta
+                frames_data = _data_for(udf, block, tiles, sparse_of)
                 for j in range(d):
                     i = offset + j
                     for views, name, storage, scalar in nav_views:
                         views[name] = storage[i : i + 1] if scalar else storage[i]
                     meta._unit = (i, 1)
-                    process(block[j])
+                    process(frames_data[j])
             for udf, process in part_udfs:
                 udf.meta._unit = (offset, d)
                 _set_views(udf, rows, None)
-                process(block)
+                process(_data_for(udf, block, tiles, sparse_of))
             if delay:
                 time.sleep(delay)
+
+
+def _data_for(
+    udf: UDF, block: Any, tiles: SparseTileMaker | None, sparse_of: dict[int, str]
+) -> Any:
+    """The tile ``udf`` takes: the dense ``block``, or the sparse tile of its backend."""
+    b = sparse_of.get(id(udf))
+    return block if b is None or tiles is None else tiles.get(b)
 
 
 def _allocate_partition(

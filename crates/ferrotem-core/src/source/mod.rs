@@ -11,6 +11,7 @@
 pub mod blo;
 mod callback;
 mod chunked;
+mod csr;
 mod fortran;
 pub mod framed;
 pub mod frms6;
@@ -23,6 +24,7 @@ pub mod seq;
 
 pub use callback::{CallbackSource, ReadFrames};
 pub use chunked::{ChunkLocation, ChunkedArray, ChunkedSource, MAX_CHUNKS};
+pub use csr::{CsrFile, CsrRows, CsrScratch, CsrSource};
 pub use fortran::{FortranFileSource, PREAD_WINDOW};
 pub use framed::FramedSource;
 pub use guarded::{GuardedFile, IoMode};
@@ -100,6 +102,13 @@ pub trait DataSource: Send + Sync {
     fn check_stored(&self, first: u64, count: usize, pixels: Range<usize>) -> Result<()> {
         let _ = (first, count, pixels);
         Ok(())
+    }
+
+    /// The source as sparse rows, if it stores its frames in compressed sparse row form
+    /// (`'raw_csr'`): the runner then offers CSR tiles to the UDFs before densifying (see
+    /// [`CsrSource`]). `None` (the default) for dense sources.
+    fn as_csr(&self) -> Option<&CsrSource> {
+        None
     }
 }
 

@@ -23,7 +23,8 @@
 
 use super::native::{ArrayData, NativeSpec, NativeUdf, ParamValue, ResultDecl, ResultKind};
 use super::{
-    DynUdf, PartitionInfo, RunInfo, StoredData, StoredFramesTile, StoredTile, Tile, TileData, Udf,
+    CsrTile, DynUdf, PartitionInfo, RunInfo, StoredData, StoredFramesTile, StoredTile, Tile,
+    TileData, Udf,
 };
 use crate::buffer::{InputKind, TypedVec};
 use crate::convert::CastTo;
@@ -32,6 +33,7 @@ use crate::simd::{dispatch, Kernel};
 use num_complex::{Complex32, Complex64};
 use std::any::Any;
 use std::ops::{Add, AddAssign, Mul, Range};
+use std::sync::OnceLock;
 
 /// Pixels per block: a block of 16 float32 masks is 64 KiB (in L2), four frames' converted
 /// block 16 KiB (in L1). Each dot product ends in a chain of dependent additions of its lanes;
@@ -226,6 +228,115 @@ pub struct ApplyMasksUdf {
     n_masks: usize,
     sig_size: usize,
     stack: AnyStack,
+    /// The masks by pixel, for sparse tiles; made on the first one.
+    by_pixel: OnceLock<AnyByPixel>,
+}
+
+/// The masks by pixel, for sparse (CSR) tiles: each stored entry `(pixel, value)` of a frame
+/// adds `value * weight` to the frame's sum of every mask weighing that pixel, so the weights of
+/// one pixel lie together. Made from [`Stack`] on the first sparse tile: dense masks as a
+/// `(pixels, masks)` matrix (one cache line per pixel for 16 float32 masks), sparse masks as
+/// CSR over pixels.
+#[derive(Debug, Clone)]
+enum ByPixel<R> {
+    /// Pixel `p`'s weights of all masks at `p * n_masks ..`.
+    Dense(Vec<R>),
+    /// Pixel `p`'s weights at `ptr[p] .. ptr[p + 1]` of `masks` (which mask) and `weights`.
+    Sparse {
+        ptr: Vec<usize>,
+        masks: Vec<u32>,
+        weights: Vec<R>,
+    },
+}
+
+/// [`ByPixel`] of the real result dtypes (sparse tiles hold real values; complex masks take
+/// the dense path).
+#[derive(Debug, Clone)]
+enum AnyByPixel {
+    F32(ByPixel<f32>),
+    F64(ByPixel<f64>),
+    Complex,
+}
+
+impl<R: MaskElem> ByPixel<R> {
+    fn of(stack: &Stack<R>, n: usize, sig_size: usize) -> Self {
+        match stack {
+            Stack::Dense(blocked) => {
+                let mut w = vec![R::default(); sig_size * n];
+                for (p, row) in w.chunks_exact_mut(n.max(1)).enumerate().take(sig_size) {
+                    let (block, at) = (p / BLOCK, p % BLOCK);
+                    for (m, x) in row.iter_mut().enumerate() {
+                        *x = blocked[(block * n + m) * BLOCK + at];
+                    }
+                }
+                ByPixel::Dense(w)
+            }
+            Stack::Sparse(runs) => {
+                let mut entries: Vec<(usize, u32, R)> = Vec::with_capacity(runs.weights.len());
+                for m in 0..n {
+                    for r in &runs.list[runs.by_mask[m]..runs.by_mask[m + 1]] {
+                        for j in 0..r.len {
+                            let mask = u32::try_from(m).unwrap_or(u32::MAX);
+                            entries.push((r.start + j, mask, runs.weights[r.at + j]));
+                        }
+                    }
+                }
+                // Stable: a weight repeated for one pixel and mask keeps its place.
+                entries.sort_by_key(|e| e.0);
+                let mut ptr = vec![0usize; sig_size + 1];
+                for e in &entries {
+                    ptr[e.0 + 1] += 1;
+                }
+                for p in 0..sig_size {
+                    ptr[p + 1] += ptr[p];
+                }
+                ByPixel::Sparse {
+                    ptr,
+                    masks: entries.iter().map(|e| e.1).collect(),
+                    weights: entries.iter().map(|e| e.2).collect(),
+                }
+            }
+        }
+    }
+
+    /// Adds every mask's sum over the stored entries of each row of a sparse tile (`indptr`,
+    /// `pixels`, `values`) into `out` (`rows * n` results): products in `R`, each frame's sum
+    /// in double precision, rounded once into `out`.
+    fn apply_csr<S: CastTo<R> + Copy>(
+        &self,
+        n: usize,
+        out: &mut [R],
+        indptr: &[usize],
+        pixels: &[u32],
+        values: &[S],
+    ) {
+        let mut acc = vec![R::Wide::default(); n];
+        for (o, w) in out.chunks_exact_mut(n.max(1)).zip(indptr.windows(2)) {
+            acc.fill(R::Wide::default());
+            for (&p, &v) in pixels[w[0]..w[1]].iter().zip(&values[w[0]..w[1]]) {
+                let (p, v): (usize, R) = (p as usize, v.cast());
+                match self {
+                    ByPixel::Dense(weights) => {
+                        for (a, &x) in acc.iter_mut().zip(&weights[p * n..(p + 1) * n]) {
+                            *a += (v * x).widen();
+                        }
+                    }
+                    ByPixel::Sparse {
+                        ptr,
+                        masks,
+                        weights,
+                    } => {
+                        for j in ptr[p]..ptr[p + 1] {
+                            acc[masks[j] as usize] += (v * weights[j]).widen();
+                        }
+                    }
+                }
+            }
+            for (x, &a) in o.iter_mut().zip(&acc) {
+                *x = x.add_total(a);
+            }
+        }
+    }
 }
 
 /// Accumulator of one tile: `depth * n_masks` wide sums.
@@ -650,6 +761,7 @@ impl ApplyMasksUdf {
             n_masks,
             sig_size,
             stack,
+            by_pixel: OnceLock::new(),
         }))
     }
 
@@ -677,6 +789,7 @@ impl ApplyMasksUdf {
             n_masks,
             sig_size,
             stack,
+            by_pixel: OnceLock::new(),
         })
     }
 
@@ -786,6 +899,38 @@ impl Udf for ApplyMasksUdf {
                 | AnyStack::C128(Stack::Dense(_))
         );
         (dense && self.n_masks >= MANY_MASKS).then_some(MANY_MASKS_TILE_BYTES)
+    }
+
+    fn process_csr_tile(&self, partial: &mut TypedVec, tile: &CsrTile<'_>) -> Result<bool> {
+        let n = self.n_masks;
+        if tile.sig_size != self.sig_size {
+            return Err(Error::udf_internal(
+                self.name(),
+                format!(
+                    "a tile of frames of {} pixels for masks of {} pixels",
+                    tile.sig_size, self.sig_size
+                ),
+            ));
+        }
+        let rows = tile.offset * n..(tile.offset + tile.depth()) * n;
+        let by_pixel = self.by_pixel.get_or_init(|| match &self.stack {
+            AnyStack::F32(s) => AnyByPixel::F32(ByPixel::of(s, n, self.sig_size)),
+            AnyStack::F64(s) => AnyByPixel::F64(ByPixel::of(s, n, self.sig_size)),
+            AnyStack::C64(_) | AnyStack::C128(_) => AnyByPixel::Complex,
+        });
+        let bad = || Error::udf_internal("ApplyMasksUDF", "a sparse tile outside the partial");
+        let (ptr, px) = (tile.rows.indptr, tile.rows.indices);
+        Ok(match (by_pixel, partial) {
+            (AnyByPixel::F32(b), TypedVec::F32(out)) => {
+                let out = out.get_mut(rows).ok_or_else(bad)?;
+                crate::for_real_stored!(tile.rows.data, false, |d| b.apply_csr(n, out, ptr, px, d))
+            }
+            (AnyByPixel::F64(b), TypedVec::F64(out)) => {
+                let out = out.get_mut(rows).ok_or_else(bad)?;
+                crate::for_real_stored!(tile.rows.data, false, |d| b.apply_csr(n, out, ptr, px, d))
+            }
+            _ => false,
+        })
     }
 
     fn new_partial(&self, part: &PartitionInfo<'_>) -> TypedVec {
@@ -904,6 +1049,7 @@ impl NativeUdf for ApplyMasksUdf {
 mod tests {
     use super::{AnyStack, ApplyMasksUdf, Runs, Stack, BLOCK};
     use proptest::prelude::*;
+    use std::sync::OnceLock;
 
     /// A CSR stack over `sig_size` pixels: per pixel, the (mask, weight) pairs drawn (a mask
     /// may repeat within a pixel: both weights count). Weights are multiples of 1/4.
@@ -954,6 +1100,7 @@ mod tests {
             n_masks: 1,
             sig_size: 3000,
             stack: AnyStack::F32(Stack::Sparse(runs)),
+            by_pixel: OnceLock::new(),
         };
         let AnyStack::F32(stack) = &udf.stack else {
             unreachable!()
@@ -980,6 +1127,7 @@ mod tests {
             n_masks: 40,
             sig_size: 16,
             stack: AnyStack::F32(Stack::Sparse(runs)),
+            by_pixel: OnceLock::new(),
         };
         assert_eq!(sparse.min_tile_bytes(), None);
     }
@@ -1022,6 +1170,7 @@ mod tests {
                 n_masks: n,
                 sig_size,
                 stack: AnyStack::F32(Stack::Sparse(runs)),
+                by_pixel: OnceLock::new(),
             };
             let AnyStack::F32(stack) = &udf.stack else { unreachable!() };
             let mut out = vec![0.0f32; frames * n];

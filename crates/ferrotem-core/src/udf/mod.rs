@@ -5,6 +5,7 @@
 //! fresh partial result; partials are merged into one output per run.
 
 mod com;
+mod csr;
 mod masks;
 pub mod native;
 mod stddev;
@@ -12,6 +13,7 @@ mod sum;
 mod sumsig;
 
 pub use com::{CoMUdf, Moments};
+pub use csr::CsrTile;
 pub use masks::ApplyMasksUdf;
 pub use native::{build, NativeSpec, NativeUdf};
 pub use stddev::{StdDevMoments, StdDevUdf};
@@ -289,6 +291,19 @@ pub trait Udf: Send + Sync {
         let _ = (partial, tile);
         false
     }
+    /// Optional fast path for sparse sources ([`crate::source::CsrSource`]): accumulates a
+    /// tile of whole frames from its stored entries only, without densifying.
+    ///
+    /// Return `Ok(true)` if the tile was processed; `Ok(false)` without touching `partial` to
+    /// receive the same frames densified, through the dense paths. The default returns
+    /// `Ok(false)`.
+    ///
+    /// # Errors
+    /// As [`Udf::process_tile`].
+    fn process_csr_tile(&self, partial: &mut Self::Partial, tile: &CsrTile<'_>) -> Result<bool> {
+        let _ = (partial, tile);
+        Ok(false)
+    }
     /// Tiles of at least this many bytes (in the input dtype) suit this UDF better than the
     /// run's default: the runner cuts tiles no smaller than the largest such wish of the run's
     /// UDFs (and [`crate::runner::RunOptions::tile_bytes`]). `None` (the default): no wish.
@@ -343,6 +358,19 @@ pub trait DynUdf: Send + Sync {
         &self,
         partial: &mut (dyn Any + Send),
         tile: &StoredFramesTile<'_>,
+    ) -> Result<bool> {
+        let _ = (partial, tile);
+        Ok(false)
+    }
+    /// See [`Udf::process_csr_tile`]; the default declines (`Ok(false)`).
+    ///
+    /// # Errors
+    /// As [`Udf::process_csr_tile`]; [`Error::Internal`] if the partial is not of the UDF's own
+    /// type.
+    fn process_csr_tile_dyn(
+        &self,
+        partial: &mut (dyn Any + Send),
+        tile: &CsrTile<'_>,
     ) -> Result<bool> {
         let _ = (partial, tile);
         Ok(false)
@@ -417,6 +445,17 @@ impl<U: Udf> DynUdf for U {
 
     fn min_tile_bytes_dyn(&self) -> Option<usize> {
         self.min_tile_bytes()
+    }
+
+    fn process_csr_tile_dyn(
+        &self,
+        partial: &mut (dyn Any + Send),
+        tile: &CsrTile<'_>,
+    ) -> Result<bool> {
+        let p = partial
+            .downcast_mut::<U::Partial>()
+            .ok_or_else(|| wrong_type::<U, U::Partial>(self, "the partial result"))?;
+        self.process_csr_tile(p, tile)
     }
 
     fn new_output_dyn(&self, run: &RunInfo<'_>) -> Box<dyn Any + Send> {

@@ -7,7 +7,8 @@
 
 use super::native::{single_result, NativeSpec, NativeUdf, ResultDecl, ResultKind};
 use super::{
-    DynUdf, PartitionInfo, RunInfo, StoredData, StoredFramesTile, StoredTile, Tile, TileData, Udf,
+    CsrTile, DynUdf, PartitionInfo, RunInfo, StoredData, StoredFramesTile, StoredTile, Tile,
+    TileData, Udf,
 };
 use crate::buffer::{InputKind, TypedVec};
 use crate::convert::CastTo;
@@ -149,6 +150,38 @@ where
     true
 }
 
+/// `acc[p] += v as T` for each stored entry `(p, v)`: the sum of a sparse tile over its values
+/// only.
+fn scatter_add<S: CastTo<T> + Copy, T: Copy + AddAssign>(
+    acc: &mut [T],
+    pixels: &[u32],
+    values: &[S],
+) {
+    for (&p, &v) in pixels.iter().zip(values) {
+        if let Some(a) = acc.get_mut(p as usize) {
+            *a += v.cast();
+        }
+    }
+}
+
+/// Adds a CSR tile of any real kind into a real accumulator of kind `T`.
+fn sum_csr_into<T: Copy + AddAssign + Default>(acc: &mut [T], tile: &CsrTile<'_>) -> bool
+where
+    u8: CastTo<T>,
+    u16: CastTo<T>,
+    u32: CastTo<T>,
+    u64: CastTo<T>,
+    i8: CastTo<T>,
+    i16: CastTo<T>,
+    i32: CastTo<T>,
+    i64: CastTo<T>,
+    f32: CastTo<T>,
+    f64: CastTo<T>,
+{
+    let pixels = tile.rows.indices;
+    crate::for_real_stored!(tile.rows.data, false, |d| scatter_add(acc, pixels, d))
+}
+
 impl Udf for SumUdf {
     type Partial = TypedVec;
     type Output = TypedVec;
@@ -198,6 +231,24 @@ impl Udf for SumUdf {
             TypedVec::F64(acc) => sum_frames_into(&mut acc[px], tile),
             TypedVec::C64(_) | TypedVec::C128(_) => false,
         }
+    }
+
+    fn process_csr_tile(&self, partial: &mut TypedVec, tile: &CsrTile<'_>) -> Result<bool> {
+        if partial.len() != tile.sig_size {
+            return Err(Error::udf_internal(
+                self.name(),
+                format!(
+                    "a tile of {} pixels for a partial of {}",
+                    tile.sig_size,
+                    partial.len()
+                ),
+            ));
+        }
+        Ok(match partial {
+            TypedVec::F32(acc) => sum_csr_into(acc, tile),
+            TypedVec::F64(acc) => sum_csr_into(acc, tile),
+            TypedVec::C64(_) | TypedVec::C128(_) => false,
+        })
     }
 
     fn new_output(&self, run: &RunInfo<'_>) -> TypedVec {

@@ -7,7 +7,8 @@
 
 use super::native::{single_result, NativeSpec, NativeUdf, ResultDecl, ResultKind};
 use super::{
-    DynUdf, PartitionInfo, RunInfo, StoredData, StoredFramesTile, StoredTile, Tile, TileData, Udf,
+    CsrTile, DynUdf, PartitionInfo, RunInfo, StoredData, StoredFramesTile, StoredTile, Tile,
+    TileData, Udf,
 };
 use crate::buffer::{InputKind, TypedVec};
 use crate::convert::{CastTo, SwapBytes, Swapped};
@@ -290,6 +291,34 @@ fn row_sums_complex<T: Copy>(
     }
 }
 
+/// `out[r] += sum(values of row r as T as f64)` for the rows of a sparse tile (`indptr`), from
+/// the stored values only.
+fn csr_row_sums<S: CastTo<T> + Copy, T: RealInput>(out: &mut [T], indptr: &[usize], values: &[S]) {
+    for (o, w) in out.iter_mut().zip(indptr.windows(2)) {
+        let row = values.get(w[0]..w[1]).unwrap_or_default();
+        let total: f64 = row.iter().map(|&v| v.cast().into()).sum();
+        *o = o.add_total(total);
+    }
+}
+
+/// Row sums of a CSR tile of any real kind into a real output of kind `T`.
+fn row_sums_csr<T: RealInput>(out: &mut [T], tile: &CsrTile<'_>) -> bool
+where
+    u8: CastTo<T>,
+    u16: CastTo<T>,
+    u32: CastTo<T>,
+    u64: CastTo<T>,
+    i8: CastTo<T>,
+    i16: CastTo<T>,
+    i32: CastTo<T>,
+    i64: CastTo<T>,
+    f32: CastTo<T>,
+    f64: CastTo<T>,
+{
+    let indptr = tile.rows.indptr;
+    crate::for_real_stored!(tile.rows.data, false, |d| csr_row_sums(out, indptr, d))
+}
+
 impl Udf for SumSigUdf {
     type Partial = TypedVec;
     type Output = TypedVec;
@@ -349,6 +378,21 @@ impl Udf for SumSigUdf {
             TypedVec::F64(out) => row_sums_frames(&mut out[rows], tile),
             TypedVec::C64(_) | TypedVec::C128(_) => false,
         }
+    }
+
+    fn process_csr_tile(&self, partial: &mut TypedVec, tile: &CsrTile<'_>) -> Result<bool> {
+        let rows = tile.offset..tile.offset + tile.depth();
+        let bad = || {
+            Error::udf_internal(
+                "SumSigUDF",
+                format!("frames {rows:?} of a tile outside the partial result"),
+            )
+        };
+        Ok(match partial {
+            TypedVec::F32(out) => row_sums_csr(out.get_mut(rows.clone()).ok_or_else(bad)?, tile),
+            TypedVec::F64(out) => row_sums_csr(out.get_mut(rows.clone()).ok_or_else(bad)?, tile),
+            TypedVec::C64(_) | TypedVec::C128(_) => false,
+        })
     }
 
     fn new_output(&self, run: &RunInfo<'_>) -> TypedVec {

@@ -25,6 +25,7 @@ _DATASETS: dict[str, str] = {
     "arina": "ferrotem.io.dataset.arina.ArinaDataSet",
     "seq": "ferrotem.io.dataset.seq.SEQDataSet",
     "frms6": "ferrotem.io.dataset.frms6.FRMS6DataSet",
+    "raw_csr": "ferrotem.io.dataset.raw_csr.RawCSRDataSet",
 }
 
 

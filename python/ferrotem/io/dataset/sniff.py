@@ -75,6 +75,19 @@ def _is_frms6(path: str, head: bytes) -> bool:
         return True
     text = head.decode("latin-1").lower()
     return "[measurementinfo]" in text and "readoutmode" in text
+def _is_raw_csr_descriptor(path: str, head: bytes) -> bool:
+    """A TOML descriptor (under 1 MiB) whose ``[params]`` say ``filetype = "raw_csr"``."""
+    if b"raw_csr" not in head.lower() or os.path.getsize(path) > 1 << 20:
+        return False
+    import tomllib
+
+    try:
+        with open(path, "rb") as f:
+            params = tomllib.load(f).get("params")
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return False
+    filetype = params.get("filetype") if isinstance(params, dict) else None
+    return isinstance(filetype, str) and filetype.lower() == "raw_csr"
 
 
 #: The checks, in the order they are tried (the more specific before the more general).
@@ -87,6 +100,7 @@ SIGNATURES: tuple[Signature, ...] = (
     Signature("frms6", "pnCCD .frms6 (header 1024/64, version 6) or its .hdr", _is_frms6),
     Signature("arina", "DECTRIS master HDF5 (entry/data/data_NNNNNN links)", _is_arina_master),
     Signature("hdf5", "HDF5 (signature \\x89HDF)", _is_hdf5),
+    Signature("raw_csr", "raw_csr TOML descriptor (filetype = 'raw_csr')", _is_raw_csr_descriptor),
 )
 
 
