@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 from helpers.blo_writer import write_blo
 from helpers.mib_writer import write_acquisition
+from helpers.mrc_writer import write_mrc
+from helpers.ser_writer import write_ser
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = sorted((ROOT / "docs").glob("*.md")) + [ROOT / "README.md"]
@@ -31,6 +33,15 @@ def make_stand_ins(d: Path) -> None:
     rng.integers(0, 100, (32, 32, 128, 128), dtype=np.uint16).tofile(d / "scan.raw")
     write_acquisition(d, "scan", rng.integers(0, 4096, (4, 8, 256, 256)), depth=12)
     write_blo(d / "scan.blo", rng.integers(0, 256, (3, 2, 144, 144)))
+    write_ser(d / "scan_1.ser", rng.integers(0, 1000, (4, 5, 32, 32)).astype("<i4"))
+    (d / "scan.emi").write_bytes(
+        b"<ObjectInfo><Data><Label>High tension</Label><Value>200</Value>"
+        b"<Unit>kV</Unit></Data></ObjectInfo>"
+    )
+    write_mrc(d / "scan_movie.mrc", rng.integers(0, 4000, (48, 16, 16)), mode=6)
+    (d / "scan_info.txt").write_text(
+        "Scan - Enable = Enable\nScan - Type = Raster\nScan - Size X = 6\nScan - Size Y = 8\n"
+    )
 
 
 @pytest.mark.parametrize("page", [p for p in PAGES if blocks(p)], ids=lambda p: p.name)

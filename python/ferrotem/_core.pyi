@@ -283,3 +283,28 @@ def open_blo(
     sync_offset: int = 0,
 ) -> DataSource:
     """A NanoMegas blockfile as a data source of the given shape."""
+
+# -- TIA series (.ser) and MRC (issue 10) ---------------------------------------------------------
+__all__ += ["mrc_header", "open_mrc", "open_ser", "ser_header"]
+
+def ser_header(path: _Path) -> dict[str, Any]:
+    """Reads a TIA ``.ser`` file's header, offset arrays and element headers into a dict."""
+
+def open_ser(
+    path: _Path,
+    nav_shape: Sequence[int],
+    sig_shape: Sequence[int],
+    sync_offset: int = 0,
+) -> DataSource:
+    """A TIA ``.ser`` file as a data source of the given shape."""
+
+def mrc_header(path: _Path) -> dict[str, Any]:
+    """Reads an MRC file's header into a dict."""
+
+def open_mrc(
+    path: _Path,
+    nav_shape: Sequence[int],
+    sig_shape: Sequence[int],
+    sync_offset: int = 0,
+) -> DataSource:
+    """An MRC file as a data source of the given shape."""

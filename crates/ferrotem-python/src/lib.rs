@@ -7,6 +7,8 @@ mod corrections;
 mod enter;
 mod errors;
 mod formats;
+mod formats_mrc;
+mod formats_ser;
 mod native_spec;
 mod numpy_bytes;
 mod partition;
@@ -36,5 +38,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(formats::open_mib, m)?)?;
     m.add_function(wrap_pyfunction!(formats::blo_header, m)?)?;
     m.add_function(wrap_pyfunction!(formats::open_blo, m)?)?;
+    m.add_function(wrap_pyfunction!(formats_ser::ser_header, m)?)?;
+    m.add_function(wrap_pyfunction!(formats_ser::open_ser, m)?)?;
+    m.add_function(wrap_pyfunction!(formats_mrc::mrc_header, m)?)?;
+    m.add_function(wrap_pyfunction!(formats_mrc::open_mrc, m)?)?;
     Ok(())
 }

@@ -14,10 +14,13 @@ mod chunked;
 mod fortran;
 pub mod framed;
 mod guarded;
+pub mod listed;
 mod memory;
 pub mod mib;
+pub mod mrc;
 mod npy;
 mod raw;
+pub mod ser;
 
 pub use callback::{CallbackSource, ReadFrames};
 pub use chunked::{ChunkLocation, ChunkedArray, ChunkedSource, MAX_CHUNKS};

@@ -23,6 +23,8 @@ _DATASETS: dict[str, str] = {
     "blo": "ferrotem.io.dataset.blo.BloDataSet",
     "hdf5": "ferrotem.io.dataset.hdf5.H5DataSet",
     "arina": "ferrotem.io.dataset.arina.ArinaDataSet",
+    "ser": "ferrotem.io.dataset.ser.SERDataSet",
+    "mrc": "ferrotem.io.dataset.mrc.MRCDataSet",
 }
 
 

@@ -9,6 +9,7 @@ check recognises gets an error that lists what was tried.
 from __future__ import annotations
 
 import os
+import struct
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
@@ -60,12 +61,36 @@ def _is_arina_master(path: str, head: bytes) -> bool:
         return False
 
 
+def _is_mrc(path: str, head: bytes) -> bool:
+    """An MRC file: ``MAP `` at byte 208 (MRC2014), or, for older writers, a header whose sizes
+    and mode (in either byte order) account for the file's length."""
+    if len(head) < 1024:
+        return False
+    if head[208:212] == b"MAP ":
+        return True
+    size = os.path.getsize(path)
+    itemsize = {0: 1, 1: 2, 2: 4, 4: 8, 6: 2, 12: 2}
+    for order in "<>":
+        nx, ny, nz, mode = struct.unpack(order + "4i", head[:16])
+        (nsymbt,) = struct.unpack(order + "i", head[92:96])
+        if min(nx, ny, nz) > 0 and mode in itemsize and nsymbt >= 0:
+            if 1024 + nsymbt + nx * ny * nz * itemsize[mode] == size:
+                return True
+    return False
+
+
 #: The checks, in the order they are tried (the more specific before the more general).
 SIGNATURES: tuple[Signature, ...] = (
     Signature("npy", "numpy .npy (magic \\x93NUMPY)", lambda p, h: h.startswith(b"\x93NUMPY")),
     Signature("mib", "Merlin .mib (frame header 'MQ1,')", lambda p, h: h.startswith(b"MQ1,")),
     Signature("mib", "Merlin .hdr (first line 'HDR,')", lambda p, h: h.startswith(b"HDR,")),
     Signature("blo", "NanoMegas blockfile (magic 'IMGBLO')", lambda p, h: h.startswith(b"IMGBLO")),
+    Signature(
+        "ser",
+        "TIA series .ser (byte order 'II', series id 0x0197)",
+        lambda p, h: h.startswith(b"II\x97\x01"),
+    ),
+    Signature("mrc", "MRC (MAP at byte 208, or sizes matching the file)", _is_mrc),
     Signature("arina", "DECTRIS master HDF5 (entry/data/data_NNNNNN links)", _is_arina_master),
     Signature("hdf5", "HDF5 (signature \\x89HDF)", _is_hdf5),
 )
