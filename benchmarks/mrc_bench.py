@@ -64,7 +64,7 @@ def mrc_header(frames: int, ny: int, nx: int) -> bytes:
     """An MRC2014 header of ``frames`` sections of ``ny`` x ``nx`` uint16 (mode 6)."""
     words = np.zeros(256, "<i4")
     words[:4] = nx, ny, frames, 6
-    words[7:10] = nx, ny, frames
+    words[7:10] = nx, ny, 1  # an image stack (mz = 1), as mrcfile writes one
     words[27] = 20140
     head = bytearray(words.tobytes())
     head[40:52] = np.array([nx, ny, frames], "<f4").tobytes()

@@ -30,7 +30,7 @@ def write_mrc(
     e = byteorder
     words = np.zeros(256, e + "i4")
     words[:4] = nx, ny, nz, mode
-    words[7:10] = nx, ny, nz
+    words[7:10] = nx, ny, 1  # an image stack: one section per image (mrcfile: mz = 1)
     words[23] = nsymbt
     words[27] = 20140
     words[55] = 1
