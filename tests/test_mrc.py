@@ -212,3 +212,16 @@ def test_bad_files_name_the_file_and_the_problem(inline_ctx, tmp_path):
         inline_ctx.load("mrc", path=tmp_path / "nothere.mrc")
     with pytest.raises(IsADirectoryError):
         inline_ctx.load("mrc", path=tmp_path)
+
+
+def test_auto_detects_a_renamed_movie(inline_ctx, tmp_path):
+    src = REAL / "Custom_movie.mrc"
+    if not src.exists():
+        pytest.skip(f"{src} not found")
+    renamed = tmp_path / "movie.dat"
+    shutil.copy(src, renamed)
+    ds = inline_ctx.load("auto", path=renamed)
+    assert isinstance(ds, MRCDataSet) and tuple(ds.shape) == (30, 16, 16)
+    assert int(read_back(inline_ctx, ds).astype(np.int64).sum()) == 9006430
+    params = MRCDataSet.detect_params(str(src))
+    assert params["parameters"]["nav_shape"] == (30,) and params["info"]["image_count"] == 30

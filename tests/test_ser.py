@@ -232,3 +232,15 @@ def test_not_a_file(inline_ctx, tmp_path):
         inline_ctx.load("ser", path=tmp_path)
     with pytest.raises(InvalidDataSetParameter, match=r"nav_shape"):
         SERDataSet(path=tmp_path / "x.ser", nav_shape=(0, 2))
+
+
+def test_auto_detects_a_renamed_series_file(inline_ctx, tmp_path):
+    if not NEW.exists():
+        pytest.skip(f"{NEW} not found")
+    renamed = tmp_path / "data.bin"
+    shutil.copy(NEW, renamed)
+    ds = inline_ctx.load("auto", path=renamed)
+    assert isinstance(ds, SERDataSet) and tuple(ds.shape) == (5, 128, 128)
+    assert read_back(inline_ctx, ds).astype(np.int64).sum() == 9416326
+    assert SERDataSet.detect_params(str(NEW))["parameters"]["sig_shape"] == (128, 128)
+    assert SERDataSet.detect_params(str(renamed)) is False
