@@ -225,3 +225,13 @@ def test_auto_detects_a_renamed_movie(inline_ctx, tmp_path):
     assert int(read_back(inline_ctx, ds).astype(np.int64).sum()) == 9006430
     params = MRCDataSet.detect_params(str(src))
     assert params["parameters"]["nav_shape"] == (30,) and params["info"]["image_count"] == 30
+
+
+@pytest.mark.parametrize("io", ["pread", "mmap"])
+def test_io_modes_read_the_same(inline_ctx, tmp_path, monkeypatch, io):
+    monkeypatch.setenv("FERROTEM_IO", io)
+    frames = np.random.default_rng(4).integers(0, 60000, (12, 6, 5)).astype(">u2")
+    path = tmp_path / "io.mrc"
+    write_mrc(path, frames, 6, byteorder=">", nsymbt=77)
+    ds = inline_ctx.load("mrc", path=path, nav_shape=(3, 4), num_partitions=2)
+    np.testing.assert_array_equal(read_back(inline_ctx, ds).reshape(12, 6, 5), frames)

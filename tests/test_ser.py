@@ -244,3 +244,15 @@ def test_auto_detects_a_renamed_series_file(inline_ctx, tmp_path):
     assert read_back(inline_ctx, ds).astype(np.int64).sum() == 9416326
     assert SERDataSet.detect_params(str(NEW))["parameters"]["sig_shape"] == (128, 128)
     assert SERDataSet.detect_params(str(renamed)) is False
+
+
+@pytest.mark.parametrize("io", ["pread", "mmap"])
+def test_io_modes_read_the_same(inline_ctx, tmp_path, monkeypatch, io):
+    """FERROTEM_IO=pread reads the listed offsets with positioned reads instead of the map."""
+    monkeypatch.setenv("FERROTEM_IO", io)
+    rng = np.random.default_rng(5)
+    data = rng.integers(0, 60000, (3, 4, 6, 5)).astype("<u2")
+    path = tmp_path / "io.ser"
+    write_ser(path, data, order=rng.permutation(12), gap=3)
+    ds = inline_ctx.load("ser", path=path, num_partitions=2)
+    np.testing.assert_array_equal(read_back(inline_ctx, ds), data)
