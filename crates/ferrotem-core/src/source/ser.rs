@@ -366,7 +366,8 @@ pub struct SerFile {
 }
 
 /// Bytes `offset .. offset + len` of `file`, from its map or by `pread`; a range past the end
-/// is [`Error::Truncated`] saying what was read.
+/// is [`Error::Truncated`] saying what was read. Bytes from the map are confirmed by the caller
+/// ([`GuardedFile::confirm`]) once it has read all it needs.
 fn bytes_at(file: &GuardedFile, offset: u64, len: usize, what: &str) -> Result<Vec<u8>> {
     let end = offset.checked_add(len as u64);
     if end.is_none_or(|e| e > file.len()) {
@@ -378,9 +379,7 @@ fn bytes_at(file: &GuardedFile, offset: u64, len: usize, what: &str) -> Result<V
     }
     let end = offset + len as u64;
     if let Some(b) = file.mapped(offset..end) {
-        let out = b.to_vec();
-        file.confirm(end)?;
-        return Ok(out);
+        return Ok(b.to_vec());
     }
     let mut buf = vec![0u8; len];
     file.read_at(&mut buf, offset)?;
@@ -448,6 +447,9 @@ pub fn read_ser(path: &Path) -> Result<SerFile> {
         }
     }
     let element = element.ok_or_else(|| corrupt("no data elements".into()))?;
+    // Everything read lies within the file's length at opening: one check that the map did
+    // not fault (a file that shrank meanwhile reads as zeros there).
+    file.confirm(file.len())?;
     Ok(SerFile {
         header,
         data_offsets,
