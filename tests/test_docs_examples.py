@@ -16,7 +16,10 @@ import pytest
 from helpers.blo_writer import write_blo
 from helpers.frms6_writer import write_acquisition as write_frms6_acquisition
 from helpers.mib_writer import write_acquisition
-from helpers.seq_writer import write_mrc, write_seq
+from helpers.seq_writer import write_mrc as write_seq_reference
+from helpers.seq_writer import write_seq
+from helpers.mrc_writer import write_mrc
+from helpers.ser_writer import write_ser
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = sorted((ROOT / "docs").glob("*.md")) + [ROOT / "README.md"]
@@ -34,9 +37,18 @@ def make_stand_ins(d: Path) -> None:
     write_acquisition(d, "scan", rng.integers(0, 4096, (4, 8, 256, 256)), depth=12)
     write_blo(d / "scan.blo", rng.integers(0, 256, (3, 2, 144, 144)))
     write_seq(d / "scan.seq", rng.integers(0, 4096, (16, 64, 64)).astype(np.uint16))
-    write_mrc(d / "scan.seq.dark.mrc", rng.random((64, 64)).astype(np.float32))
+    write_seq_reference(d / "scan.seq.dark.mrc", rng.random((64, 64)).astype(np.float32))
     pn = [rng.integers(0, 4096, (n, 66, 64)).astype(np.uint16) for n in (4, 4, 2)]
     write_frms6_acquisition(d, "pn", pn[0], pn[1:], 2, (2, 3))
+    write_ser(d / "scan_1.ser", rng.integers(0, 1000, (4, 5, 32, 32)).astype("<i4"))
+    (d / "scan.emi").write_bytes(
+        b"<ObjectInfo><Data><Label>High tension</Label><Value>200</Value>"
+        b"<Unit>kV</Unit></Data></ObjectInfo>"
+    )
+    write_mrc(d / "scan_movie.mrc", rng.integers(0, 4000, (48, 16, 16)), mode=6)
+    (d / "scan_info.txt").write_text(
+        "Scan - Enable = Enable\nScan - Type = Raster\nScan - Size X = 6\nScan - Size Y = 8\n"
+    )
 
 
 @pytest.mark.parametrize("page", [p for p in PAGES if blocks(p)], ids=lambda p: p.name)

@@ -342,6 +342,21 @@ LIBERTEM_0_16_NAMES: dict[str, tuple[str, ...]] = {
         "nav_shape_from_hdr",
         "read_hdr_file",
     ),
+    "libertem.io.dataset.ser": (
+        "SERDataSet",
+        "SERDatasetParams",
+        "SERFile",
+        "SERFileSet",
+        "SERPartition",
+    ),
+    "libertem.io.dataset.mrc": (
+        "MRCBackend",
+        "MRCBackendFile",
+        "MRCBackendImpl",
+        "MRCDataSet",
+        "MRCDatasetParams",
+        "MRCPartition",
+    ),
     "libertem.io.dataset.blo": (
         "BLODatasetParams",
         "BloDataSet",
@@ -710,6 +725,19 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     ("libertem.io.dataset.mib", "HeaderDict"): (
         "the fields of LiberTEM's header reader; ferrotem's are in dataset.meta['header']"
     ),
+    ("libertem.io.dataset.ser", "SERPartition"): (
+        "LiberTEM's per-format partition classes; ferrotem's partitions are Partition"
+    ),
+    ("libertem.io.dataset.ser", "SERFile"): (
+        "LiberTEM's ncempy file handle; ferrotem parses .ser in Rust (_core.ser_header, "
+        "dataset.header)"
+    ),
+    ("libertem.io.dataset.ser", "SERFileSet"): (
+        "LiberTEM's set of SERFile handles; ferrotem reads through _core.open_ser"
+    ),
+    ("libertem.io.dataset.mrc", "MRCPartition"): (
+        "LiberTEM's per-format partition classes; ferrotem's partitions are Partition"
+    ),
     ("libertem.io.dataset.blo", "get_header_dtype_list"): (
         "LiberTEM's numpy layout of the header; ferrotem parses it in Rust "
         "(_core.blo_header, dataset.header)"
@@ -778,6 +806,8 @@ for _name in (
 for _module, _names in {
     "libertem.io.dataset.base": (
         "BufferedBackend",
+    ("libertem.io.dataset.ser", "SERDatasetParams"),
+    ("libertem.io.dataset.mrc", "MRCDatasetParams"),
         "Decoder",
         "DirectBackend",
         "DtypeConversionDecoder",
@@ -797,6 +827,7 @@ for _module, _names in {
     "libertem.io.dataset.memory": ("FakeMMapFile", "MemBackend", "MemBackendImpl", "MemoryFile"),
     "libertem.io.dataset.raw": ("RawFile", "RawFileSet"),
     "libertem.io.dataset.blo": ("BloFileSet",),
+    "libertem.io.dataset.mrc": ("MRCBackend", "MRCBackendFile", "MRCBackendImpl"),
     "libertem.io.dataset.seq": ("SEQFileSet",),
     "libertem.io.dataset.dask": (
         "DaskBackend",
@@ -878,8 +909,6 @@ MISSING_MODULES: dict[str, str] = {
             "dm_single",
             "empad",
             "k2is",
-            "mrc",
-            "ser",
             "tvips",
         )
     },

@@ -321,6 +321,13 @@ def seq_header(path: _Path) -> dict[str, Any]:
     ``file_size``."""
 
 def open_seq(
+# -- TIA series (.ser) and MRC (issue 10) ---------------------------------------------------------
+__all__ += ["mrc_header", "open_mrc", "open_ser", "ser_header"]
+
+def ser_header(path: _Path) -> dict[str, Any]:
+    """Reads a TIA ``.ser`` file's header, offset arrays and element headers into a dict."""
+
+def open_ser(
     path: _Path,
     nav_shape: Sequence[int],
     sig_shape: Sequence[int],
@@ -343,9 +350,17 @@ def frms6_headers(paths: Sequence[_Path]) -> list[dict[str, Any]]:
 def open_frms6(
     paths: Sequence[_Path],
     binning: int,
+    """A TIA ``.ser`` file as a data source of the given shape."""
+
+def mrc_header(path: _Path) -> dict[str, Any]:
+    """Reads an MRC file's header into a dict."""
+
+def open_mrc(
+    path: _Path,
     nav_shape: Sequence[int],
     sig_shape: Sequence[int],
     sync_offset: int = 0,
 ) -> DataSource:
     """The ``.frms6`` files ``paths`` (in frame order) as one data source of the given shape,
     the detector halves unfolded at ``binning`` (1, 2 or 4)."""
+    """An MRC file as a data source of the given shape."""

@@ -10,6 +10,8 @@ mod formats;
 mod formats_frms6;
 mod formats_seq;
 mod formats_rawcsr;
+mod formats_mrc;
+mod formats_ser;
 mod native_spec;
 mod numpy_bytes;
 mod partition;
@@ -47,5 +49,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(formats_frms6::open_frms6, m)?)?;
     m.add_function(wrap_pyfunction!(formats_rawcsr::open_raw_csr, m)?)?;
     m.add_function(wrap_pyfunction!(formats_rawcsr::read_csr_rows, m)?)?;
+    m.add_function(wrap_pyfunction!(formats_ser::ser_header, m)?)?;
+    m.add_function(wrap_pyfunction!(formats_ser::open_ser, m)?)?;
+    m.add_function(wrap_pyfunction!(formats_mrc::mrc_header, m)?)?;
+    m.add_function(wrap_pyfunction!(formats_mrc::open_mrc, m)?)?;
     Ok(())
 }

@@ -16,11 +16,14 @@ mod fortran;
 pub mod framed;
 pub mod frms6;
 mod guarded;
+pub mod listed;
 mod memory;
 pub mod mib;
+pub mod mrc;
 mod npy;
 mod raw;
 pub mod seq;
+pub mod ser;
 
 pub use callback::{CallbackSource, ReadFrames};
 pub use chunked::{ChunkLocation, ChunkedArray, ChunkedSource, MAX_CHUNKS};

@@ -26,6 +26,8 @@ _DATASETS: dict[str, str] = {
     "seq": "ferrotem.io.dataset.seq.SEQDataSet",
     "frms6": "ferrotem.io.dataset.frms6.FRMS6DataSet",
     "raw_csr": "ferrotem.io.dataset.raw_csr.RawCSRDataSet",
+    "ser": "ferrotem.io.dataset.ser.SERDataSet",
+    "mrc": "ferrotem.io.dataset.mrc.MRCDataSet",
 }
 
 

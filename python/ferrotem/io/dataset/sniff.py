@@ -9,6 +9,7 @@ check recognises gets an error that lists what was tried.
 from __future__ import annotations
 
 import os
+import struct
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
@@ -88,6 +89,22 @@ def _is_raw_csr_descriptor(path: str, head: bytes) -> bool:
         return False
     filetype = params.get("filetype") if isinstance(params, dict) else None
     return isinstance(filetype, str) and filetype.lower() == "raw_csr"
+def _is_mrc(path: str, head: bytes) -> bool:
+    """An MRC file: ``MAP `` at byte 208 (MRC2014), or, for older writers, a header whose sizes
+    and mode (in either byte order) account for the file's length."""
+    if len(head) < 1024:
+        return False
+    if head[208:212] == b"MAP ":
+        return True
+    size = os.path.getsize(path)
+    itemsize = {0: 1, 1: 2, 2: 4, 4: 8, 6: 2, 12: 2}
+    for order in "<>":
+        nx, ny, nz, mode = struct.unpack(order + "4i", head[:16])
+        (nsymbt,) = struct.unpack(order + "i", head[92:96])
+        if min(nx, ny, nz) > 0 and mode in itemsize and nsymbt >= 0:
+            if 1024 + nsymbt + nx * ny * nz * itemsize[mode] == size:
+                return True
+    return False
 
 
 #: The checks, in the order they are tried (the more specific before the more general).
@@ -98,6 +115,12 @@ SIGNATURES: tuple[Signature, ...] = (
     Signature("blo", "NanoMegas blockfile (magic 'IMGBLO')", lambda p, h: h.startswith(b"IMGBLO")),
     Signature("seq", "Norpix .seq (magic 0xFEED)", _is_seq),
     Signature("frms6", "pnCCD .frms6 (header 1024/64, version 6) or its .hdr", _is_frms6),
+    Signature(
+        "ser",
+        "TIA series .ser (byte order 'II', series id 0x0197)",
+        lambda p, h: h.startswith(b"II\x97\x01"),
+    ),
+    Signature("mrc", "MRC (MAP at byte 208, or sizes matching the file)", _is_mrc),
     Signature("arina", "DECTRIS master HDF5 (entry/data/data_NNNNNN links)", _is_arina_master),
     Signature("hdf5", "HDF5 (signature \\x89HDF)", _is_hdf5),
     Signature("raw_csr", "raw_csr TOML descriptor (filetype = 'raw_csr')", _is_raw_csr_descriptor),
