@@ -14,7 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers.blo_writer import write_blo
+from helpers.empad_writer import write_empad
 from helpers.mib_writer import write_acquisition
+from helpers.tvips_writer import raster_positions, write_tvips
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = sorted((ROOT / "docs").glob("*.md")) + [ROOT / "README.md"]
@@ -31,6 +33,9 @@ def make_stand_ins(d: Path) -> None:
     rng.integers(0, 100, (32, 32, 128, 128), dtype=np.uint16).tofile(d / "scan.raw")
     write_acquisition(d, "scan", rng.integers(0, 4096, (4, 8, 256, 256)), depth=12)
     write_blo(d / "scan.blo", rng.integers(0, 256, (3, 2, 144, 144)))
+    tvips = rng.integers(0, 4096, (15, 16, 16)).astype(np.uint16)
+    write_tvips(d, "series", tvips, split=[5, 10], positions=raster_positions(2, 3, 4, 1))
+    write_empad(d, "acquisition", rng.random((2, 3, 128, 128), dtype=np.float32))
 
 
 @pytest.mark.parametrize("page", [p for p in PAGES if blocks(p)], ids=lambda p: p.name)

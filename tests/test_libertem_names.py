@@ -349,6 +349,29 @@ LIBERTEM_0_16_NAMES: dict[str, tuple[str, ...]] = {
         "MAGIC_EXPECT",
         "get_header_dtype_list",
     ),
+    "libertem.io.dataset.tvips": (
+        "DetectionError",
+        "MAX_SCAN_IDX",
+        "SERIES_HEADER_SIZE",
+        "SeriesHeader",
+        "TVIPSDataSet",
+        "TVIPSDatasetParams",
+        "detect_shape",
+        "frames_in_file",
+        "get_filenames",
+        "get_image_count_and_sig_shape",
+        "image_header_v2_dtype",
+        "read_series_header",
+        "series_header_dtype",
+    ),
+    "libertem.io.dataset.empad": (
+        "EMPADDataSet",
+        "EMPADDatasetParams",
+        "EMPADFileSet",
+        "EMPAD_DETECTOR_SIZE",
+        "EMPAD_DETECTOR_SIZE_RAW",
+        "get_params_from_xml",
+    ),
     "libertem.io.dataset.dask": (
         "DaskBackend",
         "DaskBackendImpl",
@@ -657,6 +680,14 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
         "LiberTEM's numpy layout of the header; ferrotem parses it in Rust "
         "(_core.blo_header, dataset.header)"
     ),
+    ("libertem.io.dataset.tvips", "series_header_dtype"): (
+        "LiberTEM's numpy layout of the series header; ferrotem parses it in Rust "
+        "(_core.tvips_scan, read_series_header)"
+    ),
+    ("libertem.io.dataset.tvips", "image_header_v2_dtype"): (
+        "LiberTEM's numpy layout of the frame header; ferrotem reads the scan positions in Rust "
+        "(ferrotem-core source::tvips)"
+    ),
 }
 _RUST_DECODE = (
     "LiberTEM's numba decoders, encoders and read ranges of MIB frames; ferrotem decodes in "
@@ -704,6 +735,7 @@ for _module, _names in {
     "libertem.io.dataset.memory": ("FakeMMapFile", "MemBackend", "MemBackendImpl", "MemoryFile"),
     "libertem.io.dataset.raw": ("RawFile", "RawFileSet"),
     "libertem.io.dataset.blo": ("BloFileSet",),
+    "libertem.io.dataset.empad": ("EMPADFileSet",),
     "libertem.io.dataset.dask": (
         "DaskBackend",
         "DaskBackendImpl",
@@ -721,6 +753,8 @@ for _module, _name in (
     ("libertem.io.dataset.dask", "DaskDatasetParams"),
     ("libertem.io.dataset.mib", "MIBDatasetParams"),
     ("libertem.io.dataset.blo", "BLODatasetParams"),
+    ("libertem.io.dataset.tvips", "TVIPSDatasetParams"),
+    ("libertem.io.dataset.empad", "EMPADDatasetParams"),
 ):
     EXCEPTIONS[(_module, _name)] = _WEB_PARAMS
 for _name in (
@@ -764,14 +798,12 @@ MISSING_MODULES: dict[str, str] = {
         for m in (
             "dm",
             "dm_single",
-            "empad",
             "frms6",
             "k2is",
             "mrc",
             "raw_csr",
             "seq",
             "ser",
-            "tvips",
         )
     },
     "libertem.web": "issue 11 (ferrotem server)",

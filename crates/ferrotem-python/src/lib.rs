@@ -7,6 +7,8 @@ mod corrections;
 mod enter;
 mod errors;
 mod formats;
+mod formats_empad;
+mod formats_tvips;
 mod native_spec;
 mod numpy_bytes;
 mod partition;
@@ -36,5 +38,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(formats::open_mib, m)?)?;
     m.add_function(wrap_pyfunction!(formats::blo_header, m)?)?;
     m.add_function(wrap_pyfunction!(formats::open_blo, m)?)?;
+    m.add_function(wrap_pyfunction!(formats_tvips::tvips_scan, m)?)?;
+    m.add_function(wrap_pyfunction!(formats_tvips::open_tvips, m)?)?;
+    m.add_function(wrap_pyfunction!(formats_empad::empad_scan, m)?)?;
+    m.add_function(wrap_pyfunction!(formats_empad::empad_xml, m)?)?;
+    m.add_function(wrap_pyfunction!(formats_empad::open_empad, m)?)?;
     Ok(())
 }

@@ -11,6 +11,7 @@
 pub mod blo;
 mod callback;
 mod chunked;
+pub mod empad;
 mod fortran;
 pub mod framed;
 mod guarded;
@@ -18,6 +19,7 @@ mod memory;
 pub mod mib;
 mod npy;
 mod raw;
+pub mod tvips;
 
 pub use callback::{CallbackSource, ReadFrames};
 pub use chunked::{ChunkLocation, ChunkedArray, ChunkedSource, MAX_CHUNKS};

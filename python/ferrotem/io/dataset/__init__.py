@@ -23,6 +23,8 @@ _DATASETS: dict[str, str] = {
     "blo": "ferrotem.io.dataset.blo.BloDataSet",
     "hdf5": "ferrotem.io.dataset.hdf5.H5DataSet",
     "arina": "ferrotem.io.dataset.arina.ArinaDataSet",
+    "tvips": "ferrotem.io.dataset.tvips.TVIPSDataSet",
+    "empad": "ferrotem.io.dataset.empad.EMPADDataSet",
 }
 
 
