@@ -181,3 +181,15 @@ def test_bad_parameters(inline_ctx, tmp_path):
         inline_ctx.load("empad", path=tmp_path / "none.xml")
     with pytest.raises(InvalidDataSetParameter, match="scan_parameters_mode"):
         get_params_from_xml(str(xml), "fast")
+
+
+@pytest.mark.parametrize("io", ["mmap", "pread"])
+def test_raw_shrinking_during_a_run(inline_ctx, tmp_path, monkeypatch, io):
+    monkeypatch.setenv("FERROTEM_IO", io)
+    xml = write_empad(tmp_path, "s", frames(11, (2, 2)))
+    ds = inline_ctx.load("empad", path=xml)
+    inline_ctx.run_udf(ds, SumUDF())
+    os.truncate(tmp_path / "s.raw", RECORD + 7)
+    with pytest.raises(TruncatedFileError) as info:
+        inline_ctx.run_udf(ds, SumUDF())
+    assert str(tmp_path / "s.raw") in str(info.value)

@@ -245,3 +245,14 @@ def test_auto_detects_every_file_of_a_series(inline_ctx, series):
     for path in series:
         ds = inline_ctx.load("auto", path=path)
         assert isinstance(ds, TVIPSDataSet) and tuple(ds.shape) == (9, 2, 3)
+
+
+@pytest.mark.parametrize("io", ["mmap", "pread"])
+def test_file_shrinking_during_a_run(inline_ctx, series, monkeypatch, io):
+    monkeypatch.setenv("FERROTEM_IO", io)
+    ds = inline_ctx.load("tvips", path=series[0])
+    inline_ctx.run_udf(ds, SumUDF())
+    os.truncate(series[1], 10)
+    with pytest.raises(TruncatedFileError) as info:
+        inline_ctx.run_udf(ds, SumUDF())
+    assert str(series[1]) in str(info.value)

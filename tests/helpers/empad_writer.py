@@ -20,8 +20,14 @@ def write_raw(path: Path, frames: np.ndarray, seed: int = 0) -> None:
     np.concatenate([flat, footer], axis=1).tofile(path)
 
 
-def scan_xml(raw_name: str, acquire: tuple[int, int], search: tuple[int, int] | None = None) -> str:
-    """The ``.xml`` of a scan: ``acquire`` and ``search`` are ``(y, x)``."""
+def scan_xml(
+    raw_name: str,
+    acquire: tuple[int, int],
+    search: tuple[int, int] | None = None,
+    raw_dir: str = "C:\\acquisitions\\",
+) -> str:
+    """The ``.xml`` of a scan: ``acquire`` and ``search`` are ``(y, x)``; the raw file named
+    with the directory ``raw_dir`` it was written to (only its name counts)."""
 
     def params(mode: str, yx: tuple[int, int]) -> str:
         return (
@@ -37,7 +43,7 @@ def scan_xml(raw_name: str, acquire: tuple[int, int], search: tuple[int, int] | 
         '<?xml version="1.0" encoding="utf-8"?>\n'
         "<!-- written by the ferrotem tests -->\n"
         "<root>\n"
-        f'  <raw_file filename="C:\\acquisitions\\{raw_name}" />\n'
+        f'  <raw_file filename="{raw_dir}{raw_name}" />\n'
         "  <type>scan</type>\n"
         f"{search_part}{params('acquire', acquire)}"
         "</root>\n"
@@ -54,7 +60,12 @@ def series_xml(raw_name: str, count: int) -> str:
 
 
 def write_empad(
-    directory: Path, name: str, frames: np.ndarray, mode: str = "acquire", seed: int = 0
+    directory: Path,
+    name: str,
+    frames: np.ndarray,
+    mode: str = "acquire",
+    seed: int = 0,
+    raw_dir: str = "C:\\acquisitions\\",
 ) -> Path:
     """Writes ``frames`` as ``<name>.raw`` and its ``<name>.xml``; returns the ``.xml``'s path.
 
@@ -67,10 +78,10 @@ def write_empad(
     if mode == "series":
         text = series_xml(raw.name, frames.shape[0])
     elif mode == "acquire":
-        text = scan_xml(raw.name, frames.shape[:2], search=(2, 2))
+        text = scan_xml(raw.name, frames.shape[:2], search=(2, 2), raw_dir=raw_dir)
     elif mode == "search":
         ny, nx = frames.shape[:2]
-        text = scan_xml(raw.name, (ny + 1, nx), search=(ny, nx))
+        text = scan_xml(raw.name, (ny + 1, nx), search=(ny, nx), raw_dir=raw_dir)
     else:
         raise ValueError(mode)
     xml = directory / f"{name}.xml"
