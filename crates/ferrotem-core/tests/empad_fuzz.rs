@@ -137,3 +137,57 @@ fn the_seeds_themselves_parse() {
         (vec![3], "series")
     );
 }
+
+/// A mapped raw file lends its frames in place: each lent frame is the record's first 128 rows,
+/// the 2-row footer skipped; read with `pread` too, the same pixels.
+#[test]
+fn mapped_frames_are_lent_in_place_without_their_footers() {
+    use ferrotem_core::source::empad::empad_spec;
+    use ferrotem_core::source::{FramedSource, IoMode};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.raw");
+    let frames = 3usize;
+    let mut bytes = Vec::new();
+    let mut expected = Vec::new();
+    for f in 0..frames {
+        for row in 0..130u16 {
+            for col in 0..128u16 {
+                // footer rows hold a value no frame pixel has
+                let v = if row < 128 {
+                    f32::from(row) * 1000.0
+                        + f32::from(col)
+                        + f32::from(u16::try_from(f).unwrap()) * 0.5
+                } else {
+                    -1.0
+                };
+                bytes.extend(v.to_le_bytes());
+                if row < 128 {
+                    expected.extend(v.to_le_bytes());
+                }
+            }
+        }
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let shape = DatasetShape::new(&[frames], &[128, 128]).unwrap();
+    let px = 128 * 128;
+    let mapped = FramedSource::open_with(
+        empad_spec(path.clone(), None),
+        shape.clone(),
+        0,
+        IoMode::Mmap,
+    )
+    .unwrap();
+    if mapped.io_mode() == IoMode::Mmap {
+        let lent = mapped
+            .stored_frames(0, frames, 0..px)
+            .expect("plain frames are lent in place");
+        let got: Vec<u8> = lent.frames().flatten().copied().collect();
+        assert_eq!(got, expected);
+        mapped.check_stored(0, frames, 0..px).unwrap();
+    }
+    let pread =
+        FramedSource::open_with(empad_spec(path, Some(3)), shape, 0, IoMode::Pread).unwrap();
+    let mut dst = vec![0u8; frames * px * 4];
+    pread.read_raw(0, frames, 0..px, &mut dst).unwrap();
+    assert_eq!(dst, expected);
+}
