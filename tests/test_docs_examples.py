@@ -20,6 +20,9 @@ from helpers.seq_writer import write_mrc as write_seq_reference
 from helpers.seq_writer import write_seq
 from helpers.mrc_writer import write_mrc
 from helpers.ser_writer import write_ser
+from helpers.empad_writer import write_empad
+from helpers.mib_writer import write_acquisition
+from helpers.tvips_writer import raster_positions, write_tvips
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = sorted((ROOT / "docs").glob("*.md")) + [ROOT / "README.md"]
@@ -49,6 +52,9 @@ def make_stand_ins(d: Path) -> None:
     (d / "scan_info.txt").write_text(
         "Scan - Enable = Enable\nScan - Type = Raster\nScan - Size X = 6\nScan - Size Y = 8\n"
     )
+    tvips = rng.integers(0, 4096, (15, 16, 16)).astype(np.uint16)
+    write_tvips(d, "series", tvips, split=[5, 10], positions=raster_positions(2, 3, 4, 1))
+    write_empad(d, "acquisition", rng.random((2, 3, 128, 128), dtype=np.float32))
 
 
 @pytest.mark.parametrize("page", [p for p in PAGES if blocks(p)], ids=lambda p: p.name)

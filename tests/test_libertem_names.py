@@ -421,6 +421,29 @@ LIBERTEM_0_16_NAMES: dict[str, tuple[str, ...]] = {
         "get_filenames",
         "log",
     ),
+    "libertem.io.dataset.tvips": (
+        "DetectionError",
+        "MAX_SCAN_IDX",
+        "SERIES_HEADER_SIZE",
+        "SeriesHeader",
+        "TVIPSDataSet",
+        "TVIPSDatasetParams",
+        "detect_shape",
+        "frames_in_file",
+        "get_filenames",
+        "get_image_count_and_sig_shape",
+        "image_header_v2_dtype",
+        "read_series_header",
+        "series_header_dtype",
+    ),
+    "libertem.io.dataset.empad": (
+        "EMPADDataSet",
+        "EMPADDatasetParams",
+        "EMPADFileSet",
+        "EMPAD_DETECTOR_SIZE",
+        "EMPAD_DETECTOR_SIZE_RAW",
+        "get_params_from_xml",
+    ),
     "libertem.io.dataset.dask": (
         "DaskBackend",
         "DaskBackendImpl",
@@ -745,6 +768,14 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     ("libertem.io.dataset.frms6", "FRMS6Partition"): (
         "LiberTEM's per-format partition classes; ferrotem's partitions are Partition"
     ),
+    ("libertem.io.dataset.tvips", "series_header_dtype"): (
+        "LiberTEM's numpy layout of the series header; ferrotem parses it in Rust "
+        "(_core.tvips_scan, read_series_header)"
+    ),
+    ("libertem.io.dataset.tvips", "image_header_v2_dtype"): (
+        "LiberTEM's numpy layout of the frame header; ferrotem reads the scan positions in Rust "
+        "(ferrotem-core source::tvips)"
+    ),
 }
 for _name in ("DOUBLE", "DWORD", "HEADER_FIELDS", "HEADER_SIZE", "LONG", "USHORT"):
     EXCEPTIONS[("libertem.io.dataset.seq", _name)] = (
@@ -829,6 +860,7 @@ for _module, _names in {
     "libertem.io.dataset.blo": ("BloFileSet",),
     "libertem.io.dataset.mrc": ("MRCBackend", "MRCBackendFile", "MRCBackendImpl"),
     "libertem.io.dataset.seq": ("SEQFileSet",),
+    "libertem.io.dataset.empad": ("EMPADFileSet",),
     "libertem.io.dataset.dask": (
         "DaskBackend",
         "DaskBackendImpl",
@@ -849,6 +881,8 @@ for _module, _name in (
     ("libertem.io.dataset.raw_csr", "RawCSRDatasetParams"),
     ("libertem.io.dataset.seq", "SEQDatasetParams"),
     ("libertem.io.dataset.frms6", "FRMS6DatasetParams"),
+    ("libertem.io.dataset.tvips", "TVIPSDatasetParams"),
+    ("libertem.io.dataset.empad", "EMPADDatasetParams"),
 ):
     EXCEPTIONS[(_module, _name)] = _WEB_PARAMS
 EXCEPTIONS[("libertem.io.dataset.raw_csr", "RawCSRPartition")] = (
@@ -907,9 +941,7 @@ MISSING_MODULES: dict[str, str] = {
         for m in (
             "dm",
             "dm_single",
-            "empad",
             "k2is",
-            "tvips",
         )
     },
     "libertem.web": "issue 11 (ferrotem server)",

@@ -21,6 +21,8 @@ __all__ = [
     "chunk_filter_supported",
     "default_partition_count",
     "frms6_headers",
+    "empad_scan",
+    "empad_xml",
     "mib_frame_header",
     "mib_read_hdr",
     "mib_scan",
@@ -33,10 +35,14 @@ __all__ = [
     "open_raw_csr",
     "open_seq",
     "read_csr_rows",
+    "open_empad",
+    "open_mib",
+    "open_tvips",
     "run_native_partition",
     "seq_header",
     "seq_metadata",
     "split_frames",
+    "tvips_scan",
 ]
 
 __version__: str
@@ -357,6 +363,15 @@ def mrc_header(path: _Path) -> dict[str, Any]:
 
 def open_mrc(
     path: _Path,
+# -- TVIPS and EMPAD (framed source) -------------------------------------------------------------
+
+def tvips_scan(paths: Sequence[_Path]) -> dict[str, Any]:
+    """Reads the series header of ``paths[0]`` (the ``_000`` file), counts the frames of every
+    file in ``paths`` (in series order) and detects the scan from the frames' scan positions;
+    returns what it found."""
+
+def open_tvips(
+    paths: Sequence[_Path],
     nav_shape: Sequence[int],
     sig_shape: Sequence[int],
     sync_offset: int = 0,
@@ -364,3 +379,23 @@ def open_mrc(
     """The ``.frms6`` files ``paths`` (in frame order) as one data source of the given shape,
     the detector halves unfolded at ``binning`` (1, 2 or 4)."""
     """An MRC file as a data source of the given shape."""
+    """The TVIPS series in ``paths`` (in series order, the ``_000`` file first) as a data source
+    of the given shape."""
+
+def empad_scan(path: _Path) -> dict[str, Any]:
+    """Reads the EMPAD ``.xml`` at ``path``, finds the raw file it names and the scan that fits
+    the raw file's size; returns what it found."""
+
+def empad_xml(path: _Path) -> dict[str, Any]:
+    """Reads the EMPAD ``.xml`` at ``path``: the raw file it names and the scan(s) it describes,
+    without looking at the raw file."""
+
+def open_empad(
+    path: _Path,
+    frames: int | None,
+    nav_shape: Sequence[int],
+    sig_shape: Sequence[int],
+    sync_offset: int = 0,
+) -> DataSource:
+    """The EMPAD raw file at ``path`` as a data source of the given shape; ``frames`` records
+    where known (from the ``.xml``), else as many as the file holds."""

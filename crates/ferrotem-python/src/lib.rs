@@ -12,6 +12,8 @@ mod formats_seq;
 mod formats_rawcsr;
 mod formats_mrc;
 mod formats_ser;
+mod formats_empad;
+mod formats_tvips;
 mod native_spec;
 mod numpy_bytes;
 mod partition;
@@ -53,5 +55,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(formats_ser::open_ser, m)?)?;
     m.add_function(wrap_pyfunction!(formats_mrc::mrc_header, m)?)?;
     m.add_function(wrap_pyfunction!(formats_mrc::open_mrc, m)?)?;
+    m.add_function(wrap_pyfunction!(formats_tvips::tvips_scan, m)?)?;
+    m.add_function(wrap_pyfunction!(formats_tvips::open_tvips, m)?)?;
+    m.add_function(wrap_pyfunction!(formats_empad::empad_scan, m)?)?;
+    m.add_function(wrap_pyfunction!(formats_empad::empad_xml, m)?)?;
+    m.add_function(wrap_pyfunction!(formats_empad::open_empad, m)?)?;
     Ok(())
 }

@@ -12,6 +12,7 @@ pub mod blo;
 mod callback;
 mod chunked;
 mod csr;
+pub mod empad;
 mod fortran;
 pub mod framed;
 pub mod frms6;
@@ -24,6 +25,7 @@ mod npy;
 mod raw;
 pub mod seq;
 pub mod ser;
+pub mod tvips;
 
 pub use callback::{CallbackSource, ReadFrames};
 pub use chunked::{ChunkLocation, ChunkedArray, ChunkedSource, MAX_CHUNKS};

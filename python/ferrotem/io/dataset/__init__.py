@@ -28,6 +28,8 @@ _DATASETS: dict[str, str] = {
     "raw_csr": "ferrotem.io.dataset.raw_csr.RawCSRDataSet",
     "ser": "ferrotem.io.dataset.ser.SERDataSet",
     "mrc": "ferrotem.io.dataset.mrc.MRCDataSet",
+    "tvips": "ferrotem.io.dataset.tvips.TVIPSDataSet",
+    "empad": "ferrotem.io.dataset.empad.EMPADDataSet",
 }
 
 

@@ -105,6 +105,36 @@ def _is_mrc(path: str, head: bytes) -> bool:
             if 1024 + nsymbt + nx * ny * nz * itemsize[mode] == size:
                 return True
     return False
+def _tvips_header_ok(head: bytes) -> bool:
+    """A TVIPS series header: size 256, version 1 or 2, 8 or 16 bits per pixel."""
+    if len(head) < 256:
+        return False
+    size, version, _, _, bpp = (int.from_bytes(head[i : i + 4], "little") for i in range(0, 20, 4))
+    return size == 256 and version in (1, 2) and bpp in (8, 16)
+
+
+def _is_tvips(path: str, head: bytes) -> bool:
+    """A TVIPS file: its series header, or for the later files of a series (``_001``, …, which
+    have none) the header of the series' ``_000`` file beside it."""
+    if _tvips_header_ok(head):
+        return True
+    import re
+
+    stem, ext = os.path.splitext(path)
+    number = re.search(r"[0-9]+$", stem)
+    if ext.lower() != ".tvips" or number is None or int(number.group()) == 0:
+        return False
+    first = f"{stem[: number.start()]}{0:0{len(number.group())}d}{ext}"
+    try:
+        with open(first, "rb") as f:
+            return _tvips_header_ok(f.read(256))
+    except OSError:
+        return False
+
+
+def _is_empad_xml(path: str, head: bytes) -> bool:
+    """An EMPAD ``.xml``: an XML document with a ``<raw_file`` element."""
+    return head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<") and b"<raw_file" in head
 
 
 #: The checks, in the order they are tried (the more specific before the more general).
@@ -121,6 +151,8 @@ SIGNATURES: tuple[Signature, ...] = (
         lambda p, h: h.startswith(b"II\x97\x01"),
     ),
     Signature("mrc", "MRC (MAP at byte 208, or sizes matching the file)", _is_mrc),
+    Signature("tvips", "TVIPS series (series header of 256 bytes, in the _000 file)", _is_tvips),
+    Signature("empad", "EMPAD .xml (an XML document with <raw_file>)", _is_empad_xml),
     Signature("arina", "DECTRIS master HDF5 (entry/data/data_NNNNNN links)", _is_arina_master),
     Signature("hdf5", "HDF5 (signature \\x89HDF)", _is_hdf5),
     Signature("raw_csr", "raw_csr TOML descriptor (filetype = 'raw_csr')", _is_raw_csr_descriptor),
