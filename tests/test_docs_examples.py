@@ -14,14 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers.blo_writer import write_blo
+from helpers.empad_writer import write_empad
 from helpers.frms6_writer import write_acquisition as write_frms6_acquisition
 from helpers.mib_writer import write_acquisition
+from helpers.mrc_writer import write_mrc
 from helpers.seq_writer import write_mrc as write_seq_reference
 from helpers.seq_writer import write_seq
-from helpers.mrc_writer import write_mrc
 from helpers.ser_writer import write_ser
-from helpers.empad_writer import write_empad
-from helpers.mib_writer import write_acquisition
 from helpers.tvips_writer import raster_positions, write_tvips
 
 ROOT = Path(__file__).resolve().parents[1]

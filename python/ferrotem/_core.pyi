@@ -20,9 +20,9 @@ __all__ = [
     "blo_header",
     "chunk_filter_supported",
     "default_partition_count",
-    "frms6_headers",
     "empad_scan",
     "empad_xml",
+    "frms6_headers",
     "mib_frame_header",
     "mib_read_hdr",
     "mib_scan",
@@ -30,14 +30,13 @@ __all__ = [
     "native_udf_names",
     "npy_header",
     "open_blo",
+    "open_empad",
     "open_frms6",
     "open_mib",
     "open_raw_csr",
     "open_seq",
-    "read_csr_rows",
-    "open_empad",
-    "open_mib",
     "open_tvips",
+    "read_csr_rows",
     "run_native_partition",
     "seq_header",
     "seq_metadata",
@@ -298,28 +297,6 @@ def open_blo(
 ) -> DataSource:
     """A NanoMegas blockfile as a data source of the given shape."""
 
-# -- raw_csr (sparse data in three raw files) ---------------------------------------------------
-def open_raw_csr(
-    indptr: _Path,
-    indptr_dtype: str,
-    indices: _Path,
-    indices_dtype: str,
-    data: _Path,
-    data_dtype: str,
-    nav_shape: Sequence[int],
-    sig_shape: Sequence[int],
-    sync_offset: int = 0,
-) -> DataSource:
-    """The ``raw_csr`` dataset in the files ``indptr``, ``indices``, ``data`` (each with its
-    dtype) as a data source of the given shape; the files are checked as it opens."""
-
-def read_csr_rows(
-    source: DataSource, frames: npt.NDArray[np.uint64]
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.uint8]]:
-    """The CSR rows of the frames ``frames`` (sorted flat indices) of a ``raw_csr`` source:
-    ``(indptr, indices, values)``, ``values`` the stored values in native byte order as raw
-    bytes. Indices are checked against the frame size."""
-
 # -- 'seq' (Norpix / DE StreamPix) ----------------------------------------------------------------
 def seq_header(path: _Path) -> dict[str, Any]:
     """Reads a ``.seq`` file's header into a dict of its fields (LiberTEM's names), with
@@ -327,13 +304,6 @@ def seq_header(path: _Path) -> dict[str, Any]:
     ``file_size``."""
 
 def open_seq(
-# -- TIA series (.ser) and MRC (issue 10) ---------------------------------------------------------
-__all__ += ["mrc_header", "open_mrc", "open_ser", "ser_header"]
-
-def ser_header(path: _Path) -> dict[str, Any]:
-    """Reads a TIA ``.ser`` file's header, offset arrays and element headers into a dict."""
-
-def open_ser(
     path: _Path,
     nav_shape: Sequence[int],
     sig_shape: Sequence[int],
@@ -356,6 +326,47 @@ def frms6_headers(paths: Sequence[_Path]) -> list[dict[str, Any]]:
 def open_frms6(
     paths: Sequence[_Path],
     binning: int,
+    nav_shape: Sequence[int],
+    sig_shape: Sequence[int],
+    sync_offset: int = 0,
+) -> DataSource:
+    """The ``.frms6`` files ``paths`` (in frame order) as one data source of the given shape,
+    the detector halves unfolded at ``binning`` (1, 2 or 4)."""
+
+# -- raw_csr (sparse data in three raw files) ---------------------------------------------------
+def open_raw_csr(
+    indptr: _Path,
+    indptr_dtype: str,
+    indices: _Path,
+    indices_dtype: str,
+    data: _Path,
+    data_dtype: str,
+    nav_shape: Sequence[int],
+    sig_shape: Sequence[int],
+    sync_offset: int = 0,
+) -> DataSource:
+    """The ``raw_csr`` dataset in the files ``indptr``, ``indices``, ``data`` (each with its
+    dtype) as a data source of the given shape; the files are checked as it opens."""
+
+def read_csr_rows(
+    source: DataSource, frames: npt.NDArray[np.uint64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.uint8]]:
+    """The CSR rows of the frames ``frames`` (sorted flat indices) of a ``raw_csr`` source:
+    ``(indptr, indices, values)``, ``values`` the stored values in native byte order as raw
+    bytes. Indices are checked against the frame size."""
+
+# -- TIA series (.ser) and MRC (issue 10) ---------------------------------------------------------
+__all__ += ["mrc_header", "open_mrc", "open_ser", "ser_header"]
+
+def ser_header(path: _Path) -> dict[str, Any]:
+    """Reads a TIA ``.ser`` file's header, offset arrays and element headers into a dict."""
+
+def open_ser(
+    path: _Path,
+    nav_shape: Sequence[int],
+    sig_shape: Sequence[int],
+    sync_offset: int = 0,
+) -> DataSource:
     """A TIA ``.ser`` file as a data source of the given shape."""
 
 def mrc_header(path: _Path) -> dict[str, Any]:
@@ -363,6 +374,12 @@ def mrc_header(path: _Path) -> dict[str, Any]:
 
 def open_mrc(
     path: _Path,
+    nav_shape: Sequence[int],
+    sig_shape: Sequence[int],
+    sync_offset: int = 0,
+) -> DataSource:
+    """An MRC file as a data source of the given shape."""
+
 # -- TVIPS and EMPAD (framed source) -------------------------------------------------------------
 
 def tvips_scan(paths: Sequence[_Path]) -> dict[str, Any]:
@@ -376,9 +393,6 @@ def open_tvips(
     sig_shape: Sequence[int],
     sync_offset: int = 0,
 ) -> DataSource:
-    """The ``.frms6`` files ``paths`` (in frame order) as one data source of the given shape,
-    the detector halves unfolded at ``binning`` (1, 2 or 4)."""
-    """An MRC file as a data source of the given shape."""
     """The TVIPS series in ``paths`` (in series order, the ``_000`` file first) as a data source
     of the given shape."""
 
