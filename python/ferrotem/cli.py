@@ -409,7 +409,20 @@ def main(argv: list[str] | None = None) -> int:
         "--dir", default=None, help="output directory (default: a fresh temporary directory)"
     )
     demo.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    server = sub.add_parser(
+        "server",
+        help="serve the web GUI (open files, run virtual detectors, watch results stream in)",
+        description="Serve ferrotem's web GUI on a local port; prints the URL with its "
+        "one-time access token. See docs/gui.md.",
+    )
+    from ferrotem.web.launch import add_server_arguments
+
+    add_server_arguments(server)
     args = parser.parse_args(argv)
+    if args.command == "server":
+        from ferrotem.web.launch import run_server
+
+        return run_server(args)
     if args.command is None:
         parser.print_help()
         return 2
