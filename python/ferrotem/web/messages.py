@@ -228,6 +228,8 @@ def stream_run(
     """Runs ``run`` partition by partition, calling ``emit(header, image)`` after each merge
     with a copy of the result so far; stops early (returns False) once ``run.cancelled`` is
     set. Meant for a worker thread: it blocks while partitions are processed."""
+    if run.cancelled.is_set():  # replaced before a worker thread was free
+        return False
     steps = ctx.run_udf_iter(run.dataset, run.udf)
     try:
         for step in steps:
