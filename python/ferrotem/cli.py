@@ -4,6 +4,8 @@
 and a vacuum edge), writes it as a raw file, and runs the built-in UDFs a microscopist starts
 with (sum of frames, total intensity, a virtual annular dark-field detector, centre of mass) over
 it in one pass, with the same API a user script would use.
+
+``ferrotem server`` serves the web GUI (:mod:`ferrotem.web`, docs/gui.md).
 """
 
 from __future__ import annotations
