@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from ferrotem.cli import main
-from ferrotem.web.protocol import encode_binary_frame
+from ferrotem.gui.protocol import encode_binary_frame
 
-STATIC = Path(__file__).parents[1] / "python" / "ferrotem" / "web" / "static"
+STATIC = Path(__file__).parents[1] / "python" / "ferrotem" / "gui" / "static"
 NODE = shutil.which("node")
 
 

@@ -9,15 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from ferrotem.api import Context
-from ferrotem.web.messages import Session, stream_run
-from ferrotem.web.protocol import (
+from ferrotem.gui.messages import Session, stream_run
+from ferrotem.gui.protocol import (
     MAX_MESSAGE_BYTES,
     ProtocolError,
     decode_binary_frame,
     encode_binary_frame,
     parse_request,
 )
-from helpers.web import NAV, RING, SIG, ring_oracle, write_raw
+from helpers.gui import NAV, RING, SIG, ring_oracle, write_raw
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
-from ferrotem.web.launch import choose_token, server_url
-from ferrotem.web.security import PathOutsideRoot, resolve_in_root, token_matches
+from ferrotem.gui.launch import choose_token, server_url
+from ferrotem.gui.security import PathOutsideRoot, resolve_in_root, token_matches
 
 
 @pytest.fixture

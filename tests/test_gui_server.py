@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pytest
 from ferrotem.api import Context
-from ferrotem.web.protocol import MAX_MESSAGE_BYTES, decode_binary_frame
-from helpers.web import NAV, RING, SIG, ServerThread, ring_oracle, write_raw
+from ferrotem.gui.protocol import MAX_MESSAGE_BYTES, decode_binary_frame
+from helpers.gui import NAV, RING, SIG, ServerThread, ring_oracle, write_raw
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
@@ -258,7 +258,7 @@ def test_streamed_ring_matches_the_api_and_numpy(server: ServerThread, root: Pat
 def test_a_newer_run_cancels_the_older_and_the_loop_stays_free(
     server: ServerThread, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import ferrotem.web.server as web_server
+    import ferrotem.gui.server as web_server
 
     real = web_server.stream_run
 

@@ -5,7 +5,7 @@ and a vacuum edge), writes it as a raw file, and runs the built-in UDFs a micros
 with (sum of frames, total intensity, a virtual annular dark-field detector, centre of mass) over
 it in one pass, with the same API a user script would use.
 
-``ferrotem server`` serves the web GUI (:mod:`ferrotem.web`, docs/gui.md).
+``ferrotem server`` serves the web GUI (:mod:`ferrotem.gui`, docs/gui.md).
 """
 
 from __future__ import annotations
@@ -417,12 +417,12 @@ def main(argv: list[str] | None = None) -> int:
         description="Serve ferrotem's web GUI on a local port; prints the URL with its "
         "one-time access token. See docs/gui.md.",
     )
-    from ferrotem.web.launch import add_server_arguments
+    from ferrotem.gui.launch import add_server_arguments
 
     add_server_arguments(server)
     args = parser.parse_args(argv)
     if args.command == "server":
-        from ferrotem.web.launch import run_server
+        from ferrotem.gui.launch import run_server
 
         return run_server(args)
     if args.command is None:

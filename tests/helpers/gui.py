@@ -37,7 +37,7 @@ class ServerThread:
     """A ferrotem web server on 127.0.0.1 (a free port) with its own event loop thread."""
 
     def __init__(self, root: Path, token: str | None, ctx: Any):
-        from ferrotem.web.server import ServerConfig, ServerState, make_app
+        from ferrotem.gui.server import ServerConfig, ServerState, make_app
 
         self.state = ServerState(ctx, ServerConfig(root=root, token=token, workers=2))
         self.app = make_app(self.state)

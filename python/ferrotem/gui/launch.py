@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from ferrotem.web.security import is_loopback_host, make_token, read_token_file, resolve_in_root
+from ferrotem.gui.security import is_loopback_host, make_token, read_token_file, resolve_in_root
 
 __all__ = ["add_server_arguments", "bind", "choose_token", "run_server", "server_url"]
 
@@ -113,7 +113,7 @@ def run_server(args: Any) -> int:
     from tornado.httpserver import HTTPServer
 
     from ferrotem.api import Context
-    from ferrotem.web.server import ServerConfig, ServerState, make_app
+    from ferrotem.gui.server import ServerConfig, ServerState, make_app
 
     root = Path(args.root).resolve()
     if not root.is_dir():

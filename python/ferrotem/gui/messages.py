@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from ferrotem.web.protocol import ProtocolError
-from ferrotem.web.security import PathOutsideRoot, relative_to_root, resolve_in_root
+from ferrotem.gui.protocol import ProtocolError
+from ferrotem.gui.security import PathOutsideRoot, relative_to_root, resolve_in_root
 
 __all__ = ["ANALYSES", "PreparedRun", "Session", "error_reply", "stream_run"]
 

@@ -22,14 +22,14 @@ import tornado.web
 import tornado.websocket
 from tornado.ioloop import IOLoop
 
-from ferrotem.web.messages import PreparedRun, Session, error_reply, stream_run
-from ferrotem.web.protocol import (
+from ferrotem.gui.messages import PreparedRun, Session, error_reply, stream_run
+from ferrotem.gui.protocol import (
     MAX_MESSAGE_BYTES,
     ProtocolError,
     encode_binary_frame,
     parse_request,
 )
-from ferrotem.web.security import COOKIE_NAME, TOKEN_NAME, token_matches
+from ferrotem.gui.security import COOKIE_NAME, TOKEN_NAME, token_matches
 
 __all__ = ["ServerConfig", "ServerState", "make_app"]
 

@@ -1,4 +1,4 @@
-// The wire format (see ferrotem/web/protocol.py): u32 little-endian header length, the JSON
+// The wire format (see ferrotem/gui/protocol.py): u32 little-endian header length, the JSON
 // header padded to 8 bytes, then the array's bytes (C order, little endian).
 const TYPED = {
   uint8: Uint8Array, int8: Int8Array, uint16: Uint16Array, int16: Int16Array,
