@@ -136,6 +136,24 @@ def test_open_names_the_wrong_parameter(root: Path, ctx: Context) -> None:
         _open_raw(session, path="../../etc/passwd")
     with pytest.raises(ProtocolError, match="filetype"):
         session.open({"filetype": "memory", "parameters": {}})
+    with pytest.raises(ProtocolError, match="outside the root"):
+        _open_raw(session, gain_map_path="../../etc/passwd")
+    with pytest.raises(ProtocolError) as e:  # a file parameter the GUI does not know
+        _open_raw(session, dark_file="/etc/passwd")
+    assert e.value.param == "dark_file"
+
+
+def test_hdf5_internal_path_is_not_a_file(root: Path, ctx: Context) -> None:
+    h5py = pytest.importorskip("h5py")
+    data = np.arange(3 * 4 * 5 * 6, dtype=np.uint16).reshape(3, 4, 5, 6)
+    with h5py.File(root / "data" / "scan.h5", "w") as f:
+        f.create_dataset("entry/data", data=data)
+    session = Session(ctx, root)
+    found = session.detect({"path": "data/scan.h5"})
+    assert found["filetype"] == "hdf5"
+    params = {"path": "data/scan.h5", "ds_path": "/entry/data"}
+    reply = session.open({"filetype": "hdf5", "parameters": params})
+    assert reply["type"] == "opened" and reply["nav_shape"] == [3, 4], reply
 
 
 def test_prepare_run_refuses_bad_analyses(root: Path, ctx: Context) -> None:

@@ -36,8 +36,12 @@ ANALYSES: dict[str, str] = {
 _NOT_FROM_FILES = {"memory", "dask"}
 #: "name: got ..." at the start of ferrotem's error messages names the parameter
 _PARAM_PREFIX = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*:")
-#: dataset parameters that name files: resolved inside the root like ``path``
-_PATH_KEY = re.compile(r"(path|file|filename)s?$")
+#: dataset parameters that name files: resolved inside the root
+FILE_PARAMETERS = frozenset({"path", "gain_map_path"})
+#: parameters whose names sound like files but are not (HDF5's path inside the file)
+NOT_FILE_PARAMETERS = frozenset({"ds_path"})
+#: any other parameter named like this is refused: it might open a file outside the root
+_FILE_LIKE = re.compile(r"path|file", re.IGNORECASE)
 
 
 def error_reply(
@@ -148,7 +152,7 @@ class Session:
     # -- datasets ----------------------------------------------------------------------------
     def open(self, request: dict[str, Any]) -> dict[str, Any]:
         """Loads a dataset: ``{"filetype": "raw", "parameters": {"path": ..., ...}}``; an
-        error names the parameter it is about."""
+        error names the parameter it is about. File parameters are confined to the root."""
         filetype = request.get("filetype")
         parameters = request.get("parameters")
         if not isinstance(parameters, dict):
@@ -157,7 +161,16 @@ class Session:
             raise ProtocolError(f"filetype: got {filetype!r}, expected a file format or 'auto'")
         kwargs = {}
         for key, value in parameters.items():
-            kwargs[key] = str(self._path(value)) if _PATH_KEY.search(key) and value else value
+            if key in FILE_PARAMETERS and value is not None:
+                kwargs[key] = str(self._path(value))
+            elif key not in NOT_FILE_PARAMETERS and _FILE_LIKE.search(key):
+                raise ProtocolError(
+                    f"{key}: file parameters other than {sorted(FILE_PARAMETERS)} cannot be "
+                    "given through the GUI yet",
+                    key,
+                )
+            else:
+                kwargs[key] = value
         names = set(parameters) | {"filetype"}
         try:
             ds = self.ctx.load(filetype, **kwargs)
@@ -214,7 +227,7 @@ class Session:
             raise ProtocolError(str(e)) from None
 
     def _to_relative(self, key: str, value: Any) -> Any:
-        if isinstance(value, str) and _PATH_KEY.search(key) and os.path.isabs(value):
+        if isinstance(value, str) and key in FILE_PARAMETERS and os.path.isabs(value):
             try:
                 return relative_to_root(self.root, Path(value).resolve())
             except ValueError:
