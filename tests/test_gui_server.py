@@ -65,6 +65,9 @@ def test_every_route_needs_the_token(server: ServerThread, route: str) -> None:
 def test_token_in_url_then_cookie(server: ServerThread) -> None:
     status, body, headers = _get(f"{server.http}/?token={TOKEN}")
     assert status == 200 and b'<script type="module" src="static/app.js">' in body
+    csp = headers["Content-Security-Policy"]
+    assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert headers["Referrer-Policy"] == "no-referrer"
     cookie = headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
     status, body, _ = _get(server.http + "/static/app.js", cookie=cookie.split(";")[0])
@@ -303,3 +306,28 @@ def test_a_newer_run_cancels_the_older_and_the_loop_stays_free(
     frames_2 = [m for m in messages if isinstance(m, tuple) and m[0]["run"] == 2]
     assert frames_2[-1][0]["final"] and frames_2[-1][0]["kind"] == "sum"
     assert frames_2[-1][1].shape == SIG
+
+
+def test_two_tabs_run_at_once(server: ServerThread, root: Path) -> None:
+    rings = [RING, {"cx": 9.1, "cy": 8.2, "ri": 0.5, "ro": 4.3}]
+
+    async def tab(ring: dict[str, float]) -> np.ndarray:
+        conn = await _connect(server)
+        try:
+            opened = await _ask(conn, OPEN_RAW)
+            analysis = {"type": "ring", "parameters": ring}
+            await conn.write_message(
+                json.dumps({"type": "run", "dataset": opened["dataset"], "analysis": analysis})
+            )
+            messages = await _collect_run(conn, 1)  # run numbers are per connection
+            assert messages[-1]["type"] == "run_finished"
+            return [m for m in messages if isinstance(m, tuple)][-1][1]
+        finally:
+            conn.close()
+
+    async def both() -> list[np.ndarray]:
+        return list(await asyncio.gather(*(tab(r) for r in rings)))
+
+    data = np.fromfile(root / "data" / "scan.raw", np.uint16).reshape(NAV + SIG)
+    for ring, image in zip(rings, asyncio.run(both()), strict=True):
+        np.testing.assert_allclose(image, ring_oracle(data, **ring), rtol=1e-6)
