@@ -331,3 +331,44 @@ def test_two_tabs_run_at_once(server: ServerThread, root: Path) -> None:
     data = np.fromfile(root / "data" / "scan.raw", np.uint16).reshape(NAV + SIG)
     for ring, image in zip(rings, asyncio.run(both()), strict=True):
         np.testing.assert_allclose(image, ring_oracle(data, **ring), rtol=1e-6)
+
+
+def test_a_run_superseded_while_it_is_prepared_never_starts(
+    server: ServerThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ferrotem.gui.messages import Session
+
+    real = Session.prepare_run
+    release = threading.Event()
+    calls: list[str] = []
+
+    def slow_prepare(self: Session, request: dict[str, Any]) -> Any:
+        calls.append(request["analysis"]["type"])
+        if len(calls) == 1:  # the first run is still being prepared when the second arrives
+            assert release.wait(20)
+        return real(self, request)
+
+    monkeypatch.setattr(Session, "prepare_run", slow_prepare)
+
+    async def go() -> list[Any]:
+        conn = await _connect(server)
+        try:
+            opened = await _ask(conn, OPEN_RAW)
+            run = {"type": "run", "dataset": opened["dataset"], "analysis_id": "b",
+                   "analysis": {"type": "ring", "parameters": RING}}  # fmt: skip
+            await conn.write_message(json.dumps(run))
+            await conn.write_message(json.dumps({**run, "analysis": {"type": "sum"}}))
+            seen = await _read_until(conn, lambda m: m.get("type") == "run_started")
+            release.set()
+            seen += await _collect_run(conn, 2)
+            if {"type": "run_cancelled", "run": 1, "analysis_id": "b"} not in seen:
+                seen += await _read_until(conn, lambda m: m.get("run") == 1)
+            return seen
+        finally:
+            conn.close()
+
+    messages = asyncio.run(go())
+    assert {"type": "run_cancelled", "run": 1, "analysis_id": "b"} in messages
+    assert {"type": "run_started", "run": 1, "analysis_id": "b"} not in messages
+    frames = [m for m in messages if isinstance(m, tuple)]
+    assert frames and all(h["run"] == 2 and h["kind"] == "sum" for h, _ in frames)

@@ -129,6 +129,8 @@ class SocketHandler(tornado.websocket.WebSocketHandler):
         self.state = state
         self.session = Session(state.ctx, state.root)
         self.runs: dict[str, PreparedRun] = {}
+        #: per analysis id, the number of the newest run asked for
+        self.latest: dict[str, int] = {}
         self.run_counter = 0
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
@@ -191,6 +193,7 @@ class SocketHandler(tornado.websocket.WebSocketHandler):
         return await asyncio.get_running_loop().run_in_executor(self.state.pool, fn, *args)
 
     def _cancel(self, analysis_id: str) -> None:
+        self.latest.pop(analysis_id, None)  # also drops a run still being prepared
         old = self.runs.pop(analysis_id, None)
         if old is not None:
             old.cancelled.set()
@@ -198,13 +201,19 @@ class SocketHandler(tornado.websocket.WebSocketHandler):
     async def _run(self, request: dict[str, Any]) -> None:
         analysis_id = str(request.get("analysis_id", "main"))
         self._cancel(analysis_id)  # a newer request replaces the older run
-        run = await self._in_pool(self.session.prepare_run, request)
+        # numbered on arrival: a run still being prepared when a newer one arrives is dropped
         self.run_counter += 1
-        run.header["run"] = self.run_counter
+        number = self.run_counter
+        self.latest[analysis_id] = number
+        run = await self._in_pool(self.session.prepare_run, request)
+        if self.latest.get(analysis_id) != number:
+            self._send({"type": "run_cancelled", "run": number, "analysis_id": analysis_id})
+            return
+        run.header["run"] = number
         run.header["analysis"] = analysis_id
         self.runs[analysis_id] = run
         loop = IOLoop.current()
-        self._send({"type": "run_started", "run": self.run_counter, "analysis_id": analysis_id,
+        self._send({"type": "run_started", "run": number, "analysis_id": analysis_id,
                     **({"id": request["id"]} if "id" in request else {})})  # fmt: skip
 
         def emit(header: dict[str, Any], image: np.ndarray) -> None:
