@@ -189,6 +189,32 @@ def test_stream_run_matches_numpy(root: Path, executor: str) -> None:
     np.testing.assert_allclose(frames[-1][1], ring_oracle(data, **RING), rtol=1e-6)
 
 
+def _disk_oracle(data: np.ndarray, cx: float, cy: float, r: float) -> np.ndarray:
+    y, x = np.mgrid[: data.shape[-2], : data.shape[-1]]
+    mask = (y - cy) ** 2 + (x - cx) ** 2 <= r**2
+    assert 0 < mask.sum() < mask.size
+    return np.einsum("...yx,yx->...", data.astype(np.float64), mask.astype(np.float64))
+
+
+@pytest.mark.parametrize(
+    ("kind", "parameters", "oracle"),
+    [
+        ("disk", {"cx": 7.4, "cy": 9.3, "r": 3.6}, lambda d: _disk_oracle(d, 7.4, 9.3, 3.6)),
+        ("point", {"cx": 5, "cy": 11}, lambda d: d[..., 11, 5].astype(np.float64)),
+    ],
+)
+def test_stream_run_disk_and_point(
+    root: Path, ctx: Context, kind: str, parameters: dict, oracle: object
+) -> None:
+    session = Session(ctx, root)
+    ds = _open_raw(session)["dataset"]
+    run = session.prepare_run({"dataset": ds, "analysis": {"type": kind, "parameters": parameters}})
+    frames: list[np.ndarray] = []
+    assert stream_run(ctx, run, lambda h, a: frames.append(a))
+    data = np.fromfile(root / "data" / "scan.raw", np.uint16).reshape(NAV + SIG)
+    np.testing.assert_allclose(frames[-1], oracle(data), rtol=1e-6)  # type: ignore[operator]
+
+
 def test_stream_run_sum(root: Path, ctx: Context) -> None:
     session = Session(ctx, root)
     ds = _open_raw(session)["dataset"]
