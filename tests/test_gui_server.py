@@ -333,8 +333,9 @@ def test_two_tabs_run_at_once(server: ServerThread, root: Path) -> None:
         np.testing.assert_allclose(image, ring_oracle(data, **ring), rtol=1e-6)
 
 
+@pytest.mark.parametrize("newer", ["run", "cancel"])
 def test_a_run_superseded_while_it_is_prepared_never_starts(
-    server: ServerThread, monkeypatch: pytest.MonkeyPatch
+    server: ServerThread, monkeypatch: pytest.MonkeyPatch, newer: str
 ) -> None:
     from ferrotem.gui.messages import Session
 
@@ -357,6 +358,11 @@ def test_a_run_superseded_while_it_is_prepared_never_starts(
             run = {"type": "run", "dataset": opened["dataset"], "analysis_id": "b",
                    "analysis": {"type": "ring", "parameters": RING}}  # fmt: skip
             await conn.write_message(json.dumps(run))
+            if newer == "cancel":
+                await conn.write_message(json.dumps({"type": "cancel", "analysis_id": "b"}))
+                seen = await _read_until(conn, lambda m: m.get("type") == "cancelled")
+                release.set()
+                return seen + await _read_until(conn, lambda m: m.get("run") == 1)
             await conn.write_message(json.dumps({**run, "analysis": {"type": "sum"}}))
             seen = await _read_until(conn, lambda m: m.get("type") == "run_started")
             release.set()
@@ -371,4 +377,7 @@ def test_a_run_superseded_while_it_is_prepared_never_starts(
     assert {"type": "run_cancelled", "run": 1, "analysis_id": "b"} in messages
     assert {"type": "run_started", "run": 1, "analysis_id": "b"} not in messages
     frames = [m for m in messages if isinstance(m, tuple)]
-    assert frames and all(h["run"] == 2 and h["kind"] == "sum" for h, _ in frames)
+    if newer == "cancel":
+        assert not frames
+    else:
+        assert frames and all(h["run"] == 2 and h["kind"] == "sum" for h, _ in frames)

@@ -80,6 +80,11 @@ def _check_token(handler: tornado.web.RequestHandler, state: ServerState) -> Non
         handler.set_cookie(COOKIE_NAME, state.token, httponly=True, samesite="Strict")
 
 
+def _with_id(request: dict[str, Any], reply: dict[str, Any]) -> dict[str, Any]:
+    """``reply`` with the request's ``id``, when it had one."""
+    return {**reply, "id": request["id"]} if "id" in request else reply
+
+
 class IndexHandler(tornado.web.RequestHandler):
     """``/``: the front end's page."""
 
@@ -169,18 +174,15 @@ class SocketHandler(tornado.websocket.WebSocketHandler):
         }
         try:
             if kind in simple:
-                reply = await self._in_pool(simple[kind], request)
-                if "id" in request:
-                    reply["id"] = request["id"]
-                self._send(reply)
+                self._send(_with_id(request, await self._in_pool(simple[kind], request)))
             elif kind == "run":
                 await self._run(request)
             elif kind == "cancel":
-                self._cancel(str(request.get("analysis_id", "main")))
-                self._send({"type": "cancelled", "analysis_id": request.get("analysis_id", "main"),
-                            **({"id": request["id"]} if "id" in request else {})})  # fmt: skip
+                analysis_id = str(request.get("analysis_id", "main"))
+                self._cancel(analysis_id)
+                self._send(_with_id(request, {"type": "cancelled", "analysis_id": analysis_id}))
             elif kind == "ping":
-                self._send({"type": "pong", **({"id": request["id"]} if "id" in request else {})})
+                self._send(_with_id(request, {"type": "pong"}))
             else:
                 raise ProtocolError(f"type: got {kind!r}, which is not a request this server knows")
         except ProtocolError as e:
@@ -213,8 +215,9 @@ class SocketHandler(tornado.websocket.WebSocketHandler):
         run.header["analysis"] = analysis_id
         self.runs[analysis_id] = run
         loop = IOLoop.current()
-        self._send({"type": "run_started", "run": number, "analysis_id": analysis_id,
-                    **({"id": request["id"]} if "id" in request else {})})  # fmt: skip
+        self._send(
+            _with_id(request, {"type": "run_started", "run": number, "analysis_id": analysis_id})
+        )
 
         def emit(header: dict[str, Any], image: np.ndarray) -> None:
             frame = encode_binary_frame(header, image)  # encoded in the worker, not the loop
