@@ -105,3 +105,28 @@ def test_open_a_raw_file_and_watch_the_ring_image(
     oracle = ring_oracle(data, **RING)
     expected = (oracle - oracle.min()) * 255 / (oracle.max() - oracle.min())
     np.testing.assert_allclose(grey.reshape(NAV), expected, atol=0.51)
+
+
+def test_open_ds_in_the_url_detects_that_file(served: tuple[ServerThread, np.ndarray]) -> None:
+    """``ferrotem server --open-ds`` puts ``#open=PATH`` in the URL: the page detects it."""
+    server, _ = served
+    assert CHROMIUM is not None
+    browser = Browser(CHROMIUM)
+
+    async def go() -> str:
+        await browser.connect()
+        try:
+            await browser.call("Page.enable")
+            await browser.call(
+                "Page.navigate", url=f"{server.http}/?token={TOKEN}#open=data/scan.raw"
+            )
+            return await browser.wait_for(
+                "document.querySelector('#params input[name=path]')?.value"
+            )
+        finally:
+            browser.disconnect()
+
+    try:
+        assert asyncio.run(go()) == "data/scan.raw"
+    finally:
+        browser.close()
