@@ -381,3 +381,39 @@ def test_a_run_superseded_while_it_is_prepared_never_starts(
         assert not frames
     else:
         assert frames and all(h["run"] == 2 and h["kind"] == "sum" for h, _ in frames)
+
+
+def test_browsing_is_answered_while_every_run_thread_is_busy(
+    server: ServerThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ferrotem.gui.server as gui_server
+
+    real = gui_server.stream_run
+    release = threading.Event()
+
+    def blocked_stream(*args: Any) -> bool:
+        assert release.wait(20)
+        return real(*args)
+
+    monkeypatch.setattr(gui_server, "stream_run", blocked_stream)
+    workers = server.state.runs._max_workers
+
+    async def go() -> dict[str, Any]:
+        conn = await _connect(server)
+        try:
+            opened = await _ask(conn, OPEN_RAW)
+            for i in range(workers):  # one run per run thread, all of them blocked
+                await conn.write_message(json.dumps({
+                    "type": "run", "dataset": opened["dataset"], "analysis_id": f"r{i}",
+                    "analysis": {"type": "ring", "parameters": RING}}))  # fmt: skip
+            await conn.write_message(json.dumps({"type": "list_dir", "path": "data", "id": 5}))
+            seen = await _read_until(conn, lambda m: m.get("id") == 5)
+            release.set()
+            for _ in range(workers):
+                await _read_until(conn, lambda m: m.get("type") == "run_finished")
+            return seen[-1]
+        finally:
+            conn.close()
+
+    listing = asyncio.run(go())
+    assert listing["type"] == "dir" and [e["name"] for e in listing["entries"]] == ["scan.raw"]

@@ -45,23 +45,29 @@ class ServerConfig:
 
     root: Path
     token: str | None
+    #: analyses that may run at once (over all tabs); more wait for a free thread
     workers: int = 4
 
 
 class ServerState:
-    """What all connections share: the one Context, the root, the token, the worker pool."""
+    """What all connections share: the one Context, the root, the token, the thread pools."""
 
     def __init__(self, ctx: Any, config: ServerConfig):
         self.ctx = ctx
         self.root = config.root.resolve()
         self.token = config.token
-        self.pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=config.workers, thread_name_prefix="ferrotem-web"
+        # two pools, so that browsing and opening files stay quick while runs occupy theirs
+        self.requests = concurrent.futures.ThreadPoolExecutor(
+            max_workers=2, thread_name_prefix="ferrotem-gui-request"
+        )
+        self.runs = concurrent.futures.ThreadPoolExecutor(
+            max_workers=config.workers, thread_name_prefix="ferrotem-gui-run"
         )
 
     def close(self) -> None:
-        """Stops the worker pool (runs in flight see their cancellation flag)."""
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        """Stops the thread pools (runs in flight see their cancellation flag)."""
+        self.requests.shutdown(wait=False, cancel_futures=True)
+        self.runs.shutdown(wait=False, cancel_futures=True)
 
 
 def _request_token(handler: tornado.web.RequestHandler) -> str | None:
@@ -191,8 +197,10 @@ class SocketHandler(tornado.websocket.WebSocketHandler):
             log.exception("request %r failed", kind)
             self._send(error_reply(request, f"{type(e).__name__}: {e}"))
 
-    async def _in_pool(self, fn: Any, *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self.state.pool, fn, *args)
+    async def _in_pool(self, fn: Any, *args: Any, pool: Any = None) -> Any:
+        """``fn(*args)`` on a worker thread (the request pool unless ``pool`` is given)."""
+        pool = self.state.requests if pool is None else pool
+        return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
 
     def _cancel(self, analysis_id: str) -> None:
         self.latest.pop(analysis_id, None)  # also drops a run still being prepared
@@ -224,7 +232,9 @@ class SocketHandler(tornado.websocket.WebSocketHandler):
             loop.add_callback(self._send_frame, run, frame)
 
         try:
-            finished = await self._in_pool(stream_run, self.state.ctx, run, emit)
+            finished = await self._in_pool(
+                stream_run, self.state.ctx, run, emit, pool=self.state.runs
+            )
         except Exception as e:
             log.exception("run %s failed", run.header["run"])
             self._send(error_reply(request, f"{type(e).__name__}: {e}"))
