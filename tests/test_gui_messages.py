@@ -143,6 +143,19 @@ def test_open_names_the_wrong_parameter(root: Path, ctx: Context) -> None:
     assert e.value.param == "dark_file"
 
 
+def test_open_auto_resolves_the_format_and_refuses_what_it_cannot_confine(
+    root: Path, ctx: Context
+) -> None:
+    session = Session(ctx, root)
+    reply = session.open({"filetype": "auto", "parameters": {"path": "data/frames.npy"}})
+    assert reply["type"] == "opened" and reply["filetype"] == "npy"
+    assert reply["nav_shape"] == [4, 5] and reply["sig_shape"] == [6, 7]
+    reply = session.open({"filetype": "auto", "parameters": {"path": "data/scan.raw"}})
+    assert reply["type"] == "error" and reply["param"] == "filetype"  # raw: no signature
+    with pytest.raises(ProtocolError, match="descriptor"):
+        session.open({"filetype": "raw_csr", "parameters": {"path": "data/scan.raw"}})
+
+
 def test_hdf5_internal_path_is_not_a_file(root: Path, ctx: Context) -> None:
     h5py = pytest.importorskip("h5py")
     data = np.arange(3 * 4 * 5 * 6, dtype=np.uint16).reshape(3, 4, 5, 6)

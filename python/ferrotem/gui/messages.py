@@ -34,6 +34,9 @@ ANALYSES: dict[str, str] = {
 }
 #: filetypes that need in-memory objects, not a file: never opened from a request
 _NOT_FROM_FILES = {"memory", "dask"}
+#: formats whose file names further files (raw_csr's TOML descriptor): those names are not
+#: confined to the root yet, so the GUI does not open them
+_NAMES_OTHER_FILES = {"raw_csr"}
 #: "name: got ..." at the start of ferrotem's error messages names the parameter
 _PARAM_PREFIX = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*:")
 #: dataset parameters that name files: resolved inside the root
@@ -159,6 +162,20 @@ class Session:
             raise ProtocolError(f"parameters: got {parameters!r}, expected an object")
         if not isinstance(filetype, str) or filetype.lower() in _NOT_FROM_FILES:
             raise ProtocolError(f"filetype: got {filetype!r}, expected a file format or 'auto'")
+        if filetype.lower() == "auto" and isinstance(parameters.get("path"), str):
+            from ferrotem.io.dataset import filetypes
+            from ferrotem.io.dataset.sniff import detect_filetype_of
+
+            try:
+                filetype = detect_filetype_of(str(self._path(parameters["path"])), filetypes())
+            except (ValueError, OSError) as e:
+                return error_reply(request, str(e), "filetype")
+        if filetype.lower() in _NAMES_OTHER_FILES:
+            raise ProtocolError(
+                f"filetype: {filetype!r} names further files in its descriptor, which the GUI "
+                "cannot confine to the root yet; load it with the Python API",
+                "filetype",
+            )
         kwargs = {}
         for key, value in parameters.items():
             if key in FILE_PARAMETERS and value is not None:
