@@ -42,13 +42,20 @@ py-test: develop
 	$(PY) -m mypy.stubtest ferrotem._core
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
-# graphviz's `dot` renders dask's .visualize() (the seed page calls it); Debian package.
+# graphviz's `dot` renders dask's .visualize() (the seed page calls it); Chromium runs the web
+# GUI's browser test (tests/test_gui_browser.py); both Debian packages.
 system-deps:
 	@command -v dot >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing graphviz (for dask's visualize())"; \
 	    apt-get update -qq && apt-get install -y -qq graphviz >/dev/null; \
 	  else echo "warning: graphviz 'dot' is missing; the visualize() test will be skipped"; fi; }
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium (for the web GUI's browser test)"; \
+	    apt-get update -qq && apt-get install -y -qq chromium >/dev/null || \
+	      echo "warning: chromium could not be installed; the GUI browser test will be skipped"; \
+	  else echo "warning: chromium is missing; the GUI browser test will be skipped"; fi; }
 
 test: system-deps develop lint rust-test py-test
 

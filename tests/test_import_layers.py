@@ -8,10 +8,11 @@ it runs at import time, later, or only for the type checker. The rules:
 
 1. **Downwards only.** Each module has the rank of its package in ``LAYERS`` (bottom first:
    the binding, ``common``, ``utils``, ``io``, ``udf``, ``executor``, then ``api``/``contrib``/
-   ``cli``); an import may go to the same rank or a lower one, never a higher one. Where a lower
-   layer needs something of a higher one (a dataset is initialised *on* an executor, the UDF
-   runner hands tasks *to* an executor), the lower layer defines a ``typing.Protocol``
-   (``ferrotem.common.protocols``, ``ferrotem.udf.protocols``) and the higher one implements it.
+   ``gui``, then ``cli``); an import may go to the same rank or a lower one, never a higher one.
+   Where a lower layer needs something of a higher one (a dataset is initialised *on* an
+   executor, the UDF runner hands tasks *to* an executor), the lower layer defines a
+   ``typing.Protocol`` (``ferrotem.common.protocols``, ``ferrotem.udf.protocols``) and the
+   higher one implements it.
 2. **No cycles**, within a layer too, except the edges in ``ALLOWED_CYCLE_EDGES``: lazy
    LiberTEM-compatible re-exports through a module ``__getattr__``, each with its reason.
 3. **The lists cannot go stale**: every allowed edge must still exist, and every module must
@@ -45,7 +46,8 @@ LAYERS: dict[str, int] = {
     "ferrotem.executor": 5,  # where tasks run
     "ferrotem.api": 6,  # Context
     "ferrotem.contrib": 6,  # make_dask_array
-    "ferrotem.cli": 6,  # the command line
+    "ferrotem.cli": 7,  # the command line (demo on api, server on gui)
+    "ferrotem.gui": 6,  # the web GUI's server on api's Context and the Analyses
     "ferrotem.viz": 6,  # live plots (fed by api's Context.run_udf), Context.display
     "ferrotem.analysis": 6,  # Analyses (UDFs + pictured results), made and run by api's Context
 }

@@ -4,6 +4,8 @@
 and a vacuum edge), writes it as a raw file, and runs the built-in UDFs a microscopist starts
 with (sum of frames, total intensity, a virtual annular dark-field detector, centre of mass) over
 it in one pass, with the same API a user script would use.
+
+``ferrotem server`` serves the web GUI (:mod:`ferrotem.gui`, docs/gui.md).
 """
 
 from __future__ import annotations
@@ -409,7 +411,20 @@ def main(argv: list[str] | None = None) -> int:
         "--dir", default=None, help="output directory (default: a fresh temporary directory)"
     )
     demo.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    server = sub.add_parser(
+        "server",
+        help="serve the web GUI (open files, run virtual detectors, watch results stream in)",
+        description="Serve ferrotem's web GUI on a local port; prints the URL with its "
+        "one-time access token. See docs/gui.md.",
+    )
+    from ferrotem.gui.launch import add_server_arguments
+
+    add_server_arguments(server)
     args = parser.parse_args(argv)
+    if args.command == "server":
+        from ferrotem.gui.launch import run_server
+
+        return run_server(args)
     if args.command is None:
         parser.print_help()
         return 2

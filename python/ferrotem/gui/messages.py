@@ -1,0 +1,275 @@
+"""The message layer: what each request does, independent of the web framework.
+
+A :class:`Session` belongs to one websocket connection; it holds the datasets that connection
+opened and answers requests with plain dicts (sent as JSON). Running an analysis is split in
+two: :meth:`Session.prepare_run` checks the request and builds the UDF (quick, errors go back
+at once), and :func:`stream_run` iterates the run partition by partition in a worker thread,
+handing each partial result to a callback. The server wires both to the event loop.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ferrotem.gui.protocol import ProtocolError
+from ferrotem.gui.security import PathOutsideRoot, relative_to_root, resolve_in_root
+
+__all__ = ["ANALYSES", "PreparedRun", "Session", "error_reply", "stream_run"]
+
+#: analysis types a client may ask for -> (LiberTEM/ferrotem Analysis id, result channel)
+ANALYSES: dict[str, str] = {
+    "ring": "APPLY_RING_MASK",
+    "disk": "APPLY_DISK_MASK",
+    "point": "APPLY_POINT_SELECTOR",
+    "sum": "SUM_FRAMES",
+}
+#: filetypes that need in-memory objects, not a file: never opened from a request
+_NOT_FROM_FILES = {"memory", "dask"}
+#: formats whose file names further files (raw_csr's TOML descriptor): those names are not
+#: confined to the root yet, so the GUI does not open them
+_NAMES_OTHER_FILES = {"raw_csr"}
+#: "name: got ..." at the start of ferrotem's error messages names the parameter
+_PARAM_PREFIX = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*:")
+#: dataset parameters that name files: resolved inside the root
+FILE_PARAMETERS = frozenset({"path", "gain_map_path"})
+#: parameters whose names sound like files but are not (HDF5's path inside the file)
+NOT_FILE_PARAMETERS = frozenset({"ds_path"})
+#: any other parameter named like this is refused: it might open a file outside the root
+_FILE_LIKE = re.compile(r"path|file", re.IGNORECASE)
+
+
+def error_reply(
+    request: dict[str, Any] | None, message: str, param: str | None = None
+) -> dict[str, Any]:
+    """The answer to a request that failed: its ``id`` (when it had one), the text, and the
+    parameter the text is about (shown next to that field)."""
+    reply: dict[str, Any] = {"type": "error", "message": message}
+    if request is not None and "id" in request:
+        reply["id"] = request["id"]
+    if param is not None:
+        reply["param"] = param
+    return reply
+
+
+def _param_of(exc: BaseException, names: set[str]) -> str | None:
+    """The parameter an exception's message starts with, when it is one of ``names``."""
+    m = _PARAM_PREFIX.match(str(exc))
+    return m.group(1) if m and m.group(1) in names else None
+
+
+def _jsonable(value: Any) -> Any:
+    """``value`` with tuples, numpy scalars and dtypes turned into JSON's types."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.dtype | type):
+        return str(np.dtype(value))
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+@dataclass
+class PreparedRun:
+    """A checked analysis request: the UDF to run and how to read its result image."""
+
+    dataset: Any
+    udf: Any
+    extract: Callable[[dict[str, Any]], np.ndarray]
+    header: dict[str, Any]
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+
+class Session:
+    """One connection's state: its open datasets, addressed by ids this session hands out."""
+
+    def __init__(self, ctx: Any, root: Path):
+        self.ctx = ctx
+        self.root = root.resolve()
+        self.datasets: dict[str, Any] = {}
+        self._ids = itertools.count(1)
+
+    # -- files -------------------------------------------------------------------------------
+    def list_dir(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The entries of a directory under the root: ``{"path": "sub/dir"}`` (``""``: root)."""
+        path = self._path(request.get("path", ""))
+        if not path.is_dir():
+            raise ProtocolError(f"path: {request.get('path')!r} is not a directory")
+        entries = []
+        for entry in sorted(os.scandir(path), key=lambda e: e.name.lower()):
+            try:
+                target = resolve_in_root(self.root, relative_to_root(self.root, path / entry.name))
+            except PathOutsideRoot:
+                continue  # a symlink out of the root is not shown (and could not be opened)
+            try:
+                is_dir = target.is_dir()
+                size = None if is_dir else target.stat().st_size
+            except OSError:
+                continue  # a dangling link or a file we may not read
+            entries.append({"name": entry.name, "kind": "dir" if is_dir else "file", "size": size})
+        rel = relative_to_root(self.root, path)
+        parent = None if path == self.root else relative_to_root(self.root, path.parent)
+        return {"type": "dir", "path": rel, "parent": parent, "entries": entries}
+
+    def detect(self, request: dict[str, Any]) -> dict[str, Any]:
+        """A file's format (``'auto'``: from its content) and the parameters that load it,
+        as far as the file's own headers tell; paths in the answer are relative to the root."""
+        from ferrotem.io.dataset import filetypes, get_dataset_cls
+        from ferrotem.io.dataset.sniff import detect_filetype_of
+
+        rel = request.get("path")
+        path = self._path(rel)
+        if not path.is_file():
+            raise ProtocolError(f"path: {rel!r} is not a file")
+        allowed = [t for t in filetypes() if t not in _NOT_FROM_FILES]
+        try:
+            filetype = detect_filetype_of(str(path), allowed)
+        except (ValueError, OSError) as e:
+            # raw files have no signature: the client asks the user for the parameters
+            return {"type": "detected", "path": rel, "filetype": None, "parameters": {"path": rel},
+                    "message": str(e)}  # fmt: skip
+        params: dict[str, Any] = {"path": str(path)}
+        info: dict[str, Any] = {}
+        detect_params = getattr(get_dataset_cls(filetype), "detect_params", None)
+        if detect_params is not None:
+            found = detect_params(str(path))
+            if isinstance(found, dict):
+                params = dict(found.get("parameters", params))
+                info = dict(found.get("info", {}))
+        params = {k: self._to_relative(k, v) for k, v in params.items()}
+        return {"type": "detected", "path": rel, "filetype": filetype,
+                "parameters": _jsonable(params), "info": _jsonable(info)}  # fmt: skip
+
+    # -- datasets ----------------------------------------------------------------------------
+    def open(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Loads a dataset: ``{"filetype": "raw", "parameters": {"path": ..., ...}}``; an
+        error names the parameter it is about. File parameters are confined to the root."""
+        filetype = request.get("filetype")
+        parameters = request.get("parameters")
+        if not isinstance(parameters, dict):
+            raise ProtocolError(f"parameters: got {parameters!r}, expected an object")
+        if not isinstance(filetype, str) or filetype.lower() in _NOT_FROM_FILES:
+            raise ProtocolError(f"filetype: got {filetype!r}, expected a file format or 'auto'")
+        if filetype.lower() == "auto" and isinstance(parameters.get("path"), str):
+            from ferrotem.io.dataset import filetypes
+            from ferrotem.io.dataset.sniff import detect_filetype_of
+
+            try:
+                filetype = detect_filetype_of(str(self._path(parameters["path"])), filetypes())
+            except (ValueError, OSError) as e:
+                return error_reply(request, str(e), "filetype")
+        if filetype.lower() in _NAMES_OTHER_FILES:
+            raise ProtocolError(
+                f"filetype: {filetype!r} names further files in its descriptor, which the GUI "
+                "cannot confine to the root yet; load it with the Python API",
+                "filetype",
+            )
+        kwargs = {}
+        for key, value in parameters.items():
+            if key in FILE_PARAMETERS and value is not None:
+                kwargs[key] = str(self._path(value))
+            elif key not in NOT_FILE_PARAMETERS and _FILE_LIKE.search(key):
+                raise ProtocolError(
+                    f"{key}: file parameters other than {sorted(FILE_PARAMETERS)} cannot be "
+                    "given through the GUI yet",
+                    key,
+                )
+            else:
+                kwargs[key] = value
+        names = set(parameters) | {"filetype"}
+        try:
+            ds = self.ctx.load(filetype, **kwargs)
+        except Exception as e:  # every dataset error is the user's to correct
+            return error_reply(request, str(e), _param_of(e, names))
+        ds_id = f"ds{next(self._ids)}"
+        self.datasets[ds_id] = ds
+        shape = ds.shape
+        return {"type": "opened", "dataset": ds_id, "filetype": filetype,
+                "nav_shape": list(shape.nav), "sig_shape": list(shape.sig),
+                "dtype": str(np.dtype(ds.dtype))}  # fmt: skip
+
+    def close_dataset(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Forgets a dataset this session opened."""
+        ds_id = request.get("dataset")
+        if self.datasets.pop(ds_id, None) is None:  # type: ignore[arg-type]
+            raise ProtocolError(f"dataset: got {ds_id!r}, which is not open")
+        return {"type": "closed", "dataset": ds_id}
+
+    # -- analyses ----------------------------------------------------------------------------
+    def prepare_run(self, request: dict[str, Any]) -> PreparedRun:
+        """Checks a ``run`` request (``dataset``, ``analysis``: ``{"type": "ring",
+        "parameters": {...}}``) and builds its UDF; raises with the parameter named."""
+        from ferrotem.analysis.base import Analysis
+
+        ds_id = request.get("dataset")
+        dataset = self.datasets.get(ds_id) if isinstance(ds_id, str) else None
+        if dataset is None:
+            raise ProtocolError(f"dataset: got {ds_id!r}, which is not open")
+        spec = request.get("analysis")
+        if not isinstance(spec, dict):
+            raise ProtocolError(f"analysis: got {spec!r}, expected an object with a type")
+        kind = spec.get("type")
+        if kind not in ANALYSES:
+            raise ProtocolError(f"analysis type: got {kind!r}, expected one of {sorted(ANALYSES)}")
+        parameters = spec.get("parameters", {})
+        if not isinstance(parameters, dict):
+            raise ProtocolError(f"parameters: got {parameters!r}, expected an object")
+        cls = Analysis.get_analysis_by_type(ANALYSES[kind])
+        try:
+            udf = cls(dataset, parameters).get_udf()
+        except (TypeError, ValueError) as e:  # the analysis' own parameter checks
+            raise ProtocolError(str(e), _param_of(e, set(parameters))) from None
+        header = {"type": "result", "analysis": request.get("analysis_id", "main"), "kind": kind}
+        if kind == "sum":
+            return PreparedRun(dataset, udf, lambda b: b["intensity"].data, header)
+        return PreparedRun(dataset, udf, lambda b: b["intensity"].data[..., 0], header)
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _path(self, rel: Any) -> Path:
+        try:
+            return resolve_in_root(self.root, rel)
+        except PathOutsideRoot as e:
+            raise ProtocolError(str(e)) from None
+
+    def _to_relative(self, key: str, value: Any) -> Any:
+        if isinstance(value, str) and key in FILE_PARAMETERS and os.path.isabs(value):
+            try:
+                return relative_to_root(self.root, Path(value).resolve())
+            except ValueError:
+                return value
+        return value
+
+
+def stream_run(
+    ctx: Any, run: PreparedRun, emit: Callable[[dict[str, Any], np.ndarray], None]
+) -> bool:
+    """Runs ``run`` partition by partition, calling ``emit(header, image)`` after each merge
+    with a copy of the result so far; stops early (returns False) once ``run.cancelled`` is
+    set. Meant for a worker thread: it blocks while partitions are processed."""
+    if run.cancelled.is_set():  # replaced before a worker thread was free
+        return False
+    steps = ctx.run_udf_iter(run.dataset, run.udf)
+    try:
+        for step in steps:
+            if run.cancelled.is_set():
+                return False
+            image = np.array(run.extract(step.buffers[0]), copy=True)
+            damage = np.asarray(step.damage.data, dtype=bool)
+            header = {**run.header, "progress": float(damage.mean()) if damage.size else 1.0,
+                      "final": bool(damage.all())}  # fmt: skip
+            emit(header, image)
+    finally:
+        steps.close()
+    return not run.cancelled.is_set()
