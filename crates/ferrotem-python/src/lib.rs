@@ -7,6 +7,7 @@ mod corrections;
 mod enter;
 mod errors;
 mod formats;
+mod formats_k2is;
 mod native_spec;
 mod numpy_bytes;
 mod partition;
@@ -36,5 +37,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(formats::open_mib, m)?)?;
     m.add_function(wrap_pyfunction!(formats::blo_header, m)?)?;
     m.add_function(wrap_pyfunction!(formats::open_blo, m)?)?;
+    m.add_function(wrap_pyfunction!(formats_k2is::k2is_scan, m)?)?;
+    m.add_function(wrap_pyfunction!(formats_k2is::k2is_gtg_scan_shape, m)?)?;
+    m.add_function(wrap_pyfunction!(formats_k2is::open_k2is, m)?)?;
     Ok(())
 }

@@ -14,6 +14,7 @@ mod chunked;
 mod fortran;
 pub mod framed;
 mod guarded;
+pub mod k2is;
 mod memory;
 pub mod mib;
 mod npy;
