@@ -32,6 +32,7 @@ __all__ = [
     "BLOCK_SHAPE",
     "BLOCK_SIZE",
     "DATA_SIZE",
+    "FIRST_FRAME_SCAN_SIZE",
     "HEADER_SIZE",
     "NUM_SECTORS",
     "SECTOR_SIZE",
@@ -54,6 +55,9 @@ BLOCKS_PER_SECTOR_PER_FRAME = 32
 NUM_SECTORS = 8
 #: pixels of a sector (rows, columns)
 SECTOR_SIZE = (2 * 930, 256)
+#: frames LiberTEM looks ahead when it searches the first shutter-active frame (kept for
+#: compatibility; ferrotem checks every frame)
+FIRST_FRAME_SCAN_SIZE = 400
 #: the flag bit of a block header set while the shutter is open
 SHUTTER_ACTIVE_MASK = 0x1
 #: the frame shape
