@@ -150,18 +150,70 @@ pub fn rows_in(origin_row: usize, pixels: &Range<usize>) -> Range<usize> {
     }
 }
 
-/// Unpacks one block row: 24 bytes, 16 little-endian 12-bit numbers.
+/// Unpacks one block row: 24 bytes, 16 little-endian 12-bit numbers. The row is three 64-bit
+/// little-endian words holding one 192-bit number; number `k` is its bits `12 k .. 12 k + 12`.
 #[inline]
-fn unpack_row(src: &[u8], out: &mut [u16; BLOCK_COLS]) {
-    for (pair, bytes) in out.chunks_exact_mut(2).zip(src.chunks_exact(3)) {
-        let (b0, b1, b2) = (
-            u16::from(bytes[0]),
-            u16::from(bytes[1]),
-            u16::from(bytes[2]),
-        );
-        pair[0] = b0 | (b1 & 0x0F) << 8;
-        pair[1] = b1 >> 4 | b2 << 4;
+fn unpack_row(src: &[u8; ROW_BYTES]) -> [u16; BLOCK_COLS] {
+    const M: u64 = 0xFFF;
+    let word = |i: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&src[8 * i..8 * i + 8]);
+        u64::from_le_bytes(w)
+    };
+    let (w0, w1, w2) = (word(0), word(1), word(2));
+    let v = [
+        w0,
+        w0 >> 12,
+        w0 >> 24,
+        w0 >> 36,
+        w0 >> 48,
+        w0 >> 60 | w1 << 4,
+        w1 >> 8,
+        w1 >> 20,
+        w1 >> 32,
+        w1 >> 44,
+        w1 >> 56 | w2 << 8,
+        w2 >> 4,
+        w2 >> 16,
+        w2 >> 28,
+        w2 >> 40,
+        w2 >> 52,
+    ];
+    // Masked to 12 bits: the conversion cannot fail.
+    v.map(|x| u16::try_from(x & M).unwrap_or(u16::MAX))
+}
+
+/// Unpacks one block row straight into its output layout: 16 native-endian `u16` (32 bytes),
+/// four to a 64-bit word (on little-endian machines the words' little-endian bytes are the
+/// native layout).
+#[inline]
+fn unpack_row_bytes(src: &[u8; ROW_BYTES]) -> [u8; 2 * BLOCK_COLS] {
+    let mut out = [0u8; 2 * BLOCK_COLS];
+    if cfg!(target_endian = "little") {
+        let word = |i: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&src[8 * i..8 * i + 8]);
+            u64::from_le_bytes(w)
+        };
+        let (w0, w1, w2) = (word(0), word(1), word(2));
+        let quad = |a: u64, b: u64, c: u64, d: u64| {
+            (a & 0xFFF) | (b & 0xFFF) << 16 | (c & 0xFFF) << 32 | (d & 0xFFF) << 48
+        };
+        let words = [
+            quad(w0, w0 >> 12, w0 >> 24, w0 >> 36),
+            quad(w0 >> 48, w0 >> 60 | w1 << 4, w1 >> 8, w1 >> 20),
+            quad(w1 >> 32, w1 >> 44, w1 >> 56 | w2 << 8, w2 >> 4),
+            quad(w2 >> 16, w2 >> 28, w2 >> 40, w2 >> 52),
+        ];
+        for (o, w) in out.chunks_exact_mut(8).zip(words) {
+            o.copy_from_slice(&w.to_le_bytes());
+        }
+    } else {
+        for (o, v) in out.chunks_exact_mut(2).zip(unpack_row(src)) {
+            o.copy_from_slice(&v.to_ne_bytes());
+        }
     }
+    out
 }
 
 /// Decodes block rows `rows` of a block whose top-left pixel is at frame `origin`, given their
@@ -178,19 +230,42 @@ pub fn decode_rows(
     pixels: &Range<usize>,
     dst: &mut [u8],
 ) {
-    let mut values = [0u16; BLOCK_COLS];
-    for (r, src) in rows.zip(packed.chunks_exact(ROW_BYTES)) {
-        let start = (origin.0 + r) * FRAME_WIDTH + origin.1;
+    let row_start = |r: usize| (origin.0 + r) * FRAME_WIDTH + origin.1;
+    // Rows whose 16 pixels all lie in `pixels` go through a tight loop; the others (at most
+    // the first and the last) pixel by pixel.
+    let mut full = rows.clone();
+    while full.start < full.end && row_start(full.start) < pixels.start {
+        full.start += 1;
+    }
+    while full.end > full.start && row_start(full.end - 1) + BLOCK_COLS > pixels.end {
+        full.end -= 1;
+    }
+    for r in (rows.start..full.start).chain(full.end.max(full.start)..rows.end) {
+        let start = row_start(r);
         let lo = start.max(pixels.start);
         let hi = (start + BLOCK_COLS).min(pixels.end);
         if lo >= hi {
             continue;
         }
-        unpack_row(src, &mut values);
+        let at = (r - rows.start) * ROW_BYTES;
+        let mut row = [0u8; ROW_BYTES];
+        row.copy_from_slice(&packed[at..at + ROW_BYTES]);
+        let values = unpack_row(&row);
         let out = &mut dst[(lo - pixels.start) * 2..(hi - pixels.start) * 2];
         for (o, v) in out.chunks_exact_mut(2).zip(&values[lo - start..hi - start]) {
             o.copy_from_slice(&v.to_ne_bytes());
         }
+    }
+    if full.is_empty() {
+        return;
+    }
+    let src = &packed[(full.start - rows.start) * ROW_BYTES..(full.end - rows.start) * ROW_BYTES];
+    let out = &mut dst[(row_start(full.start) - pixels.start) * 2..];
+    for (k, bytes) in src.chunks_exact(ROW_BYTES).enumerate() {
+        let mut row = [0u8; ROW_BYTES];
+        row.copy_from_slice(bytes);
+        let at = k * FRAME_WIDTH * 2;
+        out[at..at + 2 * BLOCK_COLS].copy_from_slice(&unpack_row_bytes(&row));
     }
 }
 
@@ -214,12 +289,13 @@ mod tests {
     fn rows_unpack_to_what_was_packed() {
         let values: [u16; 16] = std::array::from_fn(|i| (i as u16 * 263 + 7) % 4096);
         let packed = pack(&values);
-        let mut out = [0u16; 16];
-        unpack_row(&packed, &mut out);
-        assert_eq!(out, values);
+        assert_eq!(unpack_row(&packed.clone().try_into().unwrap()), values);
+        let bytes = unpack_row_bytes(&packed.try_into().unwrap());
+        let native: Vec<u8> = values.iter().flat_map(|v| v.to_ne_bytes()).collect();
+        assert_eq!(bytes[..], native[..]);
         // bytes 0x01 0x23 0x45: the low nibble of the middle byte tops the first number
-        unpack_row(&[0x01, 0x23, 0x45].repeat(8), &mut out);
-        assert_eq!(&out[..2], &[0x301, 0x452]);
+        let out = unpack_row(&[0x01, 0x23, 0x45].repeat(8).try_into().unwrap());
+        assert_eq!(out, [0x301, 0x452].repeat(8)[..]);
     }
 
     #[test]

@@ -189,14 +189,23 @@ impl K2isSource {
         }
     }
 
-    /// Decodes the pixels `pixels` of stored frame `frame` into `out`; `ends[s]` grows to the
-    /// last byte taken from sector `s`'s map.
+    /// File offsets, in sector `sector`, of stored frames `frames`.
+    fn span(&self, sector: usize, frames: &Range<u64>) -> Range<u64> {
+        let frame_bytes = BLOCKS_PER_FRAME * BLOCK_BYTES;
+        let start = self.starts[sector];
+        start + frames.start * frame_bytes..start + frames.end * frame_bytes
+    }
+
+    /// Decodes the pixels `pixels` of stored frame `frame` into `out`. `maps[s]` holds sector
+    /// `s`'s bytes of the request from file offset `spans[s].start` on, if it is mapped (taken
+    /// once per request: asking the map costs a system call); otherwise blocks are `pread`.
     fn decode_frame(
         &self,
         frame: u64,
         pixels: &Range<usize>,
         out: &mut [u8],
-        ends: &mut [u64],
+        maps: &[Option<&[u8]>],
+        spans: &[Range<u64>],
     ) -> Result<()> {
         let mut frame_id = None;
         for (sector, file) in self.files.iter().enumerate() {
@@ -226,11 +235,13 @@ impl K2isSource {
                     }
                     Ok(())
                 };
-                if let Some(bytes) = file.mapped(offset..end) {
+                if let Some(map) = maps[sector] {
+                    // In the map: the span covers every block of the requested frames.
+                    let base = spans[sector].start;
+                    let bytes = &map[(offset - base) as usize..(end - base) as usize];
                     check(&bytes[..HEADER_BYTES])?;
                     let packed = &bytes[(packed_at - offset) as usize..];
                     decode_rows(packed, origin, rows, pixels, out);
-                    ends[sector] = ends[sector].max(end);
                     continue;
                 }
                 BLOCK_BUF.with(|buf| -> Result<()> {
@@ -271,14 +282,22 @@ impl DataSource for K2isSource {
             return Ok(());
         };
         let per_frame = pixels.len() * dtype.itemsize();
-        let mut ends = vec![0u64; self.files.len()];
+        let spans: Vec<Range<u64>> = (0..self.files.len())
+            .map(|s| self.span(s, &stored))
+            .collect();
+        let maps: Vec<Option<&[u8]>> = self
+            .files
+            .iter()
+            .zip(&spans)
+            .map(|(f, span)| f.mapped(span.clone()))
+            .collect();
         for (frame, out) in stored.zip(dst.chunks_exact_mut(per_frame)) {
-            self.decode_frame(frame, &pixels, out, &mut ends)?;
+            self.decode_frame(frame, &pixels, out, &maps, &spans)?;
         }
         // Bytes taken from a map that shrank read as zeros: fail before they reach a result.
-        for (file, &end) in self.files.iter().zip(&ends) {
-            if end > 0 {
-                file.confirm(end)?;
+        for ((file, span), map) in self.files.iter().zip(&spans).zip(&maps) {
+            if map.is_some() {
+                file.confirm(span.end)?;
             }
         }
         Ok(())
