@@ -24,6 +24,8 @@ from ferrotem.udf.base import UDF
 from ferrotem.udf.sum import SumUDF
 from ferrotem.udf.sumsigudf import SumSigUDF
 from helpers.k2is_writer import BLOCK_SIZE, random_frames, write_k2is
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 N_WRITTEN = 8
 #: sector 4 starts in frame 1, so frame 1 is incomplete; sector 6 lacks the last 10 blocks, so
@@ -266,3 +268,22 @@ def test_bad_parameters_are_named(inline_ctx, scan):
         inline_ctx.load("k2is", path=path + ".txt")
     with pytest.raises(InvalidDataSetParameter, match="io_backend"):
         K2ISDataSet(path=path, io_backend="mmap")
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    first=st.integers(0, 3),
+    count=st.integers(1, 4),
+    start=st.integers(0, 1860 * 2048 - 1),
+    length=st.integers(1, 3 * 2048 * 931),
+)
+def test_any_pixel_range_of_any_frames_decodes_as_packed(scan, frames, first, count, start, length):
+    """Pixel ranges cutting block rows and block boundaries anywhere, through the core's read
+    (what the runner asks of the source for each tile)."""
+    count = min(count, 4 - first)
+    stop = min(start + length, 1860 * 2048)
+    ds = K2ISDataSet(path=str(scan[0][0])).initialize(None)
+    out = np.zeros((count, stop - start), np.uint16)
+    ds.get_source().read(first, count, out.view(np.uint8).reshape(-1), "=u2", start, stop)
+    expected = _expected(frames, first, count).reshape(count, -1)[:, start:stop]
+    np.testing.assert_array_equal(out, expected)
