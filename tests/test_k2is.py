@@ -5,9 +5,12 @@ series, sig_shape, ROI on every executor, 'auto', and bad input naming the file 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -287,3 +290,45 @@ def test_any_pixel_range_of_any_frames_decodes_as_packed(scan, frames, first, co
     ds.get_source().read(first, count, out.view(np.uint8).reshape(-1), "=u2", start, stop)
     expected = _expected(frames, first, count).reshape(count, -1)[:, start:stop]
     np.testing.assert_array_equal(out, expected)
+
+
+LIBERTEM_PY = Path(__file__).resolve().parents[1] / ".venv-libertem" / "bin" / "python"
+LIBERTEM_SCRIPT = """
+import json, sys
+import numpy as np
+import libertem.api as lt
+from libertem.udf.sum import SumUDF
+from libertem.udf.sumsigudf import SumSigUDF
+ctx = lt.Context.make_with("inline")
+ds = ctx.load("k2is", path=sys.argv[1])
+total, per_frame = ctx.run_udf(ds, [SumUDF(), SumSigUDF()])
+np.save(sys.argv[2], total["intensity"].data)
+np.save(sys.argv[3], per_frame["intensity"].data)
+print(json.dumps([list(ds.shape), int(ds._meta.image_count)]))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not LIBERTEM_PY.exists(), reason="needs .venv-libertem (make bench-libertem)")
+def test_libertem_reads_the_synthesised_files_as_we_do(inline_ctx, frames, tmp_path):
+    """LiberTEM 0.16 as a second oracle of the writer and the sync. (It reads a time series
+    without a shutter-closed lead-in only: its search for the shutter flag looks 400 frames
+    ahead, past the end of a small file.)"""
+    paths, _ = write_k2is(tmp_path, frames, n_frames=N_WRITTEN, skip=SKIP, cut=CUT)
+    out = subprocess.run(
+        [str(LIBERTEM_PY), "-c", LIBERTEM_SCRIPT, str(paths[0]), str(tmp_path / "t.npy"),
+         str(tmp_path / "f.npy")],
+        capture_output=True, text=True, timeout=600, check=True,
+    )  # fmt: skip
+    shape, image_count = json.loads(out.stdout.strip().splitlines()[-1])
+    ds = inline_ctx.load("k2is", path=str(paths[0]))
+    assert tuple(shape) == tuple(ds.shape) == (5, 1860, 2048)
+    assert image_count == ds.meta.image_count == 5
+    total, per_frame = inline_ctx.run_udf(ds, [SumUDF(), SumSigUDF()])
+    expected = _expected(frames, 0, 5)
+    for theirs, ours, want in (
+        (np.load(tmp_path / "t.npy"), total["intensity"].data, expected.sum(axis=0)),
+        (np.load(tmp_path / "f.npy"), per_frame["intensity"].data, expected.sum(axis=(1, 2))),
+    ):
+        assert_close(ours, want)
+        np.testing.assert_allclose(theirs, want, rtol=1e-5)
