@@ -332,3 +332,19 @@ def test_libertem_reads_the_synthesised_files_as_we_do(inline_ctx, frames, tmp_p
     ):
         assert_close(ours, want)
         np.testing.assert_allclose(theirs, want, rtol=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not LIBERTEM_PY.exists(), reason="needs .venv-libertem (make bench-libertem)")
+def test_libertem_reads_the_scan_shape_of_our_gtg(scan):
+    """LiberTEM (through ncempy's DM reader) finds the scan shape our .gtg lookup finds."""
+    _, gtg = scan
+    code = (
+        "import sys; from libertem.io.dataset.k2is import _get_nav_shape as g; "
+        "print(g(sys.argv[1]))"
+    )
+    out = subprocess.run(
+        [str(LIBERTEM_PY), "-c", code, str(gtg)], capture_output=True, text=True, timeout=300,
+        check=True,
+    )  # fmt: skip
+    assert out.stdout.strip().splitlines()[-1] == "(2, 2)"
