@@ -24,6 +24,8 @@ _DATASETS: dict[str, str] = {
     "k2is": "ferrotem.io.dataset.k2is.K2ISDataSet",
     "hdf5": "ferrotem.io.dataset.hdf5.H5DataSet",
     "arina": "ferrotem.io.dataset.arina.ArinaDataSet",
+    "seq": "ferrotem.io.dataset.seq.SEQDataSet",
+    "frms6": "ferrotem.io.dataset.frms6.FRMS6DataSet",
 }
 
 
