@@ -16,6 +16,7 @@ import pytest
 from helpers.blo_writer import write_blo
 from helpers.empad_writer import write_empad
 from helpers.frms6_writer import write_acquisition as write_frms6_acquisition
+from helpers.k2is_writer import random_frames, write_k2is
 from helpers.mib_writer import write_acquisition
 from helpers.mrc_writer import write_mrc
 from helpers.seq_writer import write_mrc as write_seq_reference
@@ -60,6 +61,9 @@ def make_stand_ins(d: Path) -> None:
 def test_page_snippets_run(page, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     make_stand_ins(tmp_path)
+    if '"k2is"' in page.read_text():  # 17 MB: only for the pages that load one
+        write_k2is(tmp_path, random_frames(np.random.default_rng(1), 3), n_frames=3, inactive=1,
+                   nav_shape=(1, 2), name="capture")  # fmt: skip
     ns: dict = {"__name__": "__docs__"}
     ran = 0
     for skipped, code in blocks(page):

@@ -444,6 +444,30 @@ LIBERTEM_0_16_NAMES: dict[str, tuple[str, ...]] = {
         "EMPAD_DETECTOR_SIZE_RAW",
         "get_params_from_xml",
     ),
+    "libertem.io.dataset.k2is": (
+        "BLOCKS_PER_SECTOR_PER_FRAME",
+        "BLOCK_SHAPE",
+        "BLOCK_SIZE",
+        "DATA_SIZE",
+        "DataBlock",
+        "FIRST_FRAME_SCAN_SIZE",
+        "HEADER_SIZE",
+        "K2FileSet",
+        "K2ISDataSet",
+        "K2ISDatasetParams",
+        "K2ISDecoder",
+        "K2ISFile",
+        "K2ISPartition",
+        "K2Syncer",
+        "NUM_SECTORS",
+        "SECTOR_SIZE",
+        "SHUTTER_ACTIVE_MASK",
+        "Sector",
+        "decode_k2is",
+        "decode_uint12_le",
+        "get_filenames",
+        "k2is_get_read_ranges",
+    ),
     "libertem.io.dataset.dask": (
         "DaskBackend",
         "DaskBackendImpl",
@@ -810,6 +834,23 @@ for _name in (
         "LiberTEM's numba decoders and read ranges of pnCCD frames; ferrotem unfolds them in "
         "Rust (ferrotem-core source::frms6)"
     )
+for _name in (
+    "DataBlock",
+    "K2FileSet",
+    "K2ISDecoder",
+    "K2ISFile",
+    "K2ISPartition",
+    "K2Syncer",
+    "Sector",
+    "decode_k2is",
+    "decode_uint12_le",
+    "k2is_get_read_ranges",
+):
+    EXCEPTIONS[("libertem.io.dataset.k2is", _name)] = (
+        "LiberTEM's numba decoders, sync classes and read ranges of K2IS blocks; ferrotem "
+        "syncs and decodes in Rust (ferrotem-core source::k2is, _core.k2is_scan)"
+    )
+EXCEPTIONS[("libertem.io.dataset.k2is", "K2ISDatasetParams")] = _WEB_PARAMS
 _RUST_DECODE = (
     "LiberTEM's numba decoders, encoders and read ranges of MIB frames; ferrotem decodes in "
     "Rust (ferrotem-core source::framed)"
@@ -941,7 +982,6 @@ MISSING_MODULES: dict[str, str] = {
         for m in (
             "dm",
             "dm_single",
-            "k2is",
         )
     },
     "libertem.web": "issue 11 (ferrotem server)",

@@ -413,3 +413,27 @@ def open_empad(
 ) -> DataSource:
     """The EMPAD raw file at ``path`` as a data source of the given shape; ``frames`` records
     where known (from the ``.xml``), else as many as the file holds."""
+
+# -- K2IS (Gatan K2 IS sector files) ------------------------------------------------------------
+
+__all__ += ["k2is_gtg_scan_shape", "k2is_scan", "open_k2is"]
+
+def k2is_scan(paths: Sequence[_Path]) -> dict[str, Any]:
+    """Opens the eight sector files ``paths`` (in sector order), synchronises them and returns
+    what was found: ``frames`` (complete frames), ``first_active`` (the first shutter-active one),
+    ``first_block`` (per sector), the frame ids, and ``cut_blocks`` (files ending in a cut
+    block)."""
+
+def k2is_gtg_scan_shape(path: _Path) -> tuple[int, int] | None:
+    """The scan shape ``(Size Y, Size X)`` of the root tag group ``SI Dimensions`` of the
+    ``.gtg`` file ``path``, or ``None`` if it has none (a time series)."""
+
+def open_k2is(
+    paths: Sequence[_Path],
+    nav_shape: Sequence[int],
+    sig_shape: Sequence[int],
+    first_frame: int,
+) -> DataSource:
+    """The K2IS acquisition in ``paths`` (sector order) as a data source of the given shape
+    whose frame 0 is complete frame ``first_frame`` (negative: that many frames of zeros
+    first)."""

@@ -8,6 +8,7 @@ mod enter;
 mod errors;
 mod formats;
 mod formats_frms6;
+mod formats_k2is;
 mod formats_seq;
 mod formats_rawcsr;
 mod formats_mrc;
@@ -60,5 +61,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(formats_empad::empad_scan, m)?)?;
     m.add_function(wrap_pyfunction!(formats_empad::empad_xml, m)?)?;
     m.add_function(wrap_pyfunction!(formats_empad::open_empad, m)?)?;
+    m.add_function(wrap_pyfunction!(formats_k2is::k2is_scan, m)?)?;
+    m.add_function(wrap_pyfunction!(formats_k2is::k2is_gtg_scan_shape, m)?)?;
+    m.add_function(wrap_pyfunction!(formats_k2is::open_k2is, m)?)?;
     Ok(())
 }

@@ -18,6 +18,7 @@ pub mod framed;
 pub mod frms6;
 mod guarded;
 pub mod listed;
+pub mod k2is;
 mod memory;
 pub mod mib;
 pub mod mrc;

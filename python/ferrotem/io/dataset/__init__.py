@@ -21,6 +21,7 @@ _DATASETS: dict[str, str] = {
     "dask": "ferrotem.io.dataset.dask.DaskDataSet",
     "mib": "ferrotem.io.dataset.mib.MIBDataSet",
     "blo": "ferrotem.io.dataset.blo.BloDataSet",
+    "k2is": "ferrotem.io.dataset.k2is.K2ISDataSet",
     "hdf5": "ferrotem.io.dataset.hdf5.H5DataSet",
     "arina": "ferrotem.io.dataset.arina.ArinaDataSet",
     "seq": "ferrotem.io.dataset.seq.SEQDataSet",

@@ -137,6 +137,14 @@ def _is_empad_xml(path: str, head: bytes) -> bool:
     return head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<") and b"<raw_file" in head
 
 
+def _is_k2is(path: str, head: bytes) -> bool:
+    """A K2IS sector file (it starts with a block header: the sync word 0xFFFF0055 and the
+    sector size 256 x 1860), or a K2IS ``.gtg`` (a DM3/DM4 tag file named ``.gtg``)."""
+    if head[:4] == b"\xff\xff\x00\x55" and head[20:24] == b"\x01\x00\x07\x44":
+        return True
+    return path.lower().endswith(".gtg") and head[:4] in (b"\0\0\0\x03", b"\0\0\0\x04")
+
+
 #: The checks, in the order they are tried (the more specific before the more general).
 SIGNATURES: tuple[Signature, ...] = (
     Signature("npy", "numpy .npy (magic \\x93NUMPY)", lambda p, h: h.startswith(b"\x93NUMPY")),
@@ -153,6 +161,7 @@ SIGNATURES: tuple[Signature, ...] = (
     Signature("mrc", "MRC (MAP at byte 208, or sizes matching the file)", _is_mrc),
     Signature("tvips", "TVIPS series (series header of 256 bytes, in the _000 file)", _is_tvips),
     Signature("empad", "EMPAD .xml (an XML document with <raw_file>)", _is_empad_xml),
+    Signature("k2is", "K2IS sector .bin (block sync word 0xFFFF0055) or .gtg", _is_k2is),
     Signature("arina", "DECTRIS master HDF5 (entry/data/data_NNNNNN links)", _is_arina_master),
     Signature("hdf5", "HDF5 (signature \\x89HDF)", _is_hdf5),
     Signature("raw_csr", "raw_csr TOML descriptor (filetype = 'raw_csr')", _is_raw_csr_descriptor),
