@@ -46,6 +46,7 @@ LAYERS: dict[str, int] = {
     "ferrotem.api": 6,  # Context
     "ferrotem.contrib": 6,  # make_dask_array
     "ferrotem.cli": 6,  # the command line
+    "ferrotem.export": 6,  # export_dataset / ferrotem convert: datasets, Dask arrays, Context
     "ferrotem.viz": 6,  # live plots (fed by api's Context.run_udf), Context.display
     "ferrotem.analysis": 6,  # Analyses (UDFs + pictured results), made and run by api's Context
 }

@@ -20,6 +20,7 @@ __all__ = [
     "blo_header",
     "chunk_filter_supported",
     "default_partition_count",
+    "encode_chunks",
     "mib_frame_header",
     "mib_read_hdr",
     "mib_scan",
@@ -283,3 +284,10 @@ def open_blo(
     sync_offset: int = 0,
 ) -> DataSource:
     """A NanoMegas blockfile as a data source of the given shape."""
+
+# -- export (ctx.export_dataset, ferrotem convert) ----------------------------------------------
+def encode_chunks(
+    data: npt.NDArray[np.uint8], chunk_bytes: int, elem_size: int, codec: str, level: int = 4
+) -> list[bytes]:
+    """Encodes ``data`` (chunks of ``chunk_bytes`` bytes back to back) chunk by chunk with
+    ``codec`` (``'bitshuffle-lz4'`` or ``'gzip'`` at ``level``), as HDF5's filter stores them."""

@@ -384,6 +384,7 @@ def _positive_pair(
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``ferrotem`` console script."""
     from ferrotem import __version__
+    from ferrotem.export import command as convert_command
 
     parser = argparse.ArgumentParser(
         prog="ferrotem", description="ferrotem: a Rust engine for 4D-STEM data"
@@ -409,6 +410,7 @@ def main(argv: list[str] | None = None) -> int:
         "--dir", default=None, help="output directory (default: a fresh temporary directory)"
     )
     demo.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    convert = convert_command.add_parser(sub)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
@@ -417,6 +419,8 @@ def main(argv: list[str] | None = None) -> int:
         scan = _positive_pair(args.scan, "--scan", demo)
         frame = _positive_pair(args.frame, "--frame", demo)
         run_demo(scan, frame, args.dir, args.seed)
+    if args.command == "convert":
+        return convert_command.run(args, convert)
     return 0
 
 

@@ -6,6 +6,7 @@ mod chunked;
 mod corrections;
 mod enter;
 mod errors;
+mod export;
 mod formats;
 mod native_spec;
 mod numpy_bytes;
@@ -36,5 +37,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(formats::open_mib, m)?)?;
     m.add_function(wrap_pyfunction!(formats::blo_header, m)?)?;
     m.add_function(wrap_pyfunction!(formats::open_blo, m)?)?;
+    m.add_function(wrap_pyfunction!(export::encode_chunks, m)?)?;
     Ok(())
 }
