@@ -11,6 +11,10 @@ use pyo3::types::PyBytes;
 /// chunk with `codec` (`'bitshuffle-lz4'` or `'gzip'` at `level`); returns one `bytes` per chunk,
 /// as HDF5's filter of that codec stores it.
 #[pyfunction]
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "PyO3 extracts arguments as owned values"
+)]
 #[pyo3(signature = (data, chunk_bytes, elem_size, codec, level = 4))]
 pub fn encode_chunks<'py>(
     py: Python<'py>,
