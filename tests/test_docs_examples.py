@@ -14,7 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers.blo_writer import write_blo
+from helpers.frms6_writer import write_acquisition as write_frms6_acquisition
 from helpers.mib_writer import write_acquisition
+from helpers.seq_writer import write_mrc, write_seq
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = sorted((ROOT / "docs").glob("*.md")) + [ROOT / "README.md"]
@@ -31,6 +33,10 @@ def make_stand_ins(d: Path) -> None:
     rng.integers(0, 100, (32, 32, 128, 128), dtype=np.uint16).tofile(d / "scan.raw")
     write_acquisition(d, "scan", rng.integers(0, 4096, (4, 8, 256, 256)), depth=12)
     write_blo(d / "scan.blo", rng.integers(0, 256, (3, 2, 144, 144)))
+    write_seq(d / "scan.seq", rng.integers(0, 4096, (16, 64, 64)).astype(np.uint16))
+    write_mrc(d / "scan.seq.dark.mrc", rng.random((64, 64)).astype(np.float32))
+    pn = [rng.integers(0, 4096, (n, 66, 64)).astype(np.uint16) for n in (4, 4, 2)]
+    write_frms6_acquisition(d, "pn", pn[0], pn[1:], 2, (2, 3))
 
 
 @pytest.mark.parametrize("page", [p for p in PAGES if blocks(p)], ids=lambda p: p.name)

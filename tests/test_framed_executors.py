@@ -14,7 +14,10 @@ from ferrotem.udf.base import UDF
 from ferrotem.udf.sum import SumUDF
 from ferrotem.udf.sumsigudf import SumSigUDF
 from helpers.blo_writer import write_blo
+from helpers.frms6_writer import unfold
+from helpers.frms6_writer import write_acquisition as write_frms6_acquisition
 from helpers.mib_writer import random_frames, write_acquisition
+from helpers.seq_writer import write_seq
 
 pytestmark = [pytest.mark.dist, pytest.mark.timeout(180)]
 
@@ -53,15 +56,24 @@ def files(tmp_path_factory):
     write_acquisition(d, "plain", plain, 24)
     blo = random_frames(3, (3, 5, 12, 12), 12)
     write_blo(d / "b.blo", blo, endianess=">", bits=16)
+    seq = random_frames(4, (12, 9, 10), 16).astype(np.uint16)
+    write_seq(d / "s.seq", seq, version=4, footer=24)
+    pn = random_frames(5, (8, 4, 12), 12).astype(np.uint16)
+    write_frms6_acquisition(d, "pn", pn[:2], [pn[2:5], pn[5:]], 2, (2, 3))
     return {
         "mib-raw": (dict(filetype="mib", path=d / "raw.hdr"), raw),
         "mib-plain": (dict(filetype="mib", path=d / "plain.mib", nav_shape=(15,)), plain),
         "blo": (dict(filetype="blo", path=d / "b.blo", endianess=">"), blo),
+        "seq": (dict(filetype="seq", path=d / "s.seq", nav_shape=(3, 4)), seq),
+        "frms6": (
+            dict(filetype="frms6", path=d / "pn.hdr", enable_offset_correction=False),
+            unfold(pn[2:], 2),
+        ),
     }
 
 
 @pytest.mark.parametrize("executor", ["inline", "threads", "delayed", "dask"])
-@pytest.mark.parametrize("which", ["mib-raw", "mib-plain", "blo"])
+@pytest.mark.parametrize("which", ["mib-raw", "mib-plain", "blo", "seq", "frms6"])
 def test_every_executor(contexts, files, executor, which):
     ctx = contexts[executor]
     params, data = files[which]

@@ -349,6 +349,44 @@ LIBERTEM_0_16_NAMES: dict[str, tuple[str, ...]] = {
         "MAGIC_EXPECT",
         "get_header_dtype_list",
     ),
+    "libertem.io.dataset.seq": (
+        "DOUBLE",
+        "DWORD",
+        "HEADER_FIELDS",
+        "HEADER_SIZE",
+        "LONG",
+        "SEQDataSet",
+        "SEQDatasetParams",
+        "SEQFileSet",
+        "USHORT",
+        "array_cropping",
+        "bin_array2d",
+        "xml_binned_map_maker",
+        "xml_defect_coord_extractor",
+        "xml_defect_data_extractor",
+        "xml_generate_map_size",
+        "xml_map_index_selector",
+        "xml_map_sizes",
+        "xml_processing",
+        "xml_unbinned_map_maker",
+    ),
+    "libertem.io.dataset.frms6": (
+        "FRMS6DataSet",
+        "FRMS6DatasetParams",
+        "FRMS6Decoder",
+        "FRMS6FileSet",
+        "FRMS6Partition",
+        "GainMapCSVDialect",
+        "READOUT_MODE_PAT",
+        "decode_frms6_b1",
+        "decode_frms6_b2",
+        "decode_frms6_b4",
+        "file_header_dtype",
+        "frame_header_dtype",
+        "frms6_get_read_ranges",
+        "get_filenames",
+        "log",
+    ),
     "libertem.io.dataset.dask": (
         "DaskBackend",
         "DaskBackendImpl",
@@ -657,7 +695,43 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
         "LiberTEM's numpy layout of the header; ferrotem parses it in Rust "
         "(_core.blo_header, dataset.header)"
     ),
+    ("libertem.io.dataset.frms6", "FRMS6Partition"): (
+        "LiberTEM's per-format partition classes; ferrotem's partitions are Partition"
+    ),
 }
+for _name in ("DOUBLE", "DWORD", "HEADER_FIELDS", "HEADER_SIZE", "LONG", "USHORT"):
+    EXCEPTIONS[("libertem.io.dataset.seq", _name)] = (
+        "LiberTEM's struct layout of the .seq header; ferrotem parses it in Rust "
+        "(_core.seq_header, dataset.header)"
+    )
+for _name in (
+    "array_cropping",
+    "bin_array2d",
+    "xml_binned_map_maker",
+    "xml_defect_coord_extractor",
+    "xml_defect_data_extractor",
+    "xml_generate_map_size",
+    "xml_map_index_selector",
+    "xml_map_sizes",
+    "xml_processing",
+    "xml_unbinned_map_maker",
+):
+    EXCEPTIONS[("libertem.io.dataset.seq", _name)] = (
+        "LiberTEM's steps of the bad-pixel XML reading; ferrotem's one function is "
+        "ferrotem.io.dataset.seq.bad_pixel_map"
+    )
+for _name in (
+    "FRMS6Decoder",
+    "FRMS6FileSet",
+    "decode_frms6_b1",
+    "decode_frms6_b2",
+    "decode_frms6_b4",
+    "frms6_get_read_ranges",
+):
+    EXCEPTIONS[("libertem.io.dataset.frms6", _name)] = (
+        "LiberTEM's numba decoders and read ranges of pnCCD frames; ferrotem unfolds them in "
+        "Rust (ferrotem-core source::frms6)"
+    )
 _RUST_DECODE = (
     "LiberTEM's numba decoders, encoders and read ranges of MIB frames; ferrotem decodes in "
     "Rust (ferrotem-core source::framed)"
@@ -704,6 +778,7 @@ for _module, _names in {
     "libertem.io.dataset.memory": ("FakeMMapFile", "MemBackend", "MemBackendImpl", "MemoryFile"),
     "libertem.io.dataset.raw": ("RawFile", "RawFileSet"),
     "libertem.io.dataset.blo": ("BloFileSet",),
+    "libertem.io.dataset.seq": ("SEQFileSet",),
     "libertem.io.dataset.dask": (
         "DaskBackend",
         "DaskBackendImpl",
@@ -721,6 +796,8 @@ for _module, _name in (
     ("libertem.io.dataset.dask", "DaskDatasetParams"),
     ("libertem.io.dataset.mib", "MIBDatasetParams"),
     ("libertem.io.dataset.blo", "BLODatasetParams"),
+    ("libertem.io.dataset.seq", "SEQDatasetParams"),
+    ("libertem.io.dataset.frms6", "FRMS6DatasetParams"),
 ):
     EXCEPTIONS[(_module, _name)] = _WEB_PARAMS
 for _name in (
@@ -765,11 +842,9 @@ MISSING_MODULES: dict[str, str] = {
             "dm",
             "dm_single",
             "empad",
-            "frms6",
             "k2is",
             "mrc",
             "raw_csr",
-            "seq",
             "ser",
             "tvips",
         )

@@ -21,14 +21,20 @@ __all__ = [
     "chunk_filter_supported",
     "default_partition_count",
     "encode_chunks",
+    "frms6_headers",
     "mib_frame_header",
     "mib_read_hdr",
     "mib_scan",
+    "mrc_reference",
     "native_udf_names",
     "npy_header",
     "open_blo",
+    "open_frms6",
     "open_mib",
+    "open_seq",
     "run_native_partition",
+    "seq_header",
+    "seq_metadata",
     "split_frames",
 ]
 
@@ -284,6 +290,42 @@ def open_blo(
     sync_offset: int = 0,
 ) -> DataSource:
     """A NanoMegas blockfile as a data source of the given shape."""
+
+# -- 'seq' (Norpix / DE StreamPix) ----------------------------------------------------------------
+def seq_header(path: _Path) -> dict[str, Any]:
+    """Reads a ``.seq`` file's header into a dict of its fields (LiberTEM's names), with
+    ``image_offset``, ``footer_size``, ``dtype``, ``frames`` (whole records in the file) and
+    ``file_size``."""
+
+def open_seq(
+    path: _Path,
+    nav_shape: Sequence[int],
+    sig_shape: Sequence[int],
+    sync_offset: int = 0,
+) -> DataSource:
+    """A ``.seq`` file as a data source of the given shape."""
+
+def mrc_reference(path: _Path) -> tuple[tuple[int, int], str, bytes]:
+    """Reads the single image of an MRC file (a dark or gain reference): ``(shape, dtype,
+    bytes)``, the shape ``(ny, nx)`` and the values' stored bytes in numpy dtype ``dtype``."""
+
+def seq_metadata(path: _Path) -> dict[str, int]:
+    """Reads the acquisition record of a DE ``.seq.metadata`` file: ``{name: value}``."""
+
+# -- 'frms6' (PNDetector pnCCD) -------------------------------------------------------------------
+def frms6_headers(paths: Sequence[_Path]) -> list[dict[str, Any]]:
+    """Reads the headers of ``.frms6`` files ``paths`` (checking they agree on the frame size): a
+    dict per file with its fields (LiberTEM's names) and ``frames``, the frames it holds."""
+
+def open_frms6(
+    paths: Sequence[_Path],
+    binning: int,
+    nav_shape: Sequence[int],
+    sig_shape: Sequence[int],
+    sync_offset: int = 0,
+) -> DataSource:
+    """The ``.frms6`` files ``paths`` (in frame order) as one data source of the given shape,
+    the detector halves unfolded at ``binning`` (1, 2 or 4)."""
 
 # -- export (ctx.export_dataset, ferrotem convert) ----------------------------------------------
 def encode_chunks(

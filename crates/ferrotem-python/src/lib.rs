@@ -8,6 +8,8 @@ mod enter;
 mod errors;
 mod export;
 mod formats;
+mod formats_frms6;
+mod formats_seq;
 mod native_spec;
 mod numpy_bytes;
 mod partition;
@@ -37,6 +39,12 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(formats::open_mib, m)?)?;
     m.add_function(wrap_pyfunction!(formats::blo_header, m)?)?;
     m.add_function(wrap_pyfunction!(formats::open_blo, m)?)?;
+    m.add_function(wrap_pyfunction!(formats_seq::seq_header, m)?)?;
+    m.add_function(wrap_pyfunction!(formats_seq::open_seq, m)?)?;
+    m.add_function(wrap_pyfunction!(formats_seq::mrc_reference, m)?)?;
+    m.add_function(wrap_pyfunction!(formats_seq::seq_metadata, m)?)?;
+    m.add_function(wrap_pyfunction!(formats_frms6::frms6_headers, m)?)?;
+    m.add_function(wrap_pyfunction!(formats_frms6::open_frms6, m)?)?;
     m.add_function(wrap_pyfunction!(export::encode_chunks, m)?)?;
     Ok(())
 }

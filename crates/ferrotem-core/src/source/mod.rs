@@ -13,11 +13,13 @@ mod callback;
 mod chunked;
 mod fortran;
 pub mod framed;
+pub mod frms6;
 mod guarded;
 mod memory;
 pub mod mib;
 mod npy;
 mod raw;
+pub mod seq;
 
 pub use callback::{CallbackSource, ReadFrames};
 pub use chunked::{ChunkLocation, ChunkedArray, ChunkedSource, MAX_CHUNKS};

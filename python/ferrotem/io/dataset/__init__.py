@@ -23,6 +23,8 @@ _DATASETS: dict[str, str] = {
     "blo": "ferrotem.io.dataset.blo.BloDataSet",
     "hdf5": "ferrotem.io.dataset.hdf5.H5DataSet",
     "arina": "ferrotem.io.dataset.arina.ArinaDataSet",
+    "seq": "ferrotem.io.dataset.seq.SEQDataSet",
+    "frms6": "ferrotem.io.dataset.frms6.FRMS6DataSet",
 }
 
 

@@ -60,12 +60,31 @@ def _is_arina_master(path: str, head: bytes) -> bool:
         return False
 
 
+def _is_seq(path: str, head: bytes) -> bool:
+    """A Norpix ``.seq`` file: magic ``0xFEED``, a frame size and a bit depth of 8 to 64."""
+    if not head.startswith(b"\xed\xfe\x00\x00") or len(head) < 560:
+        return False
+    width, height, bits = (int.from_bytes(head[at : at + 4], "little") for at in (548, 552, 556))
+    return width > 0 and height > 0 and bits in (8, 16, 32, 64)
+
+
+def _is_frms6(path: str, head: bytes) -> bool:
+    """A pnCCD ``.frms6`` file (header size 1024, frame header 64, version 6) or its
+    acquisition's ``.hdr`` (a ``[measurementInfo]`` section with a ``readoutmode``)."""
+    if head[:4] == b"\x00\x04\x40\x00" and head[7:8] == b"\x06":
+        return True
+    text = head.decode("latin-1").lower()
+    return "[measurementinfo]" in text and "readoutmode" in text
+
+
 #: The checks, in the order they are tried (the more specific before the more general).
 SIGNATURES: tuple[Signature, ...] = (
     Signature("npy", "numpy .npy (magic \\x93NUMPY)", lambda p, h: h.startswith(b"\x93NUMPY")),
     Signature("mib", "Merlin .mib (frame header 'MQ1,')", lambda p, h: h.startswith(b"MQ1,")),
     Signature("mib", "Merlin .hdr (first line 'HDR,')", lambda p, h: h.startswith(b"HDR,")),
     Signature("blo", "NanoMegas blockfile (magic 'IMGBLO')", lambda p, h: h.startswith(b"IMGBLO")),
+    Signature("seq", "Norpix .seq (magic 0xFEED)", _is_seq),
+    Signature("frms6", "pnCCD .frms6 (header 1024/64, version 6) or its .hdr", _is_frms6),
     Signature("arina", "DECTRIS master HDF5 (entry/data/data_NNNNNN links)", _is_arina_master),
     Signature("hdf5", "HDF5 (signature \\x89HDF)", _is_hdf5),
 )
