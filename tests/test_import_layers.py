@@ -48,6 +48,7 @@ LAYERS: dict[str, int] = {
     "ferrotem.contrib": 6,  # make_dask_array
     "ferrotem.cli": 7,  # the command line (demo on api, server on gui)
     "ferrotem.gui": 6,  # the web GUI's server on api's Context and the Analyses
+    "ferrotem.export": 6,  # export_dataset / ferrotem convert: datasets, Dask arrays, Context
     "ferrotem.viz": 6,  # live plots (fed by api's Context.run_udf), Context.display
     "ferrotem.analysis": 6,  # Analyses (UDFs + pictured results), made and run by api's Context
 }

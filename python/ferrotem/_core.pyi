@@ -22,6 +22,7 @@ __all__ = [
     "default_partition_count",
     "empad_scan",
     "empad_xml",
+    "encode_chunks",
     "frms6_headers",
     "mib_frame_header",
     "mib_read_hdr",
@@ -437,3 +438,10 @@ def open_k2is(
     """The K2IS acquisition in ``paths`` (sector order) as a data source of the given shape
     whose frame 0 is complete frame ``first_frame`` (negative: that many frames of zeros
     first)."""
+
+# -- export (ctx.export_dataset, ferrotem convert) ----------------------------------------------
+def encode_chunks(
+    data: npt.NDArray[np.uint8], chunk_bytes: int, elem_size: int, codec: str, level: int = 4
+) -> list[bytes]:
+    """Encodes ``data`` (chunks of ``chunk_bytes`` bytes back to back) chunk by chunk with
+    ``codec`` (``'bitshuffle-lz4'`` or ``'gzip'`` at ``level``), as HDF5's filter stores them."""

@@ -543,18 +543,56 @@ class Context:
         path: Any,
         progress: bool = False,
         overwrite: bool = False,
+        roi: Any = None,
+        format: str | None = None,
+        dtype: Any = None,
+        chunks: Any = None,
+        compression: str | None = None,
+        compression_level: int | None = None,
+        ds_path: str = "/data",
     ) -> None:
-        """Writes ``dataset`` to ``path`` as a ``.npy`` file of the dataset's shape and dtype
-        (reshaping and ``sync_offset`` baked in). ``path`` must end in ``.npy``
-        (``ValueError``) and must not exist unless ``overwrite`` (``FileExistsError``). The
-        workers write the file: on a cluster they need the same path."""
-        from ferrotem.udf._npy_export import NpyWriterUDF, create_npy, npy_path
+        """Writes ``dataset`` to ``path`` with reshaping and ``sync_offset`` baked in.
 
-        target = npy_path(path, overwrite)
+        As LiberTEM: ``path`` ending in ``.npy`` writes a ``.npy`` file of the dataset's shape
+        and dtype; an existing ``path`` raises ``FileExistsError`` unless ``overwrite``.
+        Beyond LiberTEM:
+
+        - ``format``: ``'npy'``, ``'raw'`` (C-ordered frames, no header), ``'hdf5'`` (one
+          dataset at ``ds_path``) or ``'zarr'`` (a Zarr format 3 array); by default taken from
+          the extension (``.npy``; ``.raw``/``.bin``; ``.h5``/``.hdf5``/``.hdf``/``.nxs``;
+          ``.zarr``).
+        - ``roi``: only the selected frames, as a flat ``(n_selected, *sig)`` array in flat
+          navigation order.
+        - ``dtype``: the output dtype (default: the stored dtype, in native byte order).
+        - ``chunks`` (HDF5, Zarr): a chunk shape of the output array (``-1``: the whole axis),
+          or a number of frames along the last scan axis; by default frames along the last
+          scan axis up to about 1 MiB per chunk, whole frames.
+        - ``compression`` (HDF5, Zarr): ``'bitshuffle-lz4'`` (the default; HDF5 filter 32008 as
+          hdf5plugin writes it, Blosc in Zarr), ``'gzip'`` (at ``compression_level``, 4 by
+          default) or ``'none'``.
+
+        The frames are read by the Rust core and written from several threads on this process
+        (HDF5: compressed in parallel, stored by one thread); the dataset's corrections are
+        not applied (the file holds the frames as stored). Bad parameters raise ``ValueError``
+        or ``TypeError`` naming the parameter, before anything is written; a failed export
+        removes its partial output.
+        """
+        from ferrotem.export import export, plan_export
+
         dataset = self._prepare_dataset(dataset)
-        create_npy(target, tuple(dataset.shape), dataset.dtype)
-        result = self.run_udf(dataset, NpyWriterUDF(str(target)), progress=progress)
-        np.asarray(result["frames_written"].data)  # a lazy (delayed) run writes now
+        options, roi_flat = plan_export(
+            dataset,
+            path,
+            format=format,
+            roi=roi,
+            dtype=dtype,
+            chunks=chunks,
+            compression=compression,
+            compression_level=compression_level,
+            ds_path=ds_path,
+            overwrite=overwrite,
+        )
+        export(dataset, options, roi_flat, progress=progress)
 
     # -- lifecycle ------------------------------------------------------------------------------
     @property

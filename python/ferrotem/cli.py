@@ -386,6 +386,7 @@ def _positive_pair(
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``ferrotem`` console script."""
     from ferrotem import __version__
+    from ferrotem.export import command as convert_command
 
     parser = argparse.ArgumentParser(
         prog="ferrotem", description="ferrotem: a Rust engine for 4D-STEM data"
@@ -420,6 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     from ferrotem.gui.launch import add_server_arguments
 
     add_server_arguments(server)
+    convert = convert_command.add_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "server":
         from ferrotem.gui.launch import run_server
@@ -432,6 +434,8 @@ def main(argv: list[str] | None = None) -> int:
         scan = _positive_pair(args.scan, "--scan", demo)
         frame = _positive_pair(args.frame, "--frame", demo)
         run_demo(scan, frame, args.dir, args.seed)
+    if args.command == "convert":
+        return convert_command.run(args, convert)
     return 0
 
 

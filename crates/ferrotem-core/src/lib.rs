@@ -32,6 +32,7 @@ pub mod convert;
 pub mod corrections;
 pub mod decode;
 pub mod dtype;
+pub mod encode;
 pub mod error;
 pub mod partition;
 pub mod read;

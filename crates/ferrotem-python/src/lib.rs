@@ -6,6 +6,7 @@ mod chunked;
 mod corrections;
 mod enter;
 mod errors;
+mod export;
 mod formats;
 mod formats_frms6;
 mod formats_k2is;
@@ -64,5 +65,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(formats_k2is::k2is_scan, m)?)?;
     m.add_function(wrap_pyfunction!(formats_k2is::k2is_gtg_scan_shape, m)?)?;
     m.add_function(wrap_pyfunction!(formats_k2is::open_k2is, m)?)?;
+    m.add_function(wrap_pyfunction!(export::encode_chunks, m)?)?;
     Ok(())
 }
