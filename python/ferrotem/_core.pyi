@@ -283,3 +283,32 @@ def open_blo(
     sync_offset: int = 0,
 ) -> DataSource:
     """A NanoMegas blockfile as a data source of the given shape."""
+
+# -- Gatan Digital Micrograph (dm) -------------------------------------------------------------
+
+def dm_info(path: _Path) -> dict[str, Any]:
+    """Parses the tag tree of the DM file ``path``: a dict of its version, byte order, default
+    image and images (each a dict of what its tags say, and ``data_error``, why its data cannot
+    be read, or ``None``)."""
+
+def open_dm_frames(
+    files: Sequence[tuple[_Path, int, int]],
+    dtype: str,
+    nav_shape: Sequence[int],
+    sig_shape: Sequence[int],
+    sync_offset: int = 0,
+) -> DataSource:
+    """C-ordered frames of DM files, each given as ``(path, data offset, frames)``, as a data
+    source."""
+
+def open_dm_transposed(
+    path: _Path,
+    offset: int,
+    stored_frames: int,
+    dtype: str,
+    nav_shape: Sequence[int],
+    sig_shape: Sequence[int],
+    sync_offset: int = 0,
+) -> DataSource:
+    """Transposed DM data (``stored_frames`` values of each pixel in turn, from ``offset`` of
+    ``path``) as a data source of frames."""

@@ -7,6 +7,7 @@ mod corrections;
 mod enter;
 mod errors;
 mod formats;
+mod formats_dm;
 mod native_spec;
 mod numpy_bytes;
 mod partition;
@@ -36,5 +37,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(formats::open_mib, m)?)?;
     m.add_function(wrap_pyfunction!(formats::blo_header, m)?)?;
     m.add_function(wrap_pyfunction!(formats::open_blo, m)?)?;
+    m.add_function(wrap_pyfunction!(formats_dm::dm_info, m)?)?;
+    m.add_function(wrap_pyfunction!(formats_dm::open_dm_frames, m)?)?;
+    m.add_function(wrap_pyfunction!(formats_dm::open_dm_transposed, m)?)?;
     Ok(())
 }

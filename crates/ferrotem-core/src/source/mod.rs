@@ -11,6 +11,7 @@
 pub mod blo;
 mod callback;
 mod chunked;
+pub mod dm;
 mod fortran;
 pub mod framed;
 mod guarded;

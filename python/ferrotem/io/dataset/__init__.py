@@ -23,6 +23,7 @@ _DATASETS: dict[str, str] = {
     "blo": "ferrotem.io.dataset.blo.BloDataSet",
     "hdf5": "ferrotem.io.dataset.hdf5.H5DataSet",
     "arina": "ferrotem.io.dataset.arina.ArinaDataSet",
+    "dm": "ferrotem.io.dataset.dm.DMDataSet",
 }
 
 

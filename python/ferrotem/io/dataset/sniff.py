@@ -60,12 +60,22 @@ def _is_arina_master(path: str, head: bytes) -> bool:
         return False
 
 
+def _is_dm(path: str, head: bytes) -> bool:
+    """A DM3/DM4 header: version 3 or 4 (big-endian), a byte-order flag of 0 or 1, and the root
+    tag group's two flag bytes of 0 or 1."""
+    if len(head) < 18 or head[:3] != b"\0\0\0" or head[3] not in (3, 4):
+        return False
+    at = 8 if head[3] == 3 else 12
+    return head[at : at + 3] == b"\0\0\0" and all(b in (0, 1) for b in head[at + 3 : at + 6])
+
+
 #: The checks, in the order they are tried (the more specific before the more general).
 SIGNATURES: tuple[Signature, ...] = (
     Signature("npy", "numpy .npy (magic \\x93NUMPY)", lambda p, h: h.startswith(b"\x93NUMPY")),
     Signature("mib", "Merlin .mib (frame header 'MQ1,')", lambda p, h: h.startswith(b"MQ1,")),
     Signature("mib", "Merlin .hdr (first line 'HDR,')", lambda p, h: h.startswith(b"HDR,")),
     Signature("blo", "NanoMegas blockfile (magic 'IMGBLO')", lambda p, h: h.startswith(b"IMGBLO")),
+    Signature("dm", "Gatan Digital Micrograph DM3/DM4 (version 3 or 4 header)", _is_dm),
     Signature("arina", "DECTRIS master HDF5 (entry/data/data_NNNNNN links)", _is_arina_master),
     Signature("hdf5", "HDF5 (signature \\x89HDF)", _is_hdf5),
 )
