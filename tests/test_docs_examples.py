@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers.blo_writer import write_blo
+from helpers.dm_writer import write_dm
 from helpers.mib_writer import write_acquisition
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,6 +32,9 @@ def make_stand_ins(d: Path) -> None:
     rng.integers(0, 100, (32, 32, 128, 128), dtype=np.uint16).tofile(d / "scan.raw")
     write_acquisition(d, "scan", rng.integers(0, 4096, (4, 8, 256, 256)), depth=12)
     write_blo(d / "scan.blo", rng.integers(0, 256, (3, 2, 144, 144)))
+    write_dm(d / "scan.dm4", rng.integers(0, 99, (4, 6, 32, 32), dtype=np.uint16), order="hybrid")
+    for i in range(2):
+        write_dm(d / f"frame_{i:03d}.dm3", rng.integers(0, 99, (32, 32), np.uint16), version=3)
 
 
 @pytest.mark.parametrize("page", [p for p in PAGES if blocks(p)], ids=lambda p: p.name)

@@ -349,6 +349,15 @@ LIBERTEM_0_16_NAMES: dict[str, tuple[str, ...]] = {
         "MAGIC_EXPECT",
         "get_header_dtype_list",
     ),
+    "libertem.io.dataset.dm": (
+        "DMDataSet",
+        "DMFileSet",
+        "SingleDMDatasetParams",
+        "StackedDMDataSet",
+        "StackedDMDatasetParams",
+        "StackedDMFile",
+    ),
+    "libertem.io.dataset.dm_single": ("DMFile", "DMPartition", "SingleDMDataSet"),
     "libertem.io.dataset.dask": (
         "DaskBackend",
         "DaskBackendImpl",
@@ -653,6 +662,9 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     ("libertem.io.dataset.mib", "HeaderDict"): (
         "the fields of LiberTEM's header reader; ferrotem's are in dataset.meta['header']"
     ),
+    ("libertem.io.dataset.dm_single", "DMPartition"): (
+        "LiberTEM's per-format partition classes; ferrotem's partitions are Partition"
+    ),
     ("libertem.io.dataset.blo", "get_header_dtype_list"): (
         "LiberTEM's numpy layout of the header; ferrotem parses it in Rust "
         "(_core.blo_header, dataset.header)"
@@ -704,6 +716,8 @@ for _module, _names in {
     "libertem.io.dataset.memory": ("FakeMMapFile", "MemBackend", "MemBackendImpl", "MemoryFile"),
     "libertem.io.dataset.raw": ("RawFile", "RawFileSet"),
     "libertem.io.dataset.blo": ("BloFileSet",),
+    "libertem.io.dataset.dm": ("DMFileSet", "StackedDMFile"),
+    "libertem.io.dataset.dm_single": ("DMFile",),
     "libertem.io.dataset.dask": (
         "DaskBackend",
         "DaskBackendImpl",
@@ -721,6 +735,8 @@ for _module, _name in (
     ("libertem.io.dataset.dask", "DaskDatasetParams"),
     ("libertem.io.dataset.mib", "MIBDatasetParams"),
     ("libertem.io.dataset.blo", "BLODatasetParams"),
+    ("libertem.io.dataset.dm", "SingleDMDatasetParams"),
+    ("libertem.io.dataset.dm", "StackedDMDatasetParams"),
 ):
     EXCEPTIONS[(_module, _name)] = _WEB_PARAMS
 for _name in (
@@ -762,8 +778,6 @@ MISSING_MODULES: dict[str, str] = {
     **{
         f"libertem.io.dataset.{m}": "issue 10 (detector files II)"
         for m in (
-            "dm",
-            "dm_single",
             "empad",
             "frms6",
             "k2is",

@@ -31,7 +31,7 @@ def choose_image(info: dict[str, Any], path: str, dataset_index: int | None) -> 
     """The image of ``info`` (``_core.dm_info``) to read: ``dataset_index``, or the first that is
     not the thumbnail and has two dimensions or more (with a ``RuntimeWarning`` when there are
     several, as LiberTEM). Raises naming the file when it has none or it cannot be read."""
-    images = info["images"]
+    images: list[dict[str, Any]] = info["images"]
     if dataset_index is not None:
         if not 0 <= dataset_index < len(images):
             raise InvalidDataSetParameter(

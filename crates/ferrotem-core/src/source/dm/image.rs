@@ -198,7 +198,7 @@ pub fn images(tags: &DmTags) -> Vec<DmImage> {
             let data_type = data
                 .and_then(|d| d.value("DataType"))
                 .and_then(TagValue::as_scalar)
-                .and_then(|s| s.as_u64());
+                .and_then(super::tags::Scalar::as_u64);
             let dims = data
                 .and_then(|d| d.group("Dimensions"))
                 .map(|g| {
@@ -226,7 +226,7 @@ pub fn images(tags: &DmTags) -> Vec<DmImage> {
                 data_order_swapped: meta
                     .and_then(|m| m.value("Data Order Swapped"))
                     .and_then(TagValue::as_scalar)
-                    .and_then(|s| s.as_bool()),
+                    .and_then(super::tags::Scalar::as_bool),
                 name: text(image, "Name", le),
             }
         })

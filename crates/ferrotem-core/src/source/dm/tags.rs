@@ -486,13 +486,13 @@ impl<I: Input + ?Sized> Parser<'_, I> {
         }
     }
 
-    fn corrupt(&self, what: String) -> ParseError {
+    fn corrupt(&self, what: &str) -> ParseError {
         ParseError::Corrupt(format!("{what} (at byte {})", self.cur.pos))
     }
 
     fn group(&mut self, depth: usize, name: &str) -> Parse<TagGroup> {
         if depth > MAX_DEPTH {
-            return Err(self.corrupt(format!(
+            return Err(self.corrupt(&format!(
                 "tag groups nest deeper than {MAX_DEPTH} levels at {name}"
             )));
         }
@@ -527,7 +527,7 @@ impl<I: Input + ?Sized> Parser<'_, I> {
                 20 => Tag::Group(self.group(depth + 1, &shown)?),
                 21 => Tag::Data(self.data(&shown)?),
                 other => {
-                    return Err(self.corrupt(format!(
+                    return Err(self.corrupt(&format!(
                         "tag {shown} has kind {other}, expected 20 (group) or 21 (data)"
                     )))
                 }
@@ -540,14 +540,13 @@ impl<I: Input + ?Sized> Parser<'_, I> {
     fn data(&mut self, name: &str) -> Parse<TagValue> {
         let mark = self.cur.be::<4>("a data tag's %%%% mark")?;
         if &mark != b"%%%%" {
-            return Err(self.corrupt(format!(
-                "data tag {name} lacks its %%%% mark (found {:02x?})",
-                mark
+            return Err(self.corrupt(&format!(
+                "data tag {name} lacks its %%%% mark (found {mark:02x?})"
             )));
         }
         let n = self.word("a data tag's type word count")?;
         if n == 0 || n > MAX_TYPE_WORDS {
-            return Err(self.corrupt(format!(
+            return Err(self.corrupt(&format!(
                 "data tag {name} declares {n} type words, expected 1 ..= {MAX_TYPE_WORDS}"
             )));
         }
@@ -560,7 +559,7 @@ impl<I: Input + ?Sized> Parser<'_, I> {
         let mut at = 0;
         let ty = self.tag_type(&words, &mut at, 0, name)?;
         if at != words.len() {
-            return Err(self.corrupt(format!(
+            return Err(self.corrupt(&format!(
                 "data tag {name} has {} type words, its type {ty:?} uses {at}",
                 words.len()
             )));
@@ -572,7 +571,7 @@ impl<I: Input + ?Sized> Parser<'_, I> {
     fn tag_type(&self, words: &[u64], at: &mut usize, depth: usize, name: &str) -> Parse<TagType> {
         let mut next = |what: &str| -> Parse<u64> {
             let w = words.get(*at).copied().ok_or_else(|| {
-                self.corrupt(format!(
+                self.corrupt(&format!(
                     "data tag {name}'s type words end before its {what}"
                 ))
             })?;
@@ -591,7 +590,7 @@ impl<I: Input + ?Sized> Parser<'_, I> {
                     next("field name length")?;
                     let t = next("field type")?;
                     if simple_size(t).is_none() {
-                        return Err(self.corrupt(format!(
+                        return Err(self.corrupt(&format!(
                             "data tag {name} has a struct field of type {t}, expected a simple \
                              type (2 ..= 12)"
                         )));
@@ -602,11 +601,11 @@ impl<I: Input + ?Sized> Parser<'_, I> {
             }
             20 => {
                 if depth >= 4 {
-                    return Err(self.corrupt(format!("data tag {name} nests arrays too deep")));
+                    return Err(self.corrupt(&format!("data tag {name} nests arrays too deep")));
                 }
                 let element = self.tag_type(words, at, depth + 1, name)?;
                 let count = words.get(*at).copied().ok_or_else(|| {
-                    self.corrupt(format!(
+                    self.corrupt(&format!(
                         "data tag {name}'s type words end before its length"
                     ))
                 })?;
@@ -616,7 +615,7 @@ impl<I: Input + ?Sized> Parser<'_, I> {
                     count,
                 })
             }
-            other => Err(self.corrupt(format!(
+            other => Err(self.corrupt(&format!(
                 "data tag {name} has type code {other}, expected 2 ..= 12, 15, 18 or 20"
             ))),
         }
@@ -654,7 +653,7 @@ impl<I: Input + ?Sized> Parser<'_, I> {
     fn value(&mut self, ty: &TagType, name: &str) -> Parse<TagValue> {
         let size = ty
             .byte_size()
-            .ok_or_else(|| self.corrupt(format!("data tag {name}'s size overflows 64 bits")))?;
+            .ok_or_else(|| self.corrupt(&format!("data tag {name}'s size overflows 64 bits")))?;
         self.cur
             .need(size, &format!("the value of data tag {name}"))?;
         match ty {
