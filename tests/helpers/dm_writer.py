@@ -88,7 +88,7 @@ class Array:
 
     code: int
     count: int
-    data: bytes
+    data: Any  # bytes, or any buffer (a numpy array's memoryview)
     struct_fields: list[int] = field(default_factory=list)
 
 
@@ -106,22 +106,20 @@ class _Encoder:
     def value(self, fmt: str, v: Any) -> bytes:
         return struct.pack(self.order + fmt, v)
 
-    def group(self, entries: Group) -> bytes:
-        out = bytearray(b"\x00\x01")
-        out += self.word(len(entries))
+    def group(self, entries: Group) -> list[Any]:
+        """The group's bytes as a list of pieces (big arrays are not copied)."""
+        out: list[Any] = [b"\x00\x01" + self.word(len(entries))]
         for label, tag in entries:
             name = label.encode("latin-1")
-            if isinstance(tag, list):
-                kind, body = 20, self.group(tag)
-            else:
-                kind, body = 21, self.data(tag)
-            out += bytes([kind]) + struct.pack(">H", len(name)) + name
+            body = self.group(tag) if isinstance(tag, list) else self.data(tag)
+            kind = 20 if isinstance(tag, list) else 21
+            out.append(bytes([kind]) + struct.pack(">H", len(name)) + name)
             if self.dm4:
-                out += self.word(len(body))
+                out.append(self.word(_length(body)))
             out += body
-        return bytes(out)
+        return out
 
-    def data(self, tag: Any) -> bytes:
+    def data(self, tag: Any) -> list[Any]:
         if isinstance(tag, Scalar):
             words, payload = [_SIMPLE[tag.fmt]], self.value(tag.fmt, tag.value)
         elif isinstance(tag, Text):
@@ -146,7 +144,12 @@ class _Encoder:
             payload = tag.data
         else:
             raise TypeError(f"not a tag value: {tag!r}")
-        return b"%%%%" + self.word(len(words)) + b"".join(self.word(w) for w in words) + payload
+        head = b"%%%%" + self.word(len(words)) + b"".join(self.word(w) for w in words)
+        return [head, payload]
+
+
+def _length(pieces: list[Any]) -> int:
+    return sum(memoryview(p).nbytes for p in pieces)
 
 
 def _image(
@@ -182,15 +185,21 @@ def _image(
     ]
 
 
-def stored_layout(data: np.ndarray, order: str, sig_dims: int = 2) -> tuple[bytes, tuple[int, ...]]:
-    """The stored bytes (native order) and DM dimensions of ``data`` in ``order``."""
+def _bytes_of(a: np.ndarray) -> memoryview:
+    """``a``'s bytes in C order, without a copy where it is C-contiguous already."""
+    return memoryview(np.ascontiguousarray(a).reshape(-1).view(np.uint8))
+
+
+def stored_layout(data: np.ndarray, order: str, sig_dims: int = 2) -> tuple[Any, tuple[int, ...]]:
+    """The stored bytes (a buffer, in ``data``'s byte order) and DM dimensions of ``data`` in
+    ``order``."""
     if order == "C":
-        return np.ascontiguousarray(data).tobytes(), tuple(reversed(data.shape))
+        return _bytes_of(data), tuple(reversed(data.shape))
     if order != "hybrid":
         raise ValueError(f"order: {order!r}")
     nav, sig = data.shape[:-sig_dims], data.shape[-sig_dims:]
     flat = data.reshape(int(np.prod(nav)), int(np.prod(sig)))
-    return np.ascontiguousarray(flat.T).tobytes(), tuple(reversed(nav)) + tuple(reversed(sig))
+    return _bytes_of(flat.T), tuple(reversed(nav)) + tuple(reversed(sig))
 
 
 def write_dm(
@@ -217,7 +226,10 @@ def write_dm(
     enc = _Encoder(version, little_endian)
     data = np.asarray(data)
     order_char = "<" if little_endian else ">"
-    stored, dims = stored_layout(data.astype(data.dtype.newbyteorder(order_char)), order, sig_dims)
+    target = data.dtype.newbyteorder(order_char)
+    stored, dims = stored_layout(
+        data if data.dtype == target else data.astype(target), order, sig_dims
+    )
     dt = data_type if data_type is not None else DM_TYPES[data.dtype.newbyteorder("=")]
     if data.dtype.kind == "c":
         element_code, elements = (6 if data.itemsize == 8 else 7), 2 * data.size
@@ -260,12 +272,13 @@ def write_dm(
     ]
     body = enc.group(root)
     header_len = 16 if version == 4 else 12
-    total = header_len + len(body) + 8
+    total = header_len + _length(body) + 8
     with open(path, "wb") as f:
         f.write(struct.pack(">I", version))
         f.write(enc.word(total - (24 if version == 4 else 16)))
         f.write(struct.pack(">I", 1 if little_endian else 0))
-        f.write(body)
+        for piece in body:
+            f.write(piece)
         f.write(b"\0" * 8)
 
 
