@@ -56,7 +56,7 @@ def optional_tables(name: str, levels: int) -> str:
 
 
 #: the parts of ``make bench`` after run.py and dask_bench.py, in report order
-EXTRA_PARTS = ("hdf5", "masks")
+EXTRA_PARTS = ("hdf5", "masks", "dm")
 
 
 def extra_tables(levels: int) -> str:
