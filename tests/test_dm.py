@@ -27,6 +27,8 @@ from ferrotem.udf.base import UDF
 from ferrotem.udf.sum import SumUDF
 from ferrotem.udf.sumsigudf import SumSigUDF
 from helpers.dm_writer import stored_layout, write_dm
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "dm"
 LIBERTEM_PY = Path(__file__).resolve().parents[1] / ".venv-libertem" / "bin" / "python"
@@ -365,3 +367,43 @@ def test_auto_detects_dm_by_content(inline_ctx, tmp_path, version):
     # a file that starts like a DM header but is not one is not taken for one
     (tmp_path / "x.bin").write_bytes(b"\0\0\0\x04" + b"\xff" * 60)
     assert detect(str(tmp_path / "x.bin")) == {}
+
+
+@given(
+    nav=st.lists(st.integers(1, 5), min_size=1, max_size=2).map(tuple),
+    sig=st.tuples(st.integers(1, 6), st.integers(1, 6)),
+    dtype=st.sampled_from(["u1", "i2", "u4", "f4", "f8"]),
+    layout=st.sampled_from(["hybrid", "C"]),
+    version=st.sampled_from([3, 4]),
+    little_endian=st.booleans(),
+    partitions=st.integers(1, 4),
+    seed=st.integers(0, 2**16),
+)
+@settings(max_examples=25)
+def test_any_shape_and_layout_reads_back(
+    contexts, tmp_path_factory, nav, sig, dtype, layout, version, little_endian, partitions, seed
+):
+    ctx = contexts["inline"]
+    shape = nav + sig
+    # 2-D nav + 2-D sig is 4-D: hybrid by default, C when tagged; 3-D data is a C stack
+    if len(shape) == 3:
+        layout = "C"
+    data = make_data(seed, shape, dtype)
+    path = tmp_path_factory.mktemp("h") / f"x.dm{version}"
+    swapped = True if (layout == "C" and len(shape) == 4) else None
+    write_dm(
+        path,
+        data,
+        version=version,
+        little_endian=little_endian,
+        order=layout,
+        data_order_swapped=swapped,
+        fmt="Image",
+    )
+    n = int(np.prod(nav))
+    ds = ctx.load("dm", path=path, num_partitions=min(partitions, n))
+    assert tuple(ds.shape) == shape
+    np.testing.assert_array_equal(read_back(ctx, ds), data)
+    roi = np.random.default_rng(seed).random(nav) < 0.5
+    total = ctx.run_udf(ds, SumUDF(), roi=roi)["intensity"].data
+    assert_close(total, data[roi].sum(axis=0))
