@@ -1,6 +1,7 @@
-//! The DM tag parser and readers on the real files of `shared/data/real/dm` (known values), and
-//! fuzzed: random bytes, and the real files with random bytes changed or cut off. Whatever comes
-//! in, the result is a value or an error — never a panic — and what opens reads without one.
+//! The DM tag parser and readers on the real files of `shared/data/real/dm` (known values) and
+//! on a small 4-D file written here (stored transposed), and fuzzed: random bytes, and those
+//! files with random bytes changed or cut off. Whatever comes in, the result is a value or an
+//! error — never a panic — and what opens reads without one.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests
 
 use ferrotem_core::shape::DatasetShape;
@@ -18,17 +19,69 @@ fn shared() -> PathBuf {
 
 const REAL: [&str; 3] = ["test-1.dm3", "test-1.dm4", "test_diffraction_pattern.dm3"];
 
-/// The real files (those present).
+/// A small DM4 file written here: one 4-D uint16 image (dims 3, 2, 4, 5) stored transposed
+/// (no `Data Order Swapped` tag), so that the fuzzing reaches the transposed reader too.
+fn written_4d() -> Vec<u8> {
+    fn word(b: &mut Vec<u8>, w: u64) {
+        b.extend(w.to_be_bytes());
+    }
+    fn entry(b: &mut Vec<u8>, kind: u8, label: &str, body: &[u8]) {
+        b.push(kind);
+        b.extend(u16::try_from(label.len()).unwrap().to_be_bytes());
+        b.extend(label.as_bytes());
+        word(b, body.len() as u64);
+        b.extend(body);
+    }
+    fn data(words: &[u64], value: &[u8]) -> Vec<u8> {
+        let mut b = b"%%%%".to_vec();
+        word(&mut b, words.len() as u64);
+        for &w in words {
+            word(&mut b, w);
+        }
+        b.extend(value);
+        b
+    }
+    fn group(entries: &[(u8, &str, Vec<u8>)]) -> Vec<u8> {
+        let mut b = vec![0, 1];
+        word(&mut b, entries.len() as u64);
+        for (kind, label, body) in entries {
+            entry(&mut b, *kind, label, body);
+        }
+        b
+    }
+    let dims = [3u32, 2, 4, 5];
+    let pixels: Vec<u8> = (0..120u16).flat_map(u16::to_le_bytes).collect();
+    let dimensions: Vec<(u8, &str, Vec<u8>)> = dims
+        .iter()
+        .map(|d| (21, "", data(&[5], &d.to_le_bytes())))
+        .collect();
+    let image_data = group(&[
+        (21, "Data", data(&[20, 4, 120], &pixels)),
+        (21, "DataType", data(&[3], &10i32.to_le_bytes())),
+        (20, "Dimensions", group(&dimensions)),
+    ]);
+    let image = group(&[(20, "ImageData", image_data)]);
+    let root = group(&[(20, "ImageList", group(&[(20, "", image)]))]);
+    let mut file = 4u32.to_be_bytes().to_vec();
+    word(&mut file, root.len() as u64 + 8);
+    file.extend(1u32.to_be_bytes());
+    file.extend(root);
+    file.extend([0u8; 8]);
+    file
+}
+
+/// The real files (those present) and a written 4-D file.
 fn seeds() -> &'static Vec<Vec<u8>> {
     static FILES: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
     FILES.get_or_init(|| {
-        let files: Vec<Vec<u8>> = REAL
+        let mut files: Vec<Vec<u8>> = REAL
             .iter()
             .filter_map(|n| std::fs::read(shared().join(n)).ok())
             .collect();
         if files.is_empty() {
-            eprintln!("DM test files not found: fuzzing random bytes only");
+            eprintln!("DM test files not found: fuzzing a written file only");
         }
+        files.push(written_4d());
         files
     })
 }
@@ -101,6 +154,26 @@ fn the_real_files_read_as_their_readme_says() {
     assert_eq!(values.len(), 87 * 87);
     assert_eq!(values.iter().sum::<i64>(), 9_459_771);
     assert_eq!(&values[..3], &[834, 823, 834]);
+}
+
+#[test]
+fn the_written_4d_file_reads_transposed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.dm4");
+    std::fs::write(&path, written_4d()).unwrap();
+    let info = read_dm(&path).unwrap();
+    assert!(!info.images[0].c_order());
+    let bytes = read_default_image(&path).unwrap();
+    let values: Vec<u16> = bytes
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .collect();
+    // nav (2, 3), sig (5, 4): frame f, pixel p is stored at p * 6 + f
+    for f in 0..6u16 {
+        for p in 0..20u16 {
+            assert_eq!(values[usize::from(f * 20 + p)], p * 6 + f);
+        }
+    }
 }
 
 /// Changes `bytes` at random places and maybe cuts it off.
