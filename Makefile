@@ -61,7 +61,7 @@ test: system-deps develop lint rust-test py-test
 
 # Writes benchmarks/results/latest.md (full tables, date and commit of the run).
 bench: develop
-	$(PY) benchmarks/run.py && $(PY) benchmarks/dask_bench.py && $(PY) benchmarks/hdf5_bench.py && $(PY) benchmarks/masks_bench.py && $(PY) benchmarks/rawcsr_bench.py && $(PY) benchmarks/mrc_bench.py && $(PY) benchmarks/k2is_bench.py && $(PY) benchmarks/convert_bench.py && $(PY) benchmarks/report.py
+	$(PY) benchmarks/run.py && $(PY) benchmarks/dask_bench.py && $(PY) benchmarks/hdf5_bench.py && $(PY) benchmarks/masks_bench.py && $(PY) benchmarks/rawcsr_bench.py && $(PY) benchmarks/mrc_bench.py && $(PY) benchmarks/k2is_bench.py && $(PY) benchmarks/convert_bench.py && $(PY) benchmarks/dm_bench.py && $(PY) benchmarks/report.py
 
 # Puts the tables of the last `make bench` into README.md and docs/performance.md (no re-run).
 bench-docs: $(DEPS_STAMP)

@@ -56,7 +56,7 @@ def optional_tables(name: str, levels: int) -> str:
 
 
 #: the parts of ``make bench`` after run.py and dask_bench.py, in report order
-EXTRA_PARTS = ("hdf5", "masks", "rawcsr", "mrc", "k2is", "convert")
+EXTRA_PARTS = ("hdf5", "masks", "rawcsr", "mrc", "k2is", "dm", "convert")
 
 
 def extra_tables(levels: int) -> str:

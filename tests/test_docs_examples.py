@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers.blo_writer import write_blo
+from helpers.dm_writer import write_dm
 from helpers.empad_writer import write_empad
 from helpers.frms6_writer import write_acquisition as write_frms6_acquisition
 from helpers.k2is_writer import random_frames, write_k2is
@@ -55,6 +56,9 @@ def make_stand_ins(d: Path) -> None:
     tvips = rng.integers(0, 4096, (15, 16, 16)).astype(np.uint16)
     write_tvips(d, "series", tvips, split=[5, 10], positions=raster_positions(2, 3, 4, 1))
     write_empad(d, "acquisition", rng.random((2, 3, 128, 128), dtype=np.float32))
+    write_dm(d / "scan.dm4", rng.integers(0, 99, (4, 6, 32, 32), dtype=np.uint16), order="hybrid")
+    for i in range(2):
+        write_dm(d / f"frame_{i:03d}.dm3", rng.integers(0, 99, (32, 32), np.uint16), version=3)
 
 
 @pytest.mark.parametrize("page", [p for p in PAGES if blocks(p)], ids=lambda p: p.name)

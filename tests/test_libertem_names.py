@@ -468,6 +468,15 @@ LIBERTEM_0_16_NAMES: dict[str, tuple[str, ...]] = {
         "get_filenames",
         "k2is_get_read_ranges",
     ),
+    "libertem.io.dataset.dm": (
+        "DMDataSet",
+        "DMFileSet",
+        "SingleDMDatasetParams",
+        "StackedDMDataSet",
+        "StackedDMDatasetParams",
+        "StackedDMFile",
+    ),
+    "libertem.io.dataset.dm_single": ("DMFile", "DMPartition", "SingleDMDataSet"),
     "libertem.io.dataset.dask": (
         "DaskBackend",
         "DaskBackendImpl",
@@ -785,6 +794,9 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     ("libertem.io.dataset.mrc", "MRCPartition"): (
         "LiberTEM's per-format partition classes; ferrotem's partitions are Partition"
     ),
+    ("libertem.io.dataset.dm_single", "DMPartition"): (
+        "LiberTEM's per-format partition classes; ferrotem's partitions are Partition"
+    ),
     ("libertem.io.dataset.blo", "get_header_dtype_list"): (
         "LiberTEM's numpy layout of the header; ferrotem parses it in Rust "
         "(_core.blo_header, dataset.header)"
@@ -878,8 +890,8 @@ for _name in (
 for _module, _names in {
     "libertem.io.dataset.base": (
         "BufferedBackend",
-    ("libertem.io.dataset.ser", "SERDatasetParams"),
-    ("libertem.io.dataset.mrc", "MRCDatasetParams"),
+        ("libertem.io.dataset.ser", "SERDatasetParams"),
+        ("libertem.io.dataset.mrc", "MRCDatasetParams"),
         "Decoder",
         "DirectBackend",
         "DtypeConversionDecoder",
@@ -902,6 +914,8 @@ for _module, _names in {
     "libertem.io.dataset.mrc": ("MRCBackend", "MRCBackendFile", "MRCBackendImpl"),
     "libertem.io.dataset.seq": ("SEQFileSet",),
     "libertem.io.dataset.empad": ("EMPADFileSet",),
+    "libertem.io.dataset.dm": ("DMFileSet", "StackedDMFile"),
+    "libertem.io.dataset.dm_single": ("DMFile",),
     "libertem.io.dataset.dask": (
         "DaskBackend",
         "DaskBackendImpl",
@@ -924,6 +938,8 @@ for _module, _name in (
     ("libertem.io.dataset.frms6", "FRMS6DatasetParams"),
     ("libertem.io.dataset.tvips", "TVIPSDatasetParams"),
     ("libertem.io.dataset.empad", "EMPADDatasetParams"),
+    ("libertem.io.dataset.dm", "SingleDMDatasetParams"),
+    ("libertem.io.dataset.dm", "StackedDMDatasetParams"),
 ):
     EXCEPTIONS[(_module, _name)] = _WEB_PARAMS
 EXCEPTIONS[("libertem.io.dataset.raw_csr", "RawCSRPartition")] = (
@@ -977,13 +993,6 @@ _TOOLKIT = "issue 9 (the microscopist's toolkit)"
 MISSING_MODULES: dict[str, str] = {
     "libertem.analysis.clust": _CLUSTER,
     "libertem.analysis.helper": _TEMPLATE,
-    **{
-        f"libertem.io.dataset.{m}": "issue 10 (detector files II)"
-        for m in (
-            "dm",
-            "dm_single",
-        )
-    },
     "libertem.web": "issue 11 (ferrotem server)",
 }
 

@@ -20,6 +20,7 @@ __all__ = [
     "blo_header",
     "chunk_filter_supported",
     "default_partition_count",
+    "dm_info",
     "empad_scan",
     "empad_xml",
     "encode_chunks",
@@ -31,6 +32,8 @@ __all__ = [
     "native_udf_names",
     "npy_header",
     "open_blo",
+    "open_dm_frames",
+    "open_dm_transposed",
     "open_empad",
     "open_frms6",
     "open_mib",
@@ -445,3 +448,32 @@ def encode_chunks(
 ) -> list[bytes]:
     """Encodes ``data`` (chunks of ``chunk_bytes`` bytes back to back) chunk by chunk with
     ``codec`` (``'bitshuffle-lz4'`` or ``'gzip'`` at ``level``), as HDF5's filter stores them."""
+
+# -- Gatan Digital Micrograph (dm) -------------------------------------------------------------
+
+def dm_info(path: _Path) -> dict[str, Any]:
+    """Parses the tag tree of the DM file ``path``: a dict of its version, byte order, default
+    image and images (each a dict of what its tags say, and ``data_error``, why its data cannot
+    be read, or ``None``)."""
+
+def open_dm_frames(
+    files: Sequence[tuple[_Path, int, int]],
+    dtype: str,
+    nav_shape: Sequence[int],
+    sig_shape: Sequence[int],
+    sync_offset: int = 0,
+) -> DataSource:
+    """C-ordered frames of DM files, each given as ``(path, data offset, frames)``, as a data
+    source."""
+
+def open_dm_transposed(
+    path: _Path,
+    offset: int,
+    stored_frames: int,
+    dtype: str,
+    nav_shape: Sequence[int],
+    sig_shape: Sequence[int],
+    sync_offset: int = 0,
+) -> DataSource:
+    """Transposed DM data (``stored_frames`` values of each pixel in turn, from ``offset`` of
+    ``path``) as a data source of frames."""

@@ -16,6 +16,7 @@ mod formats_mrc;
 mod formats_ser;
 mod formats_empad;
 mod formats_tvips;
+mod formats_dm;
 mod native_spec;
 mod numpy_bytes;
 mod partition;
@@ -66,5 +67,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(formats_k2is::k2is_gtg_scan_shape, m)?)?;
     m.add_function(wrap_pyfunction!(formats_k2is::open_k2is, m)?)?;
     m.add_function(wrap_pyfunction!(export::encode_chunks, m)?)?;
+    m.add_function(wrap_pyfunction!(formats_dm::dm_info, m)?)?;
+    m.add_function(wrap_pyfunction!(formats_dm::open_dm_frames, m)?)?;
+    m.add_function(wrap_pyfunction!(formats_dm::open_dm_transposed, m)?)?;
     Ok(())
 }

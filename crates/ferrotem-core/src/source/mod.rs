@@ -13,6 +13,7 @@ mod callback;
 mod chunked;
 mod csr;
 pub mod empad;
+pub mod dm;
 mod fortran;
 pub mod framed;
 pub mod frms6;

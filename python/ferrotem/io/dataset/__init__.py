@@ -31,6 +31,7 @@ _DATASETS: dict[str, str] = {
     "mrc": "ferrotem.io.dataset.mrc.MRCDataSet",
     "tvips": "ferrotem.io.dataset.tvips.TVIPSDataSet",
     "empad": "ferrotem.io.dataset.empad.EMPADDataSet",
+    "dm": "ferrotem.io.dataset.dm.DMDataSet",
 }
 
 

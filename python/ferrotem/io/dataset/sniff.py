@@ -76,6 +76,8 @@ def _is_frms6(path: str, head: bytes) -> bool:
         return True
     text = head.decode("latin-1").lower()
     return "[measurementinfo]" in text and "readoutmode" in text
+
+
 def _is_raw_csr_descriptor(path: str, head: bytes) -> bool:
     """A TOML descriptor (under 1 MiB) whose ``[params]`` say ``filetype = "raw_csr"``."""
     if b"raw_csr" not in head.lower() or os.path.getsize(path) > 1 << 20:
@@ -89,6 +91,8 @@ def _is_raw_csr_descriptor(path: str, head: bytes) -> bool:
         return False
     filetype = params.get("filetype") if isinstance(params, dict) else None
     return isinstance(filetype, str) and filetype.lower() == "raw_csr"
+
+
 def _is_mrc(path: str, head: bytes) -> bool:
     """An MRC file: ``MAP `` at byte 208 (MRC2014), or, for older writers, a header whose sizes
     and mode (in either byte order) account for the file's length."""
@@ -105,6 +109,8 @@ def _is_mrc(path: str, head: bytes) -> bool:
             if 1024 + nsymbt + nx * ny * nz * itemsize[mode] == size:
                 return True
     return False
+
+
 def _tvips_header_ok(head: bytes) -> bool:
     """A TVIPS series header: size 256, version 1 or 2, 8 or 16 bits per pixel."""
     if len(head) < 256:
@@ -145,6 +151,15 @@ def _is_k2is(path: str, head: bytes) -> bool:
     return path.lower().endswith(".gtg") and head[:4] in (b"\0\0\0\x03", b"\0\0\0\x04")
 
 
+def _is_dm(path: str, head: bytes) -> bool:
+    """A DM3/DM4 header: version 3 or 4 (big-endian), a byte-order flag of 0 or 1, and the root
+    tag group's two flag bytes of 0 or 1."""
+    if len(head) < 18 or head[:3] != b"\0\0\0" or head[3] not in (3, 4):
+        return False
+    at = 8 if head[3] == 3 else 12
+    return head[at : at + 3] == b"\0\0\0" and all(b in (0, 1) for b in head[at + 3 : at + 6])
+
+
 #: The checks, in the order they are tried (the more specific before the more general).
 SIGNATURES: tuple[Signature, ...] = (
     Signature("npy", "numpy .npy (magic \\x93NUMPY)", lambda p, h: h.startswith(b"\x93NUMPY")),
@@ -162,6 +177,7 @@ SIGNATURES: tuple[Signature, ...] = (
     Signature("tvips", "TVIPS series (series header of 256 bytes, in the _000 file)", _is_tvips),
     Signature("empad", "EMPAD .xml (an XML document with <raw_file>)", _is_empad_xml),
     Signature("k2is", "K2IS sector .bin (block sync word 0xFFFF0055) or .gtg", _is_k2is),
+    Signature("dm", "Gatan Digital Micrograph DM3/DM4 (version 3 or 4 header)", _is_dm),
     Signature("arina", "DECTRIS master HDF5 (entry/data/data_NNNNNN links)", _is_arina_master),
     Signature("hdf5", "HDF5 (signature \\x89HDF)", _is_hdf5),
     Signature("raw_csr", "raw_csr TOML descriptor (filetype = 'raw_csr')", _is_raw_csr_descriptor),
