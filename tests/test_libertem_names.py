@@ -890,8 +890,6 @@ for _name in (
 for _module, _names in {
     "libertem.io.dataset.base": (
         "BufferedBackend",
-        ("libertem.io.dataset.ser", "SERDatasetParams"),
-        ("libertem.io.dataset.mrc", "MRCDatasetParams"),
         "Decoder",
         "DirectBackend",
         "DtypeConversionDecoder",
@@ -933,6 +931,8 @@ for _module, _name in (
     ("libertem.io.dataset.dask", "DaskDatasetParams"),
     ("libertem.io.dataset.mib", "MIBDatasetParams"),
     ("libertem.io.dataset.blo", "BLODatasetParams"),
+    ("libertem.io.dataset.ser", "SERDatasetParams"),
+    ("libertem.io.dataset.mrc", "MRCDatasetParams"),
     ("libertem.io.dataset.raw_csr", "RawCSRDatasetParams"),
     ("libertem.io.dataset.seq", "SEQDatasetParams"),
     ("libertem.io.dataset.frms6", "FRMS6DatasetParams"),
