@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import urllib.request
@@ -29,12 +32,14 @@ class Browser:
     """One headless Chromium with one page; ``evaluate`` runs JavaScript in it."""
 
     def __init__(self, executable: str):
-        self.profile = tempfile.TemporaryDirectory()
+        # Chromium's helper processes may still write to the profile as it is removed.
+        self.profile = tempfile.TemporaryDirectory(ignore_cleanup_errors=True)
         self.proc = subprocess.Popen(
             [executable, "--headless=new", "--no-sandbox", "--disable-gpu",
              "--remote-debugging-port=0", f"--user-data-dir={self.profile.name}",
              "--window-size=1200,900", "about:blank"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            start_new_session=True,
         )  # fmt: skip
         assert self.proc.stderr is not None
         for _ in range(200):
@@ -99,9 +104,13 @@ class Browser:
 
     def close(self) -> None:
         """Ends Chromium and removes its profile."""
-        self.proc.terminate()
+        # Chromium runs as a process group (renderers, GPU and network helpers): end all of it.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
         try:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
         self.profile.cleanup()
