@@ -250,7 +250,11 @@ impl<S: CastTo<R> + Copy, R: MaskElem> Kernel for DenseBlock<'_, S, R> {
 
     #[inline(always)]
     fn run(self) {
-        let mut x = [[R::default(); BLOCK]; FRAMES];
+        let mut skewed = Skewed {
+            _skew: [0; SKEW],
+            x: [[R::default(); BLOCK]; FRAMES],
+        };
+        let x = &mut skewed.x;
         let stride = self.stride.max(self.width);
         let rows = self.data.chunks(stride).filter_map(|c| c.get(..self.width));
         // Blocks are aligned to the frame (a tile may start anywhere in it).
@@ -282,7 +286,7 @@ impl<S: CastTo<R> + Copy, R: MaskElem> Kernel for DenseBlock<'_, S, R> {
                     len,
                 };
                 if count == FRAMES {
-                    R::multiply::<FRAMES>(acc, array_of(&x, len), self.n, &w);
+                    R::multiply::<FRAMES>(acc, array_of(x, len), self.n, &w);
                 } else {
                     for (f, xf) in x[..count].iter().enumerate() {
                         let acc = &mut acc[f * self.n..][..self.n];
@@ -293,6 +297,19 @@ impl<S: CastTo<R> + Copy, R: MaskElem> Kernel for DenseBlock<'_, S, R> {
             block += 1;
         }
     }
+}
+
+/// Bytes between a page boundary and the converted frames' buffer: stored frames usually
+/// start on a page (mapped files, page-aligned tiles), so a block's values and their copy at the
+/// same offset in a page would alias in the L1 cache's store-to-load check ("4K aliasing") and
+/// stall every load after a store; half a page plus a line apart they do not.
+const SKEW: usize = 2048 + 64;
+
+/// The converted frames' buffer at [`SKEW`] bytes past a page boundary.
+#[repr(C, align(4096))]
+struct Skewed<R> {
+    _skew: [u8; SKEW],
+    x: [[R; BLOCK]; FRAMES],
 }
 
 /// Asks the CPU to bring `values` into the cache: the next block of a frame, read after the
@@ -490,9 +507,6 @@ mod avx {
             }
             i += LANES;
         }
-        if F * M == LANES {
-            return fold_eight(&acc, x, w, whole);
-        }
         std::array::from_fn(|f| {
             std::array::from_fn(|k| {
                 let mut lanes = [0.0f32; LANES];
@@ -501,66 +515,6 @@ mod avx {
                 fold(&lanes, x[f], w[k], whole)
             })
         })
-    }
-
-    /// [`fold`] of eight dot products at once (`F * M == LANES`): their lane vectors are
-    /// transposed, so that vector `j` holds lane `j` of every dot product, and added in lane
-    /// order to the products past `whole`: lane `f * M + k` of the sum is then exactly what
-    /// [`fold`] gives for frame `f` and mask `k`, in eight vector additions rather than 64
-    /// dependent scalar ones.
-    #[inline]
-    #[target_feature(enable = "avx")]
-    fn fold_eight<const F: usize, const M: usize>(
-        acc: &[[__m256; M]; F],
-        x: [&[f32]; F],
-        w: [&[f32]; M],
-        whole: usize,
-    ) -> [[f32; M]; F] {
-        let rows: [__m256; LANES] = std::array::from_fn(|d| acc[d / M][d % M]);
-        let tails: [f32; LANES] = std::array::from_fn(|d| {
-            let (frame, mask) = (x[d / M], w[d % M]);
-            let mut total = 0.0f32;
-            for (&a, &b) in frame[whole..].iter().zip(&mask[whole..]) {
-                total += a * b;
-            }
-            total
-        });
-        // The 8x8 transpose: pairs of rows interleaved, then pairs of pairs, then halves.
-        let t0 = _mm256_unpacklo_ps(rows[0], rows[1]);
-        let t1 = _mm256_unpackhi_ps(rows[0], rows[1]);
-        let t2 = _mm256_unpacklo_ps(rows[2], rows[3]);
-        let t3 = _mm256_unpackhi_ps(rows[2], rows[3]);
-        let t4 = _mm256_unpacklo_ps(rows[4], rows[5]);
-        let t5 = _mm256_unpackhi_ps(rows[4], rows[5]);
-        let t6 = _mm256_unpacklo_ps(rows[6], rows[7]);
-        let t7 = _mm256_unpackhi_ps(rows[6], rows[7]);
-        let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
-        let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
-        let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
-        let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
-        let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
-        let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
-        let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
-        let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
-        let lane = [
-            _mm256_permute2f128_ps::<0x20>(u0, u4),
-            _mm256_permute2f128_ps::<0x20>(u1, u5),
-            _mm256_permute2f128_ps::<0x20>(u2, u6),
-            _mm256_permute2f128_ps::<0x20>(u3, u7),
-            _mm256_permute2f128_ps::<0x31>(u0, u4),
-            _mm256_permute2f128_ps::<0x31>(u1, u5),
-            _mm256_permute2f128_ps::<0x31>(u2, u6),
-            _mm256_permute2f128_ps::<0x31>(u3, u7),
-        ];
-        // SAFETY: `tails` is LANES readable float32; unaligned load.
-        let mut sum = unsafe { _mm256_loadu_ps(tails.as_ptr()) };
-        for l in lane {
-            sum = _mm256_add_ps(sum, l);
-        }
-        let mut out = [0.0f32; LANES];
-        // SAFETY: `out` is LANES writable float32; unaligned store.
-        unsafe { _mm256_storeu_ps(out.as_mut_ptr(), sum) };
-        std::array::from_fn(|f| std::array::from_fn(|k| out[f * M + k]))
     }
 }
 
@@ -1060,8 +1014,8 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
 
-        /// The AVX product (pairs of masks, their sums folded eight at a time) gives the same
-        /// bits as the generic one, for four frames and for one, an odd number of masks (a
+        /// The AVX product (pairs of masks, mask values prefetched) gives the same bits as the
+        /// generic one, for four frames and for one, an odd number of masks (a
         /// pair and a single one), any length up to a block (products past the last whole
         /// group of lanes) and any start in the block; values whose float32 sums round.
         #[cfg(target_arch = "x86_64")]
