@@ -54,6 +54,14 @@ pub struct RunOptions<'a> {
 /// partial result, small enough for dozens of pieces per gigabyte.
 pub const DEFAULT_TASK_BYTES: usize = 32 * 1024 * 1024;
 
+/// Fewest frames in a piece of [`Runner::run`] when frames are large (at least
+/// [`LARGE_FRAME_BYTES`]), whatever [`RunOptions::task_bytes`] says: a piece's frame-sized
+/// partial results must stay small against its data. (Smaller frames fill a default piece
+/// with more than this many frames anyway.)
+const MIN_PIECE_FRAMES: usize = 16;
+/// Frames of at least this many stored bytes are "large" for [`MIN_PIECE_FRAMES`].
+const LARGE_FRAME_BYTES: usize = 1 << 20;
+
 impl RunOptions<'_> {
     /// Options with the default tile size and no cancellation.
     #[must_use]
@@ -492,7 +500,16 @@ impl Runner {
         // merged like a partition of its own, and `on_partition` fires once a whole partition
         // is done.
         let frame_bytes = (source.shape().sig_size() * source.dtype().itemsize()).max(1);
-        let piece_frames = (opts.task_bytes / frame_bytes).max(1) as u64;
+        // At least MIN_PIECE_FRAMES frames a piece: each piece allocates, fills and merges
+        // frame-sized partial results (SumUDF's float64 frame is four uint16 frames), so with
+        // large frames (K2IS: 7.6 MB) a piece of a few frames spent as long on its partial
+        // result as on its data.
+        let min_frames = if frame_bytes >= LARGE_FRAME_BYTES {
+            MIN_PIECE_FRAMES
+        } else {
+            1
+        };
+        let piece_frames = (opts.task_bytes / frame_bytes).max(min_frames) as u64;
         let mut pieces: Vec<(usize, Partition)> = Vec::new();
         let mut counts = vec![0usize; partitions.len()];
         for (i, p) in partitions.iter().enumerate() {
