@@ -54,6 +54,17 @@ impl<S: CastTo<T> + Copy, T: Copy + AddAssign + Default> Kernel for SumRows<'_, 
         let mut first = 0;
         while first < depth {
             let last = (first + GROUP).min(depth);
+            if last - first == 1 {
+                // One row (tiles one frame deep, as large frames give): nothing to keep in
+                // registers across rows; adding in place avoids copying every accumulator
+                // through `lanes` and back. Same additions in the same order.
+                let row = &self.data[first * stride..first * stride + width];
+                for (a, &x) in self.acc.iter_mut().zip(row) {
+                    *a += x.cast();
+                }
+                first = last;
+                continue;
+            }
             let mut start = 0;
             while start < width {
                 let end = (start + LANES).min(width);
