@@ -764,3 +764,36 @@ def write_results(name: str, markdown: str, data: dict[str, Any]) -> str:
     with open(os.path.join(RESULTS, f"{name}.json"), "w") as f:
         json.dump(data, f, indent=1, default=str)
     return md
+
+
+def libertem_part(
+    skip: bool, run: Callable[[], dict[str, Any]], tag: str
+) -> tuple[str, dict[str, Any]]:
+    """Runs ``run`` (the LiberTEM side of a bench, in .venv-libertem) unless ``skip`` or
+    LiberTEM is not installed: ``(what the report says of LiberTEM, its timings)``."""
+    if skip:
+        return "skipped (--no-libertem)", {}
+    if not os.path.exists(LIBERTEM_PY):
+        return "not installed (make bench-libertem)", {}
+    step(tag, "LiberTEM (.venv-libertem)")
+    side = run()
+    if "error" in side:
+        return str(side["error"]), {}
+    return f"{side['version']} (in .venv-libertem)", side["times"]
+
+
+def result_header(
+    script: str, threads: int, reps: int, load0: float, t_start: float, argv: list[str] | None
+) -> dict[str, Any]:
+    """The fields every bench part's result starts with: when, where, how, and the command."""
+    return {
+        "when": time.strftime("%Y-%m-%d %H:%M"),
+        "commit": git_commit(),
+        "machine": machine(),
+        "threads": threads,
+        "reps": reps,
+        "load0": load0,
+        "load1": os.getloadavg()[0],
+        "command": " ".join([f"python benchmarks/{script}", *(argv or sys.argv[1:])]),
+        "total": time.perf_counter() - t_start,
+    }

@@ -34,12 +34,12 @@ from common import (
     Dataset,
     ensure_file,
     ensure_references,
-    git_commit,
     import_api,
+    libertem_part,
     load_references,
-    machine,
     make_context,
     median_gbs,
+    result_header,
     step,
     time_cells,
     verdict,
@@ -232,30 +232,14 @@ def main(argv: list[str] | None = None) -> int:
         warm_page_cache(path)
     step(TAG, f"ferrotem, {threads} threads")
     times = time_package("ferrotem", list(FILES), threads, reps)["times"]
-    if args.no_libertem:
-        libertem = "skipped (--no-libertem)"
-    elif not os.path.exists(LIBERTEM_PY):
-        libertem = "not installed (make bench-libertem)"
-    else:
-        step(TAG, "LiberTEM (.venv-libertem)")
-        side = libertem_side(threads, reps)
-        if "error" in side:
-            libertem = side["error"]
-        else:
-            libertem = f"{side['version']} (in .venv-libertem)"
-            times.update(side["times"])
+    libertem, libertem_times = libertem_part(
+        args.no_libertem, lambda: libertem_side(threads, reps), TAG
+    )
+    times.update(libertem_times)
     result = {
-        "when": time.strftime("%Y-%m-%d %H:%M"),
-        "commit": git_commit(),
-        "machine": machine(),
-        "threads": threads,
-        "reps": reps,
-        "load0": load0,
-        "load1": os.getloadavg()[0],
+        **result_header("dm_bench.py", threads, reps, load0, t_start, argv),
         "libertem": libertem,
         "times": times,
-        "command": " ".join(["python benchmarks/dm_bench.py", *(argv or sys.argv[1:])]),
-        "total": time.perf_counter() - t_start,
     }
     report = build_report(result)
     print(report)

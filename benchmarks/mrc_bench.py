@@ -32,12 +32,12 @@ from common import (
     ensure_file,
     ensure_references,
     gbs,
-    git_commit,
     import_api,
+    libertem_part,
     load_references,
-    machine,
     make_context,
     median_gbs,
+    result_header,
     step,
     time_cells,
     verdict,
@@ -213,30 +213,14 @@ def main(argv: list[str] | None = None) -> int:
         )
     finally:
         ctx.close()
-    if args.no_libertem:
-        libertem = "skipped (--no-libertem)"
-    elif not os.path.exists(LIBERTEM_PY):
-        libertem = "not installed (make bench-libertem)"
-    else:
-        step(TAG, "LiberTEM (.venv-libertem)")
-        side_result = run_libertem(threads, reps)
-        if "error" in side_result:
-            libertem = side_result["error"]
-        else:
-            libertem = f"{side_result['version']} (in .venv-libertem)"
-            times.update(side_result["times"])
+    libertem, libertem_times = libertem_part(
+        args.no_libertem, lambda: run_libertem(threads, reps), TAG
+    )
+    times.update(libertem_times)
     result = {
-        "when": time.strftime("%Y-%m-%d %H:%M"),
-        "commit": git_commit(),
-        "machine": machine(),
-        "threads": threads,
-        "reps": reps,
-        "load0": load0,
-        "load1": os.getloadavg()[0],
+        **result_header("mrc_bench.py", threads, reps, load0, t_start, argv),
         "libertem": libertem,
         "times": times,
-        "command": " ".join(["python benchmarks/mrc_bench.py", *(argv or sys.argv[1:])]),
-        "total": time.perf_counter() - t_start,
     }
     report = build_report(result)
     print(report)
