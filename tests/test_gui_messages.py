@@ -250,3 +250,26 @@ def test_cancelled_run_stops_after_the_current_partition(root: Path, ctx: Contex
 
     assert stream_run(ctx, run, emit) is False
     assert len(frames) == 1 and not frames[0]["final"]
+
+
+def test_a_finished_run_is_remembered_with_its_dataset_spec(tmp_path: Path) -> None:
+    """After a complete run the session holds the final image (equal to the oracle), the
+    analysis request and how the dataset was opened; closing the dataset forgets both."""
+    data = write_raw(tmp_path / "scan.raw")
+    ctx = Context.make_with("inline")
+    session = Session(ctx, tmp_path)
+    params = {"path": "scan.raw", "nav_shape": list(NAV), "sig_shape": list(SIG), "dtype": "uint16"}
+    ds_id = session.open({"filetype": "raw", "parameters": params})["dataset"]
+    request = {
+        "dataset": ds_id,
+        "analysis_id": "a1",
+        "analysis": {"type": "ring", "parameters": RING},
+    }
+    run = session.prepare_run(request)
+    assert stream_run(ctx, run, lambda header, image: None)
+    record = session.results["a1"]
+    assert record.dataset.filetype == "raw" and record.dataset.parameters == params
+    assert record.analysis == {"type": "ring", "parameters": RING}
+    np.testing.assert_allclose(record.channels["intensity"], ring_oracle(data, **RING), rtol=1e-6)
+    session.close_dataset({"dataset": ds_id})
+    assert session.results == {} and session.dataset_specs == {}

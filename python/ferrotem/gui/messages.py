@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ferrotem.gui.protocol import ProtocolError
+from ferrotem.gui.results import CompletedResult, DatasetSpec
 from ferrotem.gui.security import PathOutsideRoot, relative_to_root, resolve_in_root
 
 __all__ = ["ANALYSES", "PreparedRun", "Session", "error_reply", "stream_run"]
@@ -90,6 +91,10 @@ class PreparedRun:
     extract: Callable[[dict[str, Any]], np.ndarray]
     header: dict[str, Any]
     cancelled: threading.Event = field(default_factory=threading.Event)
+    #: called with the final result's channels (name -> image) when the run completes
+    on_complete: Callable[[dict[str, np.ndarray]], None] | None = None
+    #: the channel name of the image ``extract`` returns
+    channel: str = "intensity"
 
 
 class Session:
@@ -99,6 +104,10 @@ class Session:
         self.ctx = ctx
         self.root = root.resolve()
         self.datasets: dict[str, Any] = {}
+        #: how each open dataset was loaded (for notebooks and downloads)
+        self.dataset_specs: dict[str, DatasetSpec] = {}
+        #: the last complete result of each analysis id
+        self.results: dict[str, CompletedResult] = {}
         self._ids = itertools.count(1)
 
     # -- files -------------------------------------------------------------------------------
@@ -195,6 +204,7 @@ class Session:
             return error_reply(request, str(e), _param_of(e, names))
         ds_id = f"ds{next(self._ids)}"
         self.datasets[ds_id] = ds
+        self.dataset_specs[ds_id] = DatasetSpec(filetype, dict(parameters))
         shape = ds.shape
         return {"type": "opened", "dataset": ds_id, "filetype": filetype,
                 "nav_shape": list(shape.nav), "sig_shape": list(shape.sig),
@@ -205,6 +215,8 @@ class Session:
         ds_id = request.get("dataset")
         if self.datasets.pop(ds_id, None) is None:  # type: ignore[arg-type]
             raise ProtocolError(f"dataset: got {ds_id!r}, which is not open")
+        self.dataset_specs.pop(ds_id, None)  # type: ignore[arg-type]
+        self.results = {k: r for k, r in self.results.items() if r.dataset_id != ds_id}
         return {"type": "closed", "dataset": ds_id}
 
     # -- analyses ----------------------------------------------------------------------------
@@ -214,9 +226,9 @@ class Session:
         from ferrotem.analysis.base import Analysis
 
         ds_id = request.get("dataset")
-        dataset = self.datasets.get(ds_id) if isinstance(ds_id, str) else None
-        if dataset is None:
+        if not isinstance(ds_id, str) or ds_id not in self.datasets:
             raise ProtocolError(f"dataset: got {ds_id!r}, which is not open")
+        dataset = self.datasets[ds_id]
         spec = request.get("analysis")
         if not isinstance(spec, dict):
             raise ProtocolError(f"analysis: got {spec!r}, expected an object with a type")
@@ -231,10 +243,20 @@ class Session:
             udf = cls(dataset, parameters).get_udf()
         except (TypeError, ValueError) as e:  # the analysis' own parameter checks
             raise ProtocolError(str(e), _param_of(e, set(parameters))) from None
-        header = {"type": "result", "analysis": request.get("analysis_id", "main"), "kind": kind}
+        analysis_id = str(request.get("analysis_id", "main"))
+        header = {"type": "result", "analysis": analysis_id, "kind": kind}
+        spec_copy = {"type": kind, "parameters": dict(parameters)}
+        record = CompletedResult(ds_id, self.dataset_specs[ds_id], spec_copy)
+
+        def complete(channels: dict[str, np.ndarray]) -> None:
+            record.channels = channels
+            self.results[analysis_id] = record
+
         if kind == "sum":
-            return PreparedRun(dataset, udf, lambda b: b["intensity"].data, header)
-        return PreparedRun(dataset, udf, lambda b: b["intensity"].data[..., 0], header)
+            extract: Callable[[dict[str, Any]], np.ndarray] = lambda b: b["intensity"].data  # noqa: E731
+        else:
+            extract = lambda b: b["intensity"].data[..., 0]  # noqa: E731
+        return PreparedRun(dataset, udf, extract, header, on_complete=complete)
 
     # -- helpers -----------------------------------------------------------------------------
     def _path(self, rel: Any) -> Path:
@@ -261,6 +283,7 @@ def stream_run(
     if run.cancelled.is_set():  # replaced before a worker thread was free
         return False
     steps = ctx.run_udf_iter(run.dataset, run.udf)
+    final: tuple[dict[str, Any], np.ndarray] | None = None
     try:
         for step in steps:
             if run.cancelled.is_set():
@@ -270,6 +293,11 @@ def stream_run(
             header = {**run.header, "progress": float(damage.mean()) if damage.size else 1.0,
                       "final": bool(damage.all())}  # fmt: skip
             emit(header, image)
+            final = (header, image)
     finally:
         steps.close()
-    return not run.cancelled.is_set()
+    if run.cancelled.is_set():
+        return False
+    if run.on_complete is not None and final is not None and final[0]["final"]:
+        run.on_complete({run.channel: final[1]})
+    return True
