@@ -194,10 +194,19 @@ impl<S: CastTo<T> + Copy, T: Into<f64>> Kernel for RealShiftedSums<'_, S, T> {
             let shift = &mut m.shift[px.clone()];
             let s1 = &mut m.s1[px.clone()];
             let s2 = &mut m.s2[px];
-            // a pixel's first value becomes its shift
-            for ((k, &c), &x) in shift.iter_mut().zip(&*counts).zip(&self.data[start..][..b]) {
-                if c == 0 {
-                    *k = x.cast().into();
+            // a pixel's first value becomes its shift; after a block's first tile no count
+            // is 0, and this branch-free test (it vectorises) skips the per-pixel loop, which
+            // cost about a fifth of the time when it ran for every tile
+            #[allow(
+                clippy::needless_bitwise_bool,
+                reason = "`|`, not `||`: no branch per pixel, so the test vectorises"
+            )]
+            let unseen = counts.iter().fold(false, |any, &c| any | (c == 0));
+            if unseen {
+                for ((k, &c), &x) in shift.iter_mut().zip(&*counts).zip(&self.data[start..][..b]) {
+                    if c == 0 {
+                        *k = x.cast().into();
+                    }
                 }
             }
             // four frames at a time: the accumulators are loaded and stored once per four
