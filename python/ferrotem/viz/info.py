@@ -41,8 +41,8 @@ def _dataset_rows(dataset: DataSet) -> Rows:
 
 
 def _diagnostics(dataset: DataSet) -> Rows:
-    getter = getattr(dataset, "get_diagnostics", None)
-    items = getter() if callable(getter) else dataset.diagnostics
+    # the property: by default it calls ``get_diagnostics``, and a dataset may override either
+    items = dataset.diagnostics
     return [(str(d.get("name", "")), str(d.get("value", ""))) for d in items or []]
 
 

@@ -272,11 +272,6 @@ class SingleDMDataSet(DMDataSet):
             {"name": "Stored order", "value": "transposed" if self._transposed else "C"},
         ]
 
-    @property
-    def diagnostics(self) -> list[dict[str, str]]:
-        """The same as :meth:`get_diagnostics`."""
-        return self.get_diagnostics()
-
     def __repr__(self) -> str:
         try:
             return f"<SingleDMDataSet {self._path} shape={tuple(self.shape)} dtype={self.dtype}>"
@@ -413,11 +408,6 @@ class StackedDMDataSet(DMDataSet):
             {"name": "Frame shape", "value": str(tuple(self.shape.sig))},
             {"name": "Data type", "value": self._dtype_str},
         ]
-
-    @property
-    def diagnostics(self) -> list[dict[str, str]]:
-        """The same as :meth:`get_diagnostics`."""
-        return self.get_diagnostics()
 
     def __repr__(self) -> str:
         return f"<StackedDMDataSet for a stack of {len(self._files)} files>"

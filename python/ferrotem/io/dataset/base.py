@@ -341,10 +341,15 @@ class DataSet:
         """Array types this dataset delivers tiles in."""
         return ("numpy",)
 
+    def get_diagnostics(self) -> list[dict[str, Any]]:
+        """Human-readable facts about the dataset (``{"name": ..., "value": ...}`` entries);
+        formats override this with what their headers tell."""
+        return []
+
     @property
     def diagnostics(self) -> list[dict[str, Any]]:
-        """Human-readable facts about the dataset."""
-        return []
+        """The same as :meth:`get_diagnostics`."""
+        return self.get_diagnostics()
 
     def set_num_cores(self, cores: int) -> None:
         """Number of cores of the executor; drives the default partition count."""

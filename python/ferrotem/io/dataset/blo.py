@@ -123,8 +123,3 @@ class BloDataSet(DataSet):
             {"name": "Magic", "value": str(h.get("magic"))},
             {"name": "Frames found", "value": str(self.meta.image_count)},
         ]
-
-    @property
-    def diagnostics(self) -> list[dict[str, str]]:
-        """The same as :meth:`get_diagnostics`."""
-        return self.get_diagnostics()

@@ -208,11 +208,6 @@ class EMPADDataSet(DataSet):
             {"name": "Frames", "value": str(self.meta.image_count)},
         ]
 
-    @property
-    def diagnostics(self) -> list[dict[str, str]]:
-        """The same as :meth:`get_diagnostics`."""
-        return self.get_diagnostics()
-
     def __repr__(self) -> str:
         shape = self.shape if self._meta is not None else None
         return f"<EMPADDataSet of float32 shape={shape}>"

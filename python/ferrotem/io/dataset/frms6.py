@@ -392,10 +392,5 @@ class FRMS6DataSet(DataSet):
             ]
         )
 
-    @property
-    def diagnostics(self) -> list[dict[str, str]]:
-        """The same as :meth:`get_diagnostics`."""
-        return self.get_diagnostics()
-
     def __repr__(self) -> str:
         return f"<FRMS6DataSet of {self.dtype} shape={self.shape}>"

@@ -383,11 +383,6 @@ class H5DataSet(FrameReaderDataSet):
             },
         ]
 
-    @property
-    def diagnostics(self) -> list[dict[str, Any]]:
-        """Same as :meth:`get_diagnostics`."""
-        return self.get_diagnostics()
-
     @classmethod
     def get_supported_extensions(cls) -> set[str]:
         """File name extensions of HDF5 files (as LiberTEM lists them)."""

@@ -270,11 +270,6 @@ class K2ISDataSet(DataSet):
             {"name": "time series (no scan shape in the .gtg)", "value": str(self._is_time_series)},
         ]
 
-    @property
-    def diagnostics(self) -> list[dict[str, str]]:
-        """The same as :meth:`get_diagnostics`."""
-        return self.get_diagnostics()
-
     def __repr__(self) -> str:
         nav = tuple(self.shape.nav) if self._meta is not None else self._nav_shape
         return f"<K2ISDataSet for pattern={_pattern(os.fspath(self._path))} nav_shape={nav}>"

@@ -312,8 +312,3 @@ class MIBDataSet(DataSet):
         if found < needed:
             out.append({"name": "Frames missing (read as zeros)", "value": str(needed - found)})
         return out
-
-    @property
-    def diagnostics(self) -> list[dict[str, str]]:
-        """The same as :meth:`get_diagnostics`."""
-        return self.get_diagnostics()

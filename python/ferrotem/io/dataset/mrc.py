@@ -185,11 +185,6 @@ class MRCDataSet(DataSet):
             {"name": "Scan shape", "value": f"{tuple(self.shape.nav)}: {self._scan_note}"},
         ]
 
-    @property
-    def diagnostics(self) -> list[dict[str, str]]:
-        """The same as :meth:`get_diagnostics`."""
-        return self.get_diagnostics()
-
     @classmethod
     def get_supported_extensions(cls) -> set[str]:
         """File name extensions of MRC files."""

@@ -336,8 +336,3 @@ class RawCSRDataSet(DataSet):
             {"name": "indices dtype", "value": str(np.dtype(d.indices_dtype))},
             {"name": "Frames stored", "value": str(self.meta.image_count)},
         ]
-
-    @property
-    def diagnostics(self) -> list[dict[str, str]]:
-        """The same as :meth:`get_diagnostics`."""
-        return self.get_diagnostics()

@@ -339,10 +339,5 @@ class SEQDataSet(DataSet):
             {"name": "Frames found", "value": str(h.get("frames"))},
         ]
 
-    @property
-    def diagnostics(self) -> list[dict[str, str]]:
-        """The same as :meth:`get_diagnostics`."""
-        return self.get_diagnostics()
-
     def __repr__(self) -> str:
         return f"<SEQDataSet of {self.dtype} shape={self.shape}>"

@@ -174,11 +174,6 @@ class SERDataSet(DataSet):
             {"name": ".emi metadata", "value": self.meta.metadata["emi"].get("path", "none")},
         ]
 
-    @property
-    def diagnostics(self) -> list[dict[str, str]]:
-        """The same as :meth:`get_diagnostics`."""
-        return self.get_diagnostics()
-
     @classmethod
     def get_supported_extensions(cls) -> set[str]:
         """File name extensions of TIA series files."""

@@ -307,11 +307,6 @@ class TVIPSDataSet(DataSet):
             {"name": "Frames found", "value": str(self.meta.image_count)},
         ]
 
-    @property
-    def diagnostics(self) -> list[dict[str, str]]:
-        """The same as :meth:`get_diagnostics`."""
-        return self.get_diagnostics()
-
     def __repr__(self) -> str:
         shape = self.shape if self._meta is not None else None
         return f"<TVIPSDataSet shape={shape}>"
