@@ -17,10 +17,10 @@ from ferrotem.common.shape import Shape
 from ferrotem.io.dataset._framed import (
     IncompleteDataWarning,
     check_sig_size,
-    files_key,
     warn_if_cut_short,
 )
-from ferrotem.io.dataset.base import DataSet, DataSetMeta, check_file, check_int, check_shape
+from ferrotem.io.dataset._single_file import SingleFileDataSet
+from ferrotem.io.dataset.base import DataSetMeta, check_file
 
 __all__ = [
     "IncompleteDataWarning",
@@ -87,7 +87,7 @@ def scan_shape_from_info(info: dict[str, str], frames: int) -> tuple[tuple[int, 
     return shape, "from the _info.txt"
 
 
-class MRCDataSet(DataSet):
+class MRCDataSet(SingleFileDataSet):
     """An MRC file: ``ctx.load('mrc', path=...)``.
 
     ``sig_shape`` defaults to the frames' ``(NY, NX)``. ``nav_shape`` defaults to the raster
@@ -97,44 +97,16 @@ class MRCDataSet(DataSet):
     header says (cut on a frame boundary) loads with an ``IncompleteDataWarning``.
     """
 
-    def __init__(
-        self,
-        path: Any,
-        nav_shape: tuple[int, ...] | None = None,
-        sig_shape: tuple[int, ...] | None = None,
-        sync_offset: int = 0,
-        io_backend: Any = None,
-        num_partitions: int | None = None,
-    ):
-        super().__init__(io_backend=io_backend)
-        self._path = path
-        self._nav_shape = None if nav_shape is None else check_shape("nav_shape", nav_shape)
-        self._sig_shape = None if sig_shape is None else check_shape("sig_shape", sig_shape)
-        self._sync_offset = check_int("sync_offset", sync_offset)
-        if num_partitions is not None:
-            num_partitions = check_int("num_partitions", num_partitions, minimum=1)
-        self._num_partitions = num_partitions
-        self._header: dict[str, Any] = {}
-        self._scan_note = ""
+    filetype = "mrc"
+    extension = "mrc"
+
+    #: where the scan shape came from (set by ``initialize``, shown in the diagnostics)
+    _scan_note = ""
 
     def _open(self) -> _core.DataSource:
         return _core.open_mrc(
             self._path, list(self.shape.nav), list(self.shape.sig), self._sync_offset
         )
-
-    def _source_key(self) -> Any:
-        return (
-            "mrc",
-            files_key([self._path]),
-            tuple(self.shape),
-            self._sync_offset,
-            os.environ.get("FERROTEM_IO"),
-        )
-
-    @property
-    def header(self) -> dict[str, Any]:
-        """The file header's fields (after ``initialize``)."""
-        return self._header
 
     def initialize(self, executor: Any) -> MRCDataSet:
         """Reads the header (and an ``_info.txt``) and checks the parameters against them."""
@@ -184,29 +156,3 @@ class MRCDataSet(DataSet):
             {"name": "Extended header bytes", "value": str(h.get("nsymbt"))},
             {"name": "Scan shape", "value": f"{tuple(self.shape.nav)}: {self._scan_note}"},
         ]
-
-    @classmethod
-    def get_supported_extensions(cls) -> set[str]:
-        """File name extensions of MRC files."""
-        return {"mrc"}
-
-    @classmethod
-    def detect_params(cls, path: str, executor: Any = None) -> dict[str, Any] | bool:
-        """The parameters to load ``path`` with, if it is an ``.mrc`` file; ``False`` if not."""
-        if not str(path).lower().endswith(".mrc"):
-            return False
-        ds = cls(path=path).initialize(executor)
-        return {
-            "parameters": {
-                "path": path,
-                "nav_shape": tuple(ds.shape.nav),
-                "sig_shape": tuple(ds.shape.sig),
-            },
-            "info": {
-                "image_count": ds.meta.image_count,
-                "native_sig_shape": tuple(ds.shape.sig),
-            },
-        }
-
-    def __repr__(self) -> str:
-        return f"<MRCDataSet for {self._path}>"

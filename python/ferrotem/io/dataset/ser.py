@@ -21,10 +21,10 @@ from ferrotem.common.shape import Shape
 from ferrotem.io.dataset._framed import (
     IncompleteDataWarning,
     check_sig_size,
-    files_key,
     warn_if_cut_short,
 )
-from ferrotem.io.dataset.base import DataSet, DataSetMeta, check_file, check_int, check_shape
+from ferrotem.io.dataset._single_file import SingleFileDataSet
+from ferrotem.io.dataset.base import DataSet, DataSetMeta, check_file
 
 __all__ = ["IncompleteDataWarning", "SERDataSet", "emi_path_for", "read_emi_metadata"]
 
@@ -68,7 +68,7 @@ def read_emi_metadata(path: str) -> dict[str, Any]:
     return out
 
 
-class SERDataSet(DataSet):
+class SERDataSet(SingleFileDataSet):
     """A TIA series file: ``ctx.load('ser', path=...)``.
 
     ``nav_shape`` defaults to the scan of the header's dimension arrays (slowest axis first, as
@@ -78,6 +78,9 @@ class SERDataSet(DataSet):
     only adds metadata: ``ds.meta.metadata['emi']``). A series with fewer valid elements than
     the scan loads with an ``IncompleteDataWarning``; the missing frames read as zeros.
     """
+
+    filetype = "ser"
+    extension = "ser"
 
     def __init__(
         self,
@@ -89,35 +92,13 @@ class SERDataSet(DataSet):
         io_backend: Any = None,
         num_partitions: int | None = None,
     ):
-        super().__init__(io_backend=io_backend)
-        self._path = path
+        super().__init__(path, nav_shape, sig_shape, sync_offset, io_backend, num_partitions)
         self._emipath = emipath
-        self._nav_shape = None if nav_shape is None else check_shape("nav_shape", nav_shape)
-        self._sig_shape = None if sig_shape is None else check_shape("sig_shape", sig_shape)
-        self._sync_offset = check_int("sync_offset", sync_offset)
-        if num_partitions is not None:
-            num_partitions = check_int("num_partitions", num_partitions, minimum=1)
-        self._num_partitions = num_partitions
-        self._header: dict[str, Any] = {}
 
     def _open(self) -> _core.DataSource:
         return _core.open_ser(
             self._path, list(self.shape.nav), list(self.shape.sig), self._sync_offset
         )
-
-    def _source_key(self) -> Any:
-        return (
-            "ser",
-            files_key([self._path]),
-            tuple(self.shape),
-            self._sync_offset,
-            os.environ.get("FERROTEM_IO"),
-        )
-
-    @property
-    def header(self) -> dict[str, Any]:
-        """The file header's fields, offsets and element description (after ``initialize``)."""
-        return self._header
 
     def _read_emi(self) -> dict[str, Any]:
         if self._emipath is not None:
@@ -175,27 +156,6 @@ class SERDataSet(DataSet):
         ]
 
     @classmethod
-    def get_supported_extensions(cls) -> set[str]:
-        """File name extensions of TIA series files."""
-        return {"ser"}
-
-    @classmethod
-    def detect_params(cls, path: str, executor: Any = None) -> dict[str, Any] | bool:
-        """The parameters to load ``path`` with, if it is a ``.ser`` file; ``False`` if not."""
-        if not str(path).lower().endswith(".ser"):
-            return False
-        ds = cls(path=path).initialize(executor)
-        return {
-            "parameters": {
-                "path": path,
-                "nav_shape": tuple(ds.shape.nav),
-                "sig_shape": tuple(ds.shape.sig),
-            },
-            "info": {
-                "image_count": prod(tuple(ds.shape.nav)),
-                "native_sig_shape": tuple(ds.shape.sig),
-            },
-        }
-
-    def __repr__(self) -> str:
-        return f"<SERDataSet for {self._path}>"
+    def _detected_image_count(cls, ds: DataSet) -> int:
+        """The scan's positions (a series may hold fewer valid elements)."""
+        return prod(tuple(ds.shape.nav))
