@@ -15,6 +15,7 @@
 //!   frame geometry (unbinned size, offsets, hardware binning) the bad-pixel map is cropped by.
 
 use super::framed::{Encoding, FrameCount, FramedFile, FramedSource, FramedSpec};
+use super::mrc::parse_mrc_header;
 use super::IoMode;
 use crate::dtype::{ByteOrder, DType, ScalarKind};
 use crate::error::{Error, Result};
@@ -333,13 +334,13 @@ impl MrcReference {
     }
 }
 
-/// Parses the header of an MRC file holding one image (`nz` = 1): its sizes, mode and where its
-/// values start. The byte order is the machine stamp's (`0x44 0x44` little, `0x11 0x11` big;
-/// little-endian without one).
+/// Parses the header of an MRC file holding one image (`nz` = 1) with the MRC reader's header
+/// parser ([`parse_mrc_header`]: byte order from the machine stamp, or the order the numbers
+/// make sense in), and says where its values start and how they are stored.
 ///
 /// # Errors
-/// A message if the bytes are fewer than [`MRC_HEADER_BYTES`], a size is not positive, `nz` is
-/// not 1, the mode is not one of 0, 1, 2, 6, 12, or the extended header size is negative.
+/// A message if the bytes are fewer than [`MRC_HEADER_BYTES`] or do not parse as an MRC header,
+/// `nz` is not 1, or the mode is complex (4: not a dark or gain image).
 pub fn parse_mrc_reference(bytes: &[u8]) -> std::result::Result<MrcReference, String> {
     if bytes.len() < MRC_HEADER_BYTES {
         return Err(format!(
@@ -347,32 +348,19 @@ pub fn parse_mrc_reference(bytes: &[u8]) -> std::result::Result<MrcReference, St
             bytes.len()
         ));
     }
-    let big = bytes[212] == 0x11 && bytes[213] == 0x11;
-    let word = |at: usize| {
-        let a: [u8; 4] = le(bytes, at);
-        if big {
-            i32::from_be_bytes(a)
-        } else {
-            i32::from_le_bytes(a)
-        }
-    };
-    let (nx, ny, nz, mode, ext) = (word(0), word(4), word(8), word(12), word(92));
-    if nx <= 0 || ny <= 0 || nz <= 0 {
+    let h = parse_mrc_header(bytes)?;
+    if h.nz != 1 {
         return Err(format!(
-            "the sizes are nx={nx}, ny={ny}, nz={nz}, expected positive sizes"
+            "it holds {} images (nz), expected a single dark or gain image",
+            h.nz
         ));
     }
-    if nz != 1 {
-        return Err(format!(
-            "it holds {nz} images (nz), expected a single dark or gain image"
-        ));
-    }
-    let (kind, itemsize) = match mode {
-        0 => ("i1", 1),
-        1 => ("i2", 2),
-        2 => ("f4", 4),
-        6 => ("u2", 2),
-        12 => ("f2", 2),
+    let (kind, itemsize, mode) = match h.mode {
+        0 => ("i1", 1, 0),
+        1 => ("i2", 2, 1),
+        2 => ("f4", 4, 2),
+        6 => ("u2", 2, 6),
+        12 => ("f2", 2, 12),
         other => {
             return Err(format!(
                 "the data mode is {other}, expected 0 (int8), 1 (int16), 2 (float32), 6 \
@@ -380,23 +368,19 @@ pub fn parse_mrc_reference(bytes: &[u8]) -> std::result::Result<MrcReference, St
             ))
         }
     };
-    let ext = u64::try_from(ext)
-        .map_err(|_| format!("the extended header size is {ext}, expected 0 or more"))?;
-    let order = if itemsize == 1 {
-        '|'
-    } else if big {
-        '>'
-    } else {
-        '<'
+    let order = match (itemsize, h.big_endian) {
+        (1, _) => '|',
+        (_, true) => '>',
+        (_, false) => '<',
     };
     Ok(MrcReference {
-        nx: nx.unsigned_abs() as usize,
-        ny: ny.unsigned_abs() as usize,
+        nx: h.nx as usize,
+        ny: h.ny as usize,
         nz: 1,
         mode,
         numpy_dtype: format!("{order}{kind}"),
         itemsize,
-        data_offset: MRC_HEADER_BYTES as u64 + ext,
+        data_offset: MRC_HEADER_BYTES as u64 + u64::from(h.nsymbt),
     })
 }
 
