@@ -25,9 +25,12 @@ __all__ = [
     "empad_xml",
     "encode_chunks",
     "frms6_headers",
+    "k2is_gtg_scan_shape",
+    "k2is_scan",
     "mib_frame_header",
     "mib_read_hdr",
     "mib_scan",
+    "mrc_header",
     "mrc_reference",
     "native_udf_names",
     "npy_header",
@@ -36,14 +39,18 @@ __all__ = [
     "open_dm_transposed",
     "open_empad",
     "open_frms6",
+    "open_k2is",
     "open_mib",
+    "open_mrc",
     "open_raw_csr",
     "open_seq",
+    "open_ser",
     "open_tvips",
     "read_csr_rows",
     "run_native_partition",
     "seq_header",
     "seq_metadata",
+    "ser_header",
     "split_frames",
     "tvips_scan",
 ]
@@ -360,8 +367,6 @@ def read_csr_rows(
     bytes. Indices are checked against the frame size."""
 
 # -- TIA series (.ser) and MRC (issue 10) ---------------------------------------------------------
-__all__ += ["mrc_header", "open_mrc", "open_ser", "ser_header"]
-
 def ser_header(path: _Path) -> dict[str, Any]:
     """Reads a TIA ``.ser`` file's header, offset arrays and element headers into a dict."""
 
@@ -419,8 +424,6 @@ def open_empad(
     where known (from the ``.xml``), else as many as the file holds."""
 
 # -- K2IS (Gatan K2 IS sector files) ------------------------------------------------------------
-
-__all__ += ["k2is_gtg_scan_shape", "k2is_scan", "open_k2is"]
 
 def k2is_scan(paths: Sequence[_Path]) -> dict[str, Any]:
     """Opens the eight sector files ``paths`` (in sector order), synchronises them and returns
