@@ -30,6 +30,8 @@ from ferrotem.gui.protocol import (
     parse_request,
 )
 from ferrotem.gui.security import COOKIE_NAME, TOKEN_NAME, token_matches
+from ferrotem.gui.tab_requests import tab_requests
+from ferrotem.gui.tabs import TabRegistry
 
 __all__ = ["ServerConfig", "ServerState", "make_app"]
 
@@ -63,6 +65,8 @@ class ServerState:
         self.runs = concurrent.futures.ThreadPoolExecutor(
             max_workers=config.workers, thread_name_prefix="ferrotem-gui-run"
         )
+        #: each connected tab's session by id (its ``session`` request tells it; downloads name it)
+        self.tabs = TabRegistry()
 
     def close(self) -> None:
         """Stops the thread pools (runs in flight see their cancellation flag)."""
@@ -154,6 +158,10 @@ class SocketHandler(tornado.websocket.WebSocketHandler):
             return
         await super().get(*args, **kwargs)
 
+    def open(self, *args: str, **kwargs: str) -> None:
+        # the tab asks for its id (a "session" request): its downloads and notebooks name it
+        self.session_id = self.state.tabs.add(self.session)
+
     def check_origin(self, origin: str) -> bool:
         """Only pages served by this server may connect (the Origin's host:port must be the
         Host the request was sent to); clients that send no Origin (not browsers) still need
@@ -177,6 +185,8 @@ class SocketHandler(tornado.websocket.WebSocketHandler):
             "detect": session.detect,
             "open": session.open,
             "close_dataset": session.close_dataset,
+            # session id, results, bookmarks, compute resources (gui/tab_requests.py)
+            **tab_requests(self),
         }
         try:
             if kind in simple:
@@ -259,6 +269,7 @@ class SocketHandler(tornado.websocket.WebSocketHandler):
             pass
 
     def on_close(self) -> None:
+        self.state.tabs.remove(getattr(self, "session_id", ""))
         for run in self.runs.values():
             run.cancelled.set()
         self.runs.clear()
@@ -277,9 +288,13 @@ class NotFoundHandler(tornado.web.RequestHandler):
 
 
 def make_app(state: ServerState) -> tornado.web.Application:
-    """The application: ``/`` (page), ``/static/…`` (scripts), ``/ws`` (the websocket)."""
+    """The application: ``/`` (page), ``/static/…`` (scripts), ``/ws`` (the websocket),
+    ``/download/…`` and ``/notebook/…`` (results as files, :mod:`.file_routes`)."""
+    from ferrotem.gui.file_routes import ROUTES as FILE_ROUTES
+
     return tornado.web.Application(
         [
+            *((pattern, handler, {"state": state}) for pattern, handler in FILE_ROUTES),
             (r"/", IndexHandler, {"state": state}),
             (r"/static/(.*)", StaticHandler, {"path": str(STATIC_DIR), "state": state}),
             (r"/ws", SocketHandler, {"state": state}),
