@@ -23,6 +23,7 @@ import tornado.websocket
 from tornado.ioloop import IOLoop
 
 from ferrotem.gui.messages import PreparedRun, Session, error_reply, stream_run
+from ferrotem.gui.outbox import Outbox, frame_header
 from ferrotem.gui.protocol import (
     MAX_MESSAGE_BYTES,
     ProtocolError,
@@ -147,6 +148,9 @@ class SocketHandler(tornado.websocket.WebSocketHandler):
         #: per analysis id, the number of the newest run asked for
         self.latest: dict[str, int] = {}
         self.run_counter = 0
+        # every message leaves through the outbox: a slow reader holds back at most one
+        # partial frame per analysis (gui/outbox.py)
+        self.outbox = Outbox(lambda data, binary: self.write_message(data, binary=binary))
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
         # the token is checked before the upgrade: a refused handshake is a plain 403
@@ -257,19 +261,15 @@ class SocketHandler(tornado.websocket.WebSocketHandler):
     def _send_frame(self, run: PreparedRun, frame: bytes) -> None:
         if run.cancelled.is_set():
             return  # a newer run replaced it: its late frames are dropped here
-        try:
-            self.write_message(frame, binary=True)
-        except tornado.websocket.WebSocketClosedError:
-            run.cancelled.set()
+        final = bool(frame_header(frame).get("final"))
+        self.outbox.frame(run.header["analysis"], frame, final, run.cancelled.is_set)
 
     def _send(self, reply: dict[str, Any]) -> None:
-        try:
-            self.write_message(json.dumps(reply))
-        except tornado.websocket.WebSocketClosedError:
-            pass
+        self.outbox.text(json.dumps(reply))
 
     def on_close(self) -> None:
         self.state.tabs.remove(getattr(self, "session_id", ""))
+        self.outbox.close()
         for run in self.runs.values():
             run.cancelled.set()
         self.runs.clear()
