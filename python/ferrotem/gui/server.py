@@ -22,6 +22,7 @@ import tornado.web
 import tornado.websocket
 from tornado.ioloop import IOLoop
 
+from ferrotem.gui.bookmarks import Bookmarks
 from ferrotem.gui.messages import PreparedRun, Session, error_reply, stream_run
 from ferrotem.gui.outbox import Outbox, frame_header
 from ferrotem.gui.protocol import (
@@ -30,6 +31,7 @@ from ferrotem.gui.protocol import (
     encode_binary_frame,
     parse_request,
 )
+from ferrotem.gui.resources import ComputeResources
 from ferrotem.gui.security import COOKIE_NAME, TOKEN_NAME, token_matches
 from ferrotem.gui.tab_requests import tab_requests
 from ferrotem.gui.tabs import TabRegistry
@@ -50,6 +52,8 @@ class ServerConfig:
     token: str | None
     #: analyses that may run at once (over all tabs); more wait for a free thread
     workers: int = 4
+    #: threads of the embedded executor (``--cpus``; None: all cores), shown to the tabs
+    cpus: int | None = None
 
 
 class ServerState:
@@ -68,9 +72,14 @@ class ServerState:
         )
         #: each connected tab's session by id (its ``session`` request tells it; downloads name it)
         self.tabs = TabRegistry()
+        #: the embedded Context or a Dask scheduler (gui/resources.py); file-browser bookmarks
+        self.resources = ComputeResources(self, config.cpus)
+        self.bookmarks = Bookmarks(self.root)
 
     def close(self) -> None:
-        """Stops the thread pools (runs in flight see their cancellation flag)."""
+        """Stops the thread pools (runs in flight see their cancellation flag) and closes a
+        scheduler connection the tabs chose."""
+        self.resources.close()
         self.requests.shutdown(wait=False, cancel_futures=True)
         self.runs.shutdown(wait=False, cancel_futures=True)
 
@@ -164,7 +173,7 @@ class SocketHandler(tornado.websocket.WebSocketHandler):
 
     def open(self, *args: str, **kwargs: str) -> None:
         # the tab asks for its id (a "session" request): its downloads and notebooks name it
-        self.session_id = self.state.tabs.add(self.session)
+        self.session_id = self.state.tabs.add(self.session, busy=lambda: bool(self.runs))
 
     def check_origin(self, origin: str) -> bool:
         """Only pages served by this server may connect (the Origin's host:port must be the

@@ -3,7 +3,11 @@ request thread like the file requests:
 
 - ``session`` -> ``session``: ``session`` (this tab's id, for download URLs);
 - ``list_results`` -> ``results``: ``results``, one entry per complete analysis
-  (``analysis_id``, ``kind``, ``dataset``, ``channels``).
+  (``analysis_id``, ``kind``, ``dataset``, ``channels``);
+- ``list_bookmarks``, ``add_bookmark`` (``path``, ``name``), ``remove_bookmark`` (``path``)
+  -> ``bookmarks``: ``bookmarks`` (``name``, ``path``) (:mod:`.bookmarks`);
+- ``get_resources``, ``set_resources`` (``kind``: ``embedded``/``dask``, ``address``)
+  -> ``resources``: ``kind``, ``address``, ``workers`` (:mod:`.resources`).
 """
 
 from __future__ import annotations
@@ -36,4 +40,13 @@ def tab_requests(handler: Any) -> dict[str, Request]:
         ]
         return {"type": "results", "results": results}
 
-    return {"session": session_id, "list_results": list_results}
+    state = handler.state
+    return {
+        "session": session_id,
+        "list_results": list_results,
+        "list_bookmarks": state.bookmarks.show,
+        "add_bookmark": state.bookmarks.add,
+        "remove_bookmark": state.bookmarks.remove,
+        "get_resources": state.resources.describe,
+        "set_resources": state.resources.choose,
+    }

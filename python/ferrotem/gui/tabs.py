@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["TabRegistry"]
@@ -21,13 +22,16 @@ class TabRegistry:
 
     def __init__(self) -> None:
         self._sessions: dict[str, Any] = {}
+        self._busy: dict[str, Callable[[], bool]] = {}
         self._lock = threading.Lock()
 
-    def add(self, session: Any) -> str:
-        """Registers ``session``; returns its fresh id."""
+    def add(self, session: Any, busy: Callable[[], bool] | None = None) -> str:
+        """Registers ``session``; ``busy`` tells whether the tab has analyses running.
+        Returns the session's fresh id."""
         session_id = secrets.token_urlsafe(16)
         with self._lock:
             self._sessions[session_id] = session
+            self._busy[session_id] = busy or (lambda: False)
         return session_id
 
     def get(self, session_id: str) -> Any | None:
@@ -39,8 +43,14 @@ class TabRegistry:
         """Forgets a session (its tab closed); unknown ids are ignored."""
         with self._lock:
             self._sessions.pop(session_id, None)
+            self._busy.pop(session_id, None)
 
     def sessions(self) -> list[Any]:
         """Every registered session (a copy of the list)."""
         with self._lock:
             return list(self._sessions.values())
+
+    def busy(self) -> list[Callable[[], bool]]:
+        """Each tab's "has analyses running" check."""
+        with self._lock:
+            return list(self._busy.values())
