@@ -1,6 +1,8 @@
 // The page: browse files, open one, run an analysis, watch the scan image fill in.
 import { Connection } from "./protocol.js";
 import { drawImage } from "./render.js";
+import { installDownloads } from "./downloads.js";
+import { installBookmarks, installResources } from "./resources.js";
 
 const $ = (id) => document.getElementById(id);
 const FILETYPES = ["auto", "raw", "mib", "hdf5", "npy", "blo", "seq", "frms6", "arina"];
@@ -127,6 +129,9 @@ function showFrame({ header, data }) {
 }
 
 // -- start -----------------------------------------------------------------------------------
+installDownloads(conn, $("downloads"));
+installResources(conn, $("resources"));
+installBookmarks(conn, $("bookmarks"), listDir, () => $("cwd").textContent.replace(/^\//, ""));
 for (const t of FILETYPES) $("filetype").append(new Option(t, t));
 listDir("");
 const open = new URLSearchParams(location.hash.slice(1)).get("open");
