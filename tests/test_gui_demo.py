@@ -12,7 +12,8 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import numpy as np
-from ferrotem.cli import synthesize
+import pytest
+from ferrotem.cli import main, synthesize
 from helpers.gui_client import ask, http_get
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
@@ -65,3 +66,9 @@ def test_demo_gui_serves_the_demo_scan(tmp_path: Path) -> None:
     raw = np.fromfile(tmp_path / "scan.raw", np.uint16).reshape(SCAN + FRAME)
     np.testing.assert_array_equal(stored, raw)
     assert stored.sum() > 0
+
+
+def test_server_options_of_demo_need_gui(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["demo", "--port", "9999"])
+    assert e.value.code == 2 and "--gui" in capsys.readouterr().err

@@ -20,6 +20,9 @@ from ferrotem.gui.downloads import DownloadError, encode_result
 from ferrotem.gui.results import CompletedResult, DatasetSpec
 from helpers.gui import NAV, RING, SIG, ServerThread, write_raw
 from helpers.gui_client import OPEN_RAW, ask, connect, http_get, run_to_end
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 from PIL import Image
 
 TOKEN = "download-token-0123456789"
@@ -222,3 +225,42 @@ def test_images_need_two_dimensions_and_real_values() -> None:
     line = CompletedResult("d", spec, {"type": "x"}, {"c": np.arange(5.0)})  # 1-D scans
     np.testing.assert_array_equal(tifffile.imread(io.BytesIO(encode_result(line, "tiff"))),
                                   np.arange(5.0, dtype=np.float32)[np.newaxis])  # fmt: skip
+
+
+# -- any image: what is written reads back ----------------------------------------------------
+@st.composite
+def images(draw: st.DrawFn) -> np.ndarray:
+    """1-D or 2-D images of the dtypes results come in; float ones with NaN now and then."""
+    dtype = draw(st.sampled_from([np.float32, np.float64, np.uint16, np.int32]))
+    shape = draw(hnp.array_shapes(min_dims=1, max_dims=2, min_side=1, max_side=9))
+    if np.dtype(dtype).kind == "f":
+        width = 32 if dtype == np.float32 else 64
+        finite = st.floats(-1e6, 1e6, width=width)
+        elements = st.one_of(finite, st.just(float("nan"))) if draw(st.booleans()) else finite
+        return draw(hnp.arrays(dtype, shape, elements=elements))
+    return draw(hnp.arrays(dtype, shape))
+
+
+@settings(max_examples=25, deadline=None)
+@given(image=images(), name=st.sampled_from(["intensity", "x", "curl"]))
+def test_any_image_reads_back_from_every_format(image: np.ndarray, name: str) -> None:
+    result = CompletedResult("d", DatasetSpec("raw", {"path": "a.raw"}), {"type": "t"},
+                             {name: image})  # fmt: skip
+    with np.load(io.BytesIO(encode_result(result, "npz"))) as npz:
+        assert npz[name].dtype == image.dtype
+        np.testing.assert_array_equal(npz[name], image)
+    with h5py.File(io.BytesIO(encode_result(result, "h5")), "r") as f:
+        np.testing.assert_array_equal(f[name][()], image)
+    plane = image.reshape((1, -1)) if image.ndim == 1 else image
+    tiff = tifffile.imread(io.BytesIO(encode_result(result, "tiff")))
+    np.testing.assert_array_equal(tiff, plane.astype(np.float32))
+    scaled, text = _png_values(encode_result(result, "png"))
+    finite = np.isfinite(plane.astype(np.float64))
+    assert scaled.shape == plane.shape
+    if finite.any():
+        vmin, vmax = float(text["vmin"]), float(text["vmax"])
+        values = plane.astype(np.float64)[finite]
+        assert (vmin, vmax) == (values.min(), values.max())
+        expected = (values - vmin) / (vmax - vmin) if vmax > vmin else np.zeros_like(values)
+        np.testing.assert_allclose(scaled[finite], expected, atol=0.5 / 255 + 1e-9)
+    assert (scaled[~finite] == 0).all()  # non-finite pixels take the map's first colour

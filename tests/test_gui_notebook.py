@@ -46,16 +46,16 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return base.resolve()
 
 
-def _gui_result(root: Path, kind: str) -> CompletedResult:
+def _gui_result(root: Path, kind: str, executor: str = "inline") -> CompletedResult:
     """The analysis run as the server runs it (a session, streamed), and what it keeps."""
-    ctx = Context.make_with("inline")
-    session = Session(ctx, root)
-    opened = session.open(OPEN_RAW)
-    assert opened["type"] == "opened", opened
-    request = {"dataset": opened["dataset"], "analysis_id": "nb",
-               "analysis": {"type": kind, "parameters": PARAMETERS[kind]}}  # fmt: skip
-    assert stream_run(ctx, session.prepare_run(request), lambda header, image: None)
-    return session.results["nb"]
+    with Context.make_with(executor) as ctx:
+        session = Session(ctx, root)
+        opened = session.open(OPEN_RAW)
+        assert opened["type"] == "opened", opened
+        request = {"dataset": opened["dataset"], "analysis_id": "nb",
+                   "analysis": {"type": kind, "parameters": PARAMETERS[kind]}}  # fmt: skip
+        assert stream_run(ctx, session.prepare_run(request), lambda header, image: None)
+        return session.results["nb"]
 
 
 def _check_structure(notebook: dict[str, Any]) -> None:
@@ -79,11 +79,16 @@ def _run_code_cells(notebook: dict[str, Any], cwd: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
 
 
-@pytest.mark.parametrize("kind", sorted(PARAMETERS))
-def test_the_notebook_reproduces_the_gui_result(root: Path, tmp_path: Path, kind: str) -> None:
+@pytest.mark.parametrize(
+    ("kind", "executor"),
+    [(kind, "inline") for kind in sorted(PARAMETERS)] + [("ring", "threads"), ("sum", "threads")],
+)
+def test_the_notebook_reproduces_the_gui_result(
+    root: Path, tmp_path: Path, kind: str, executor: str
+) -> None:
     if kind not in ANALYSES:
         pytest.skip(f"the server offers no {kind!r} analysis yet")
-    result = _gui_result(root, kind)
+    result = _gui_result(root, kind, executor)
     assert result.channels
     # the notebook runs elsewhere, finding the data through a relative DATA_DIR
     data_dir = os.path.relpath(root, tmp_path)

@@ -441,6 +441,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         scan = _positive_pair(args.scan, "--scan", demo)
         frame = _positive_pair(args.frame, "--frame", demo)
+        if not args.gui and (args.port is not None or not args.browser):
+            demo.error("--port and --no-browser are options of --gui")
         if args.gui:
             from ferrotem.gui.demo import run_demo_gui
 
