@@ -378,6 +378,21 @@ def run_demo(
     }
 
 
+def write_demo_npy(scan: tuple[int, int], frame: tuple[int, int], out_dir: str, seed: int) -> str:
+    """The demo's scan as ``scan.npy`` in ``out_dir`` (for ``demo --gui``: the page recognises
+    the format and shape from numpy's header); returns its path."""
+    from ferrotem.gui.demo import DEMO_FILE, npy_header
+
+    os.makedirs(out_dir, exist_ok=True)
+    path = os.path.join(out_dir, DEMO_FILE)
+    nbytes = scan[0] * scan[1] * frame[0] * frame[1] * 2
+    print(f"ferrotem demo: writing a {scan[0]}x{scan[1]} scan of {frame[0]}x{frame[1]} frames "
+          f"({_fmt_bytes(nbytes)}) to {path}", flush=True)  # fmt: skip
+    header = npy_header((*scan, *frame), np.uint16)  # the byte order synthesize writes
+    synthesize(path, scan, frame, seed=seed, threads=min(2, os.cpu_count() or 1), header=header)
+    return path
+
+
 def _positive_pair(
     values: list[int], name: str, parser: argparse.ArgumentParser
 ) -> tuple[int, int]:
@@ -444,9 +459,12 @@ def main(argv: list[str] | None = None) -> int:
         if not args.gui and (args.port is not None or not args.browser):
             demo.error("--port and --no-browser are options of --gui")
         if args.gui:
-            from ferrotem.gui.demo import run_demo_gui
+            from ferrotem.gui.demo import serve_demo
 
-            return run_demo_gui(scan, frame, args)
+            out_dir = (
+                args.dir if args.dir is not None else tempfile.mkdtemp(prefix="ferrotem-demo-")
+            )
+            return serve_demo(out_dir, write_demo_npy(scan, frame, out_dir, args.seed), args)
         run_demo(scan, frame, args.dir, args.seed)
     if args.command == "convert":
         return convert_command.run(args, convert)

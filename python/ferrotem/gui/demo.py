@@ -8,13 +8,11 @@ demo's directory and the page opens the file as it loads (``--open-ds``).
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 from typing import Any
 
 import numpy as np
 
-__all__ = ["add_demo_gui_arguments", "npy_header", "run_demo_gui"]
+__all__ = ["DEMO_FILE", "add_demo_gui_arguments", "npy_header", "serve_demo"]
 
 #: the file the demo writes for the GUI
 DEMO_FILE = "scan.npy"
@@ -50,20 +48,11 @@ def npy_header(shape: tuple[int, ...], dtype: Any) -> bytes:
     return buffer.getvalue()
 
 
-def run_demo_gui(scan: tuple[int, int], frame: tuple[int, int], args: Any) -> int:
-    """Writes the demo scan and serves it; returns the server's exit code."""
-    from ferrotem.cli import synthesize
+def serve_demo(out_dir: str, path: str, args: Any) -> int:
+    """Serves ``out_dir`` with the demo file ``path`` opened as the page loads (the scan is
+    written by ``ferrotem.cli``, a layer above); returns the server's exit code."""
     from ferrotem.gui.launch import run_server
 
-    out_dir = args.dir if args.dir is not None else tempfile.mkdtemp(prefix="ferrotem-demo-")
-    os.makedirs(out_dir, exist_ok=True)
-    path = os.path.join(out_dir, DEMO_FILE)
-    nbytes = scan[0] * scan[1] * frame[0] * frame[1] * 2
-    print(f"ferrotem demo: writing a {scan[0]}x{scan[1]} scan of {frame[0]}x{frame[1]} frames "
-          f"({nbytes / 2**20:.1f} MiB) to {path}", flush=True)  # fmt: skip
-    header = npy_header((*scan, *frame), np.uint16)  # the byte order synthesize writes
-    synthesize(path, scan, frame, seed=args.seed, threads=min(2, os.cpu_count() or 1),
-               header=header)  # fmt: skip
     print("ferrotem demo: in the page, press Open, choose an analysis (e.g. ring) and Apply; "
           f"delete {out_dir} when done", flush=True)  # fmt: skip
     server_args = argparse.Namespace(

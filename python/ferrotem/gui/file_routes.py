@@ -10,6 +10,7 @@ Unknown sessions or analyses answer 404, bad channels 400, with the reason as pl
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import tornado.web
@@ -23,13 +24,13 @@ __all__ = ["ROUTES"]
 class _ResultFileHandler(tornado.web.RequestHandler):
     """Shared: the token check, plain-text errors, and the download headers."""
 
-    def initialize(self, state: Any) -> None:
+    def initialize(self, state: Any, check_token: Callable[[Any, Any], None]) -> None:
+        # the server's token check is handed in: server.py imports this module
         self.state = state
+        self.check_token = check_token
 
     def prepare(self) -> None:
-        from ferrotem.gui.server import _check_token
-
-        _check_token(self, self.state)
+        self.check_token(self, self.state)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         self.set_header("Content-Type", "text/plain; charset=utf-8")
@@ -80,7 +81,7 @@ class NotebookHandler(_ResultFileHandler):
         self.send_file(text.encode(), "application/x-ipynb+json", file_name(analysis_id, "ipynb"))
 
 
-#: (pattern, handler) pairs for ``make_app`` (each gets ``{"state": state}``)
+#: (pattern, handler) pairs for ``make_app`` (each gets ``state`` and ``check_token``)
 ROUTES: list[tuple[str, type[tornado.web.RequestHandler]]] = [
     (r"/download/([^/]+)/([^/]+)\.(npz|h5|tiff|png)", DownloadHandler),
     (r"/notebook/([^/]+)/([^/]+)\.ipynb", NotebookHandler),

@@ -23,6 +23,7 @@ import tornado.websocket
 from tornado.ioloop import IOLoop
 
 from ferrotem.gui.bookmarks import Bookmarks
+from ferrotem.gui.file_routes import ROUTES as FILE_ROUTES
 from ferrotem.gui.messages import PreparedRun, Session, error_reply, stream_run
 from ferrotem.gui.outbox import Outbox, frame_header
 from ferrotem.gui.protocol import (
@@ -299,11 +300,12 @@ class NotFoundHandler(tornado.web.RequestHandler):
 def make_app(state: ServerState) -> tornado.web.Application:
     """The application: ``/`` (page), ``/static/…`` (scripts), ``/ws`` (the websocket),
     ``/download/…`` and ``/notebook/…`` (results as files, :mod:`.file_routes`)."""
-    from ferrotem.gui.file_routes import ROUTES as FILE_ROUTES
-
     return tornado.web.Application(
         [
-            *((pattern, handler, {"state": state}) for pattern, handler in FILE_ROUTES),
+            *(
+                (pattern, handler, {"state": state, "check_token": _check_token})
+                for pattern, handler in FILE_ROUTES
+            ),
             (r"/", IndexHandler, {"state": state}),
             (r"/static/(.*)", StaticHandler, {"path": str(STATIC_DIR), "state": state}),
             (r"/ws", SocketHandler, {"state": state}),
