@@ -71,9 +71,17 @@ def test_runs_move_to_a_dask_scheduler_and_back(
     data = np.fromfile(root / "data" / "scan.raw", np.uint16).reshape(NAV + SIG)
     expected = ring_oracle(data, **RING)
 
+    async def told(tab: Any) -> dict[str, Any]:
+        """The next ``resources`` message the server pushed to ``tab`` (no ``id``)."""
+        while True:
+            msg = json.loads(await asyncio.wait_for(tab.read_message(), 20))
+            if msg["type"] == "resources" and "id" not in msg:
+                return msg  # type: ignore[no-any-return]
+
     async def go() -> None:
-        conn = await connect(server)
+        conn, other = await connect(server), await connect(server)
         try:
+            await ask(other, {"type": "ping"})  # the other tab is connected
             shown = await ask(conn, {"type": "get_resources"})
             assert shown == {"type": "resources", "kind": "embedded", "address": None,
                              "workers": 2, "id": 99}  # fmt: skip
@@ -82,6 +90,7 @@ def test_runs_move_to_a_dask_scheduler_and_back(
                                       "address": cluster.scheduler_address})  # fmt: skip
             assert chosen["kind"] == "dask" and chosen["address"] == cluster.scheduler_address
             assert chosen["workers"] == 1
+            assert (await told(other))["address"] == cluster.scheduler_address
             # every tab computes there now: a dataset opened before and one opened after
             after = await ask(conn, OPEN_RAW)
             for dataset in (before["dataset"], after["dataset"]):
@@ -92,6 +101,7 @@ def test_runs_move_to_a_dask_scheduler_and_back(
                 assert _executed(cluster) > executed  # the cluster's worker did the work
             back = await ask(conn, {"type": "set_resources", "kind": "embedded"})
             assert back["kind"] == "embedded" and back["address"] is None
+            assert (await told(other))["kind"] == "embedded"
             executed = _executed(cluster)
             out = await run_to_end(conn, after["dataset"], {"type": "sum"}, "s")
             np.testing.assert_allclose([m for m in out if isinstance(m, tuple)][-1][1],
@@ -99,6 +109,7 @@ def test_runs_move_to_a_dask_scheduler_and_back(
             assert _executed(cluster) == executed
         finally:
             conn.close()
+            other.close()
 
     asyncio.run(go())
     assert cluster.scheduler_info["workers"]  # the cluster outlives our connection to it

@@ -3,7 +3,8 @@ or a Dask scheduler the user names, for every tab of the server at once.
 
 Connecting makes a new ``Context`` on :meth:`DaskJobExecutor.connect` (it closes only its own
 client later, never the cluster); the open datasets stay open and run on the new executor.
-The switch is refused while analyses are running, so that no run loses its executor halfway.
+The switch is refused while analyses are running, so that no run loses its executor halfway;
+every connected tab is told of a switch (a ``resources`` message without ``id``).
 A bad address is answered in words (``address`` named) within :data:`CONNECT_TIMEOUT` seconds.
 """
 
@@ -57,7 +58,7 @@ class ComputeResources:
                 "address",
             )
         with self._lock:
-            running = sum(bool(busy()) for busy in self.state.tabs.busy())
+            running = sum(bool(tab.busy()) for tab in self.state.tabs.tabs())
             if running:
                 raise ProtocolError(
                     f"kind: {running} tab(s) have analyses running; wait for them or cancel "
@@ -70,7 +71,10 @@ class ComputeResources:
             self.kind, self.address = kind, (str(address) if kind == "dask" else None)
             if old_ctx is not self.embedded and old_ctx is not new_ctx:
                 old_ctx.close()  # a scheduler connection of ours: the cluster stays up
-        return self.describe()
+        described = self.describe()
+        for tab in self.state.tabs.tabs():  # every tab's panel shows the change
+            tab.notify(described)
+        return described
 
     def close(self) -> None:
         """Closes a scheduler connection this object made (not the embedded Context)."""

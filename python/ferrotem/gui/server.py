@@ -174,7 +174,12 @@ class SocketHandler(tornado.websocket.WebSocketHandler):
 
     def open(self, *args: str, **kwargs: str) -> None:
         # the tab asks for its id (a "session" request): its downloads and notebooks name it
-        self.session_id = self.state.tabs.add(self.session, busy=lambda: bool(self.runs))
+        loop = IOLoop.current()
+        self.session_id = self.state.tabs.add(
+            self.session,
+            busy=lambda: bool(self.runs),
+            notify=lambda message: loop.add_callback(self._send, message),
+        )
 
     def check_origin(self, origin: str) -> bool:
         """Only pages served by this server may connect (the Origin's host:port must be the

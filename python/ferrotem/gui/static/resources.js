@@ -37,6 +37,12 @@ export function installResources(conn, container) {
     show(await conn.send(request));
   });
   conn.send({ type: "get_resources" }).then(show);
+  // another tab changed them: the server tells every tab
+  conn.ws.addEventListener("message", (event) => {
+    if (typeof event.data !== "string") return;
+    const msg = JSON.parse(event.data);
+    if (msg.type === "resources" && msg.id === undefined) show(msg);
+  });
 }
 
 // Bookmarks beside the file list: click one to go there, "★" bookmarks the directory shown,
