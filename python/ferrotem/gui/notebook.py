@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import keyword
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,13 +51,21 @@ def _call(function: str, args: list[str]) -> str:
 
 # -- how each analysis type is written ----------------------------------------------------------
 # A recipe turns the analysis parameters (as the server got them) into the lines that create
-# the analysis; each GUI channel is read from the result set under the same name unless the
-# recipe's channel table says otherwise.
-Recipe = Callable[[dict[str, Any]], str]
+# the analysis. Each GUI channel is read from the result set under the same name, unless the
+# recipe's table gives another expression (channels the GUI derives, or names it renames).
+@dataclass(frozen=True)
+class Recipe:
+    """How one analysis type is written: ``code(parameters)`` creates ``analysis``;
+    ``channels`` maps GUI channel names to the expressions that compute them afterwards
+    (``result``, ``ds``, ``analysis`` are defined there); ``after`` is code run before them."""
+
+    code: Callable[[dict[str, Any]], str]
+    channels: dict[str, str] = field(default_factory=dict)
+    after: str = ""
 
 
-def _create(method: str, renames: dict[str, str] | None = None) -> Recipe:
-    """A recipe calling ``ctx.<method>(dataset=ds, ...)`` with the parameters (renamed)."""
+def _create(method: str, renames: dict[str, str] | None = None) -> Callable[[dict[str, Any]], str]:
+    """Code calling ``ctx.<method>(dataset=ds, ...)`` with the parameters (renamed)."""
 
     def write(parameters: dict[str, Any]) -> str:
         given = {(renames or {}).get(k, k): v for k, v in parameters.items()}
@@ -65,8 +74,8 @@ def _create(method: str, renames: dict[str, str] | None = None) -> Recipe:
     return write
 
 
-def _registered(analysis_id: str) -> Recipe:
-    """A recipe for analyses without a ``create_*`` method: the registered Analysis class."""
+def _registered(analysis_id: str) -> Callable[[dict[str, Any]], str]:
+    """Code for analyses without a ``create_*`` method: the registered Analysis class."""
 
     def write(parameters: dict[str, Any]) -> str:
         return (
@@ -78,16 +87,59 @@ def _registered(analysis_id: str) -> Recipe:
     return write
 
 
+def _sum(parameters: dict[str, Any]) -> str:
+    # a scan ROI is a parameter of the Analysis (create_sum_analysis takes none)
+    return (
+        _registered("SUM_FRAMES")(parameters)
+        if parameters
+        else _create("create_sum_analysis")(parameters)
+    )
+
+
+def _rectangle(parameters: dict[str, Any]) -> str:
+    """A one-mask analysis over ``masks.rectangular`` (the GUI's rectangle detector)."""
+    names = {"x": "X", "y": "Y", "width": "Width", "height": "Height"}
+    unknown = sorted(set(parameters) - set(names))
+    if unknown:
+        raise NotebookError(f"parameter: {unknown[0]!r} is not a rectangle parameter")
+    args = [f"{names[k]}={parameters[k]!r}" for k in names if k in parameters]
+    shape = _call("masks.rectangular", [*args, "imageSizeX=fx", "imageSizeY=fy"])
+    return (
+        "from ferrotem import masks\n\n"
+        "fy, fx = tuple(ds.shape.sig)\n\n\n"
+        "def rectangle():\n"
+        f"    return {shape}\n\n\n"
+        "analysis = ctx.create_mask_analysis(\n"
+        "    factories=[rectangle], dataset=ds, mask_count=1, mask_dtype=np.float32\n"
+        ")"
+    )
+
+
+#: frames a sum ran over (its ROI's, or all): the GUI's mean frame divides by it
+_FRAMES_SUMMED = (
+    "roi = analysis.get_roi()\n"
+    "n_frames = int(np.prod(tuple(ds.shape.nav))) if roi is None else int(np.count_nonzero(roi))"
+)
+
 RECIPES: dict[str, Recipe] = {
-    "ring": _create("create_ring_analysis"),
-    "disk": _create("create_disk_analysis"),
+    "ring": Recipe(_create("create_ring_analysis")),
+    "disk": Recipe(_create("create_disk_analysis")),
     # the GUI names the pixel like the Analysis class (cx, cy); the API method takes x, y
-    "point": _create("create_point_analysis", {"cx": "x", "cy": "y"}),
-    "sum": _create("create_sum_analysis"),
-    "pick": _create("create_pick_analysis"),
-    "com": _create("create_com_analysis", {"r": "mask_radius", "ri": "mask_radius_inner"}),
-    "radial_fourier": _create("create_radial_fourier_analysis"),
-    "std": _registered("SD_FRAMES"),
+    "point": Recipe(_create("create_point_analysis", {"cx": "x", "cy": "y"})),
+    "rectangle": Recipe(_rectangle, {"intensity": "result.mask_0.raw_data"}),
+    "com": Recipe(
+        _create("create_com_analysis", {"r": "mask_radius", "ri": "mask_radius_inner"}),
+        # the field's direction in radians (0 = +x, pi/2 = +y), as the GUI's colour wheel
+        {"direction": "np.arctan2(result.y.raw_data, result.x.raw_data)"},
+    ),
+    "radial_fourier": Recipe(_create("create_radial_fourier_analysis")),
+    "sum": Recipe(_sum, {"mean": "result.intensity.raw_data / n_frames"}, _FRAMES_SUMMED),
+    "std": Recipe(_registered("SD_FRAMES")),
+    "sumsig": Recipe(
+        _registered("SUM_SIG"),
+        {"intensity": "np.asarray(result.intensity.raw_data).reshape(tuple(ds.shape.nav))"},
+    ),
+    "pick": Recipe(_create("create_pick_analysis")),
 }
 
 
@@ -96,13 +148,17 @@ def _recipe(kind: str) -> Recipe:
         return RECIPES[kind]
     from ferrotem.gui.messages import ANALYSES
 
-    analysis_id: Any = ANALYSES.get(kind)
+    entry: Any = ANALYSES.get(kind)
+    # the server's table names the registered Analysis (a string, or an entry holding it)
+    analysis_id = getattr(entry, "analysis_id", entry)
     if isinstance(analysis_id, str):
-        return _registered(analysis_id)
+        return Recipe(_registered(analysis_id))
     raise NotebookError(f"analysis type: {kind!r} has no notebook recipe")
 
 
-def _channel_expression(name: str) -> str:
+def _channel_expression(recipe: Recipe, name: str) -> str:
+    if name in recipe.channels:
+        return recipe.channels[name]
     if name.isidentifier() and not keyword.iskeyword(name):
         return f"result.{name}.raw_data"
     return f"getattr(result, {name!r}).raw_data"
@@ -133,7 +189,8 @@ def make_notebook(
     parameters = dict(result.analysis.get("parameters", {}))
     if not isinstance(kind, str):
         raise NotebookError(f"analysis type: got {kind!r}")
-    analysis_code = _recipe(kind)(parameters)
+    recipe = _recipe(kind)
+    analysis_code = recipe.code(parameters)
     base = str(Path(root).resolve()) if data_dir is None else data_dir
     load_args = [repr(result.dataset.filetype)]
     for key, value in result.dataset.parameters.items():
@@ -143,7 +200,8 @@ def make_notebook(
         else:
             load_args.append(f"{key}={value!r}")
     channels = sorted(result.channels)
-    channel_lines = "".join(f"    {n!r}: {_channel_expression(n)},\n" for n in channels)
+    channel_lines = "".join(f"    {n!r}: {_channel_expression(recipe, n)},\n" for n in channels)
+    after = recipe.after + "\n" if recipe.after else ""
     cells = [
         _cell(
             "markdown",
@@ -176,7 +234,7 @@ def make_notebook(
         _cell(
             "code",
             (
-                "# the images the GUI showed, by channel name\n"
+                f"{after}# the images the GUI showed, by channel name\n"
                 f"channels = {{\n{channel_lines}}}\n"
                 f"np.savez({output!r}, **channels)"
             ),

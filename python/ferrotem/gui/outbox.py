@@ -5,8 +5,9 @@ while the bytes tornado has not yet passed to the socket stay under a limit (a c
 reads keeps up, and gets every frame); above it, the outbox waits until tornado's buffer has
 drained, so a client that does not read stops the writing instead of growing the buffer
 without bound. While messages wait, a newer *partial* result frame of an analysis replaces the
-older partial frame of that analysis that is still waiting (it is dropped: the newer one holds
-all of it, and more), so at most one partial frame per analysis waits. Final frames and text
+older partial frame of that analysis (and channel) that is still waiting (it is dropped: the
+newer one holds all of it, and more), so at most one partial frame per analysis and channel
+waits. Final frames and text
 messages are never dropped, and everything that is kept leaves in the order it was given.
 """
 

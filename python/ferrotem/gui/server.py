@@ -276,8 +276,10 @@ class SocketHandler(tornado.websocket.WebSocketHandler):
     def _send_frame(self, run: PreparedRun, frame: bytes) -> None:
         if run.cancelled.is_set():
             return  # a newer run replaced it: its late frames are dropped here
-        final = bool(frame_header(frame).get("final"))
-        self.outbox.frame(run.header["analysis"], frame, final, run.cancelled.is_set)
+        header = frame_header(frame)
+        # a newer partial image replaces a waiting one of the same analysis and channel
+        key = f"{header.get('analysis')}/{header.get('channel', '')}"
+        self.outbox.frame(key, frame, bool(header.get("final")), run.cancelled.is_set)
 
     def _send(self, reply: dict[str, Any]) -> None:
         self.outbox.text(json.dumps(reply))
