@@ -35,6 +35,8 @@ PARAMETERS: dict[str, dict[str, Any]] = {
     "pick": {"x": 3, "y": 7},
     "com": {"cx": 8.2, "cy": 7.4, "r": 5.5},
     "radial_fourier": {"cx": 8.0, "cy": 8.0, "ri": 1.0, "ro": 7.0, "n_bins": 2, "max_order": 4},
+    "rectangle": {"x": 3, "y": 2.5, "width": 6, "height": -2},
+    "sumsig": {},
 }
 
 
@@ -46,14 +48,22 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return base.resolve()
 
 
-def _gui_result(root: Path, kind: str, executor: str = "inline") -> CompletedResult:
+#: a scan ROI (frame-shaped analyses restricted to part of the scan)
+ROI = {"roi": {"shape": "rect", "x": 2, "y": 3, "width": 5, "height": 4}}
+
+
+def _gui_result(
+    root: Path, kind: str, executor: str = "inline", parameters: dict[str, Any] | None = None
+) -> CompletedResult:
     """The analysis run as the server runs it (a session, streamed), and what it keeps."""
     with Context.make_with(executor) as ctx:
         session = Session(ctx, root)
         opened = session.open(OPEN_RAW)
         assert opened["type"] == "opened", opened
         request = {"dataset": opened["dataset"], "analysis_id": "nb",
-                   "analysis": {"type": kind, "parameters": PARAMETERS[kind]}}  # fmt: skip
+                   "analysis": {"type": kind,
+                                "parameters": PARAMETERS[kind] if parameters is None
+                                else parameters}}  # fmt: skip
         assert stream_run(ctx, session.prepare_run(request), lambda header, image: None)
         return session.results["nb"]
 
@@ -80,15 +90,21 @@ def _run_code_cells(notebook: dict[str, Any], cwd: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("kind", "executor"),
-    [(kind, "inline") for kind in sorted(PARAMETERS)] + [("ring", "threads"), ("sum", "threads")],
+    ("kind", "executor", "parameters"),
+    [(kind, "inline", None) for kind in sorted(PARAMETERS)]
+    + [("ring", "threads", None), ("sum", "threads", None)]
+    + [("sum", "inline", ROI), ("std", "inline", ROI)],
 )
 def test_the_notebook_reproduces_the_gui_result(
-    root: Path, tmp_path: Path, kind: str, executor: str
+    root: Path, tmp_path: Path, kind: str, executor: str, parameters: dict[str, Any] | None
 ) -> None:
     if kind not in ANALYSES:
         pytest.skip(f"the server offers no {kind!r} analysis yet")
-    result = _gui_result(root, kind, executor)
+    if parameters is not None and not set(parameters) <= set(
+        getattr(ANALYSES[kind], "parameters", ())
+    ):
+        pytest.skip(f"the server's {kind!r} takes no {sorted(parameters)} yet")
+    result = _gui_result(root, kind, executor, parameters)
     assert result.channels
     # the notebook runs elsewhere, finding the data through a relative DATA_DIR
     data_dir = os.path.relpath(root, tmp_path)

@@ -16,7 +16,7 @@ from ferrotem.api import Context
 from ferrotem.gui.bookmarks import Bookmarks
 from ferrotem.gui.protocol import ProtocolError
 from helpers.gui import NAV, RING, SIG, ServerThread, ring_oracle, write_raw
-from helpers.gui_client import OPEN_RAW, ask, connect, run_to_end
+from helpers.gui_client import OPEN_RAW, ask, connect, final_image, run_to_end
 
 TOKEN = "resources-token-0123456789"
 
@@ -96,7 +96,7 @@ def test_runs_move_to_a_dask_scheduler_and_back(
             for dataset in (before["dataset"], after["dataset"]):
                 executed = _executed(cluster)
                 out = await run_to_end(conn, dataset, {"type": "ring", "parameters": RING}, "d")
-                image = [m for m in out if isinstance(m, tuple)][-1][1]
+                image = final_image(out)
                 np.testing.assert_allclose(image, expected, rtol=1e-6)
                 assert _executed(cluster) > executed  # the cluster's worker did the work
             back = await ask(conn, {"type": "set_resources", "kind": "embedded"})
@@ -104,7 +104,7 @@ def test_runs_move_to_a_dask_scheduler_and_back(
             assert (await told(other))["kind"] == "embedded"
             executed = _executed(cluster)
             out = await run_to_end(conn, after["dataset"], {"type": "sum"}, "s")
-            np.testing.assert_allclose([m for m in out if isinstance(m, tuple)][-1][1],
+            np.testing.assert_allclose(final_image(out),
                                        data.sum(axis=(0, 1)), rtol=1e-6)  # fmt: skip
             assert _executed(cluster) == executed
         finally:

@@ -72,6 +72,15 @@ async def run_to_end(
             return out
 
 
+def final_image(messages: list[Any], channel: str = "intensity") -> Any:
+    """The last image of ``channel`` among a run's messages (single-channel frames carry no
+    channel name: they are ``intensity``)."""
+    images = [m[1] for m in messages if isinstance(m, tuple)
+              and m[0].get("channel", "intensity") == channel]  # fmt: skip
+    assert images, f"no {channel!r} image"
+    return images[-1]
+
+
 def http_get(url: str) -> tuple[int, bytes, Any]:
     """Status, body and headers of a GET (errors included)."""
     try:
