@@ -103,6 +103,7 @@ CASES: dict[str, tuple[dict[str, Any], Oracle]] = {
     "sum": ({}, lambda d: {"intensity": d.sum(axis=(0, 1)), "mean": d.mean(axis=(0, 1))}),
     "std": ({}, lambda d: {"intensity": d.std(axis=(0, 1))}),
     "pick": ({"x": 7, "y": 4}, lambda d: {"intensity": d[4, 7]}),
+    "sumsig": ({}, lambda d: {"intensity": d.sum(axis=(-2, -1))}),
 }
 
 

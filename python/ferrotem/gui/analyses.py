@@ -92,6 +92,11 @@ def _std(analysis: Any, buffers: Any, damage: np.ndarray) -> Channels:
     return {"intensity": _raw(analysis.get_udf_results(buffers, None, damage), "intensity")}
 
 
+def _sum_sig(analysis: Any, buffers: Any, damage: np.ndarray) -> Channels:
+    data = _raw(analysis.get_udf_results(buffers, None, damage), "intensity")
+    return {"intensity": data.reshape(tuple(analysis.dataset.shape.nav))}
+
+
 def _pick(analysis: Any, buffers: Any, damage: np.ndarray) -> Channels:
     return {"intensity": _raw(analysis.get_udf_results(buffers, None, damage), "intensity")}
 
@@ -123,6 +128,8 @@ ANALYSES: dict[str, AnalysisKind] = {
     ),
     "sum": AnalysisKind("SUM_FRAMES", frozenset({"roi"}), True, _sum),
     "std": AnalysisKind("SD_FRAMES", frozenset({"roi"}), True, _std),
+    # the scan image beside a frame-shaped result: each frame's total, to pick frames on
+    "sumsig": AnalysisKind("SUM_SIG", frozenset(), False, _sum_sig),
     "pick": AnalysisKind("PICK_FRAME", frozenset({"x", "y", "z"}), True, _pick),
 }
 
