@@ -7,6 +7,7 @@ names one, ``FERROTEM_GUI_SCREENSHOTS``."""
 from __future__ import annotations
 
 import base64
+import faulthandler
 import json
 import os
 from pathlib import Path
@@ -66,9 +67,18 @@ async def add_card(browser: Browser, kind: str, parameters: dict[str, float] | N
 async def wait_complete(browser: Browser, card: str, timeout: float = 60) -> dict[str, float]:
     """Waits until the card's newest run has drawn its complete image; returns its timing
     (milliseconds from sending the run to the first and to the complete image)."""
-    timing = await browser.wait_for(
-        f"{card_js(card)}.timing.complete !== null && {card_js(card)}.timing", timeout
-    )
+    try:
+        timing = await browser.wait_for(
+            f"{card_js(card)}.timing.complete !== null && {card_js(card)}.timing", timeout
+        )
+    except TimeoutError:
+        state = await browser.evaluate(
+            f"(() => {{ const c = {card_js(card)}; return {{timing: c.timing, error: "
+            "c.error.textContent, params: c.params, status: "
+            "document.getElementById('status').textContent}; })()"
+        )
+        faulthandler.dump_traceback(all_threads=True)  # where the server's threads are
+        raise TimeoutError(f"card {card} never completed: {state}") from None
     return dict(timing)
 
 
