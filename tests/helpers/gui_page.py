@@ -82,6 +82,24 @@ async def wait_complete(browser: Browser, card: str, timeout: float = 60) -> dic
     return dict(timing)
 
 
+async def wait_for_view(browser: Browser, card: str, view: str, timeout: float = 30) -> None:
+    """Waits until a card's view (``detector`` or ``scan``) shows a complete image."""
+    await browser.wait_for(
+        f"!!{card_js(card)}.{view}.data && {card_js(card)}.{view}.final", timeout
+    )
+
+
+async def wait_for_title(
+    browser: Browser, card: str, view: str, title: str, timeout: float = 30
+) -> None:
+    """Waits until a card's view is titled ``title`` (set as its image arrives) and shows
+    a complete result."""
+    v = f"{card_js(card)}.{view}"
+    await browser.wait_for(
+        f"{v}.title.textContent.endsWith({json.dumps(title)}) && {v}.final", timeout
+    )
+
+
 async def view_array(browser: Browser, card: str, view: str) -> np.ndarray:
     """The float array a card's view (``detector`` or ``scan``) shows."""
     got = await browser.evaluate(

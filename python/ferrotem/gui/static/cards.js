@@ -119,6 +119,11 @@ export class Card {
     return [this.kind, { ...this.params }];
   }
 
+  describeFrame() {
+    if (this.source === "pick") return `picked frame (${this.pick.x}, ${this.pick.y})`;
+    return `${this.source} frame${this.roi ? " in ROI" : ""}`;
+  }
+
   analysisId(role) { return role === "main" ? this.id : `${this.id}/${role}`; }
 
   runNow(role) {
@@ -131,6 +136,7 @@ export class Card {
       for (const e of this.form.querySelectorAll(".field-error")) e.textContent = "";
     }
     const [type, parameters] = this.request(role);
+    if (role === "frame") this.frameLabel = this.describeFrame();   // what the next frames show
     this.send(this.analysisId(role), type, parameters, this.seq[role]);
   }
 
@@ -152,14 +158,13 @@ export class Card {
   onFrame(role, header, data) {
     const [height, width] = dims(header.shape);
     if (role === "frame") {
-      const wanted = this.source === "mean" ? "mean" : "intensity";
-      if (header.channel === wanted) this.detector.setImage(data, height, width);
-      const what = { mean: "mean frame", std: "std frame", pick: `picked frame (${this.pick.x}, ${this.pick.y})` }[this.source];
-      this.detector.title.textContent = `detector: ${what}${this.roi && this.source !== "pick" ? " in ROI" : ""}`;
+      if (header.channel !== (header.kind === "sum" ? "mean" : "intensity")) return;
+      this.detector.setImage(data, height, width, { final: header.final });
+      this.detector.title.textContent = `detector: ${this.frameLabel}`;
       return;
     }
-    if (role === "scan") { this.scan.setImage(data, height, width); return; }
-    this.channels[header.channel] = { data, height, width };
+    if (role === "scan") { this.scan.setImage(data, height, width, { final: header.final }); return; }
+    this.channels[header.channel] = { data, height, width, final: header.final };
     if (!this.frameShaped && this.channelSelect.options.length !== header.channels.length) {
       this.channelSelect.replaceChildren(...header.channels.map((c) => new Option(c, c)));
       this.channel = header.channels.includes(this.channel) ? this.channel : header.channels[0];
@@ -206,9 +211,9 @@ export class Card {
       let top = 0;
       for (const v of m) if (v > top) top = v;
       const brightness = Float32Array.from(m, (v) => (top > 0 && Number.isFinite(v) ? v / top : 0));
-      view.setImage(image.data, image.height, image.width, { brightness, range: [-Math.PI, Math.PI] });
+      view.setImage(image.data, image.height, image.width, { brightness, range: [-Math.PI, Math.PI], final: image.final });
     } else {
-      view.setImage(image.data, image.height, image.width);
+      view.setImage(image.data, image.height, image.width, { final: image.final });
     }
   }
 

@@ -40,8 +40,9 @@ export class ImageView {
 
   setMap(name, log) { this.mapSelect.value = name; if (log !== undefined) this.logBox.checked = log; }
 
-  setImage(data, height, width, { brightness = null, range = null } = {}) {
-    this.data = data; this.height = height; this.width = width;
+  // final: whether the image is a run's complete result (false: a partial one)
+  setImage(data, height, width, { brightness = null, range = null, final = true } = {}) {
+    this.data = data; this.height = height; this.width = width; this.final = final;
     this.brightness = brightness; this.fixedRange = range;
     this.render();
   }
