@@ -264,22 +264,32 @@ def test_512_mib_raw_timing_against_the_api(
                              {"nav_shape": list(nav), "sig_shape": list(sig), "dtype": "uint16"},
                              filetype="raw")  # fmt: skip
         card = await page.add_card(browser, "ring", ring)
-        out["timing"] = await page.wait_complete(browser, card)
+        await page.wait_complete(browser, card)
+        await page.wait_for_view(browser, card, "detector")  # the mean frame: the CPUs are free
+        timings = []
+        for _ in range(3):  # Apply on an idle server, as a user does after placing the ring
+            await browser.evaluate(f"document.querySelector('#card-{card} .apply').click()")
+            timings.append(await page.wait_complete(browser, card))
+        out["timings"] = timings
         out["ring"] = await page.view_array(browser, card, "scan")
         await browser.evaluate(f"document.querySelector('#card-{card} .apply').click()")
+        runs_before = await browser.evaluate(f"{page.card_js(card)}.seq.main")
         await _record_frames(browser)
         await _drag_handle(browser, card, (112, 64), (100, 64), steps=40)
         out["fps"] = await _frame_rate(browser)
+        out["runs"] = await browser.evaluate(f"{page.card_js(card)}.seq.main") - runs_before
         await page.wait_complete(browser, card)
         return out
 
     out = _in_browser(server, steps)
     np.testing.assert_allclose(out["ring"], expected, rtol=1e-6)
-    _report("512 MiB uint16 raw ring", out["timing"])
+    for timing in out["timings"]:
+        _report("512 MiB uint16 raw ring", timing)
+    best = min(t["complete"] for t in out["timings"]) / 1000
     print(f"[gui timing] same ring through the API: {api_times[-1]:.3f} s "
-          f"(first, cold: {api_times[0]:.3f} s); GUI complete / API = "
-          f"{out['timing']['complete'] / 1000 / api_times[-1]:.2f}")  # fmt: skip
+          f"(first, cold: {api_times[0]:.3f} s); GUI complete (best of 3) / API = "
+          f"{best / api_times[-1]:.2f}")  # fmt: skip
     fps, gap = out["fps"]
     print(f"[gui timing] frame rate while dragging during 512 MiB runs: {fps:.0f} fps "
-          f"(longest gap {gap:.0f} ms)")  # fmt: skip
+          f"(longest gap {gap:.0f} ms; {out['runs']} runs started by the drag)")  # fmt: skip
     path.unlink()
