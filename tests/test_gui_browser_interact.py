@@ -234,23 +234,79 @@ def test_raw_ring_timing_and_centre_of_mass_channels(
     assert out["divergence_map"] == "diverging" and out["direction_map"] == "wheel"
 
 
-@pytest.mark.slow
-def test_512_mib_raw_timing_against_the_api(
-    served: tuple[ServerThread, Path], tmp_path_factory: pytest.TempPathFactory
-) -> None:
-    """Apply -> first partial and complete image on a 512 MiB uint16 file, against the same
-    ring through the API; the page's frame rate while a handle is dragged during a run."""
+def test_raw_pick_and_std_cards(served: tuple[ServerThread, Path], tmp_path: Path) -> None:
+    """The frame-shaped analyses: a pick card follows its cursor (click, arrow keys); a
+    standard deviation card restricted by a ROI drawn on its scan view (the frame totals)."""
     server, root = served
-    ctx = server.state.ctx
-    nav, sig = (128, 128), (128, 128)
+    data = np.fromfile(root / "data" / "scan.raw", np.uint16).reshape(NAV + SIG)
+
+    async def steps(browser: Browser) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        await page.open_file(browser, ["data", "scan.raw"],
+                             {"nav_shape": list(NAV), "sig_shape": list(SIG), "dtype": "uint16"},
+                             filetype="raw")  # fmt: skip
+        pick = await page.add_card(browser, "pick")
+        await page.wait_for_view(browser, pick, "scan")
+        await page.mouse(browser, "pressed", *await page.page_point(browser, pick, "scan", 3, 4))
+        await page.mouse(browser, "released", *await page.page_point(browser, pick, "scan", 3, 4),
+                         pressed=False)  # fmt: skip
+        await page.wait_for_title(browser, pick, "detector", "picked frame (3, 4)")
+        out["pick_3_4"] = await page.view_array(browser, pick, "detector")
+        await page.key(browser, "ArrowRight")
+        await page.key(browser, "ArrowUp")
+        await page.wait_for_title(browser, pick, "detector", "picked frame (4, 3)")
+        out["pick_4_3"] = await page.view_array(browser, pick, "detector")
+        out["totals"] = await page.view_array(browser, pick, "scan")
+        await page.screenshot(browser, tmp_path, "9-pick-card", card=pick)
+        std = await page.add_card(browser, "std")
+        await page.wait_for_view(browser, std, "scan")
+        await browser.evaluate(
+            f"{page.card_js(std)}.root.querySelector('input[value=roi]').click()"
+        )
+        start = await page.page_point(browser, std, "scan", 2, 1)
+        end = await page.page_point(browser, std, "scan", 6, 8)
+        await page.drag(browser, start, end, steps=6)
+        await page.wait_for_title(browser, std, "detector", "standard deviation in ROI")
+        out["std_roi"] = await page.view_array(browser, std, "detector")
+        await page.screenshot(browser, tmp_path, "10-std-roi", card=std)
+        return out
+
+    out = _in_browser(server, steps)
+    np.testing.assert_array_equal(out["pick_3_4"], data[4, 3])
+    np.testing.assert_array_equal(out["pick_4_3"], data[3, 4])
+    np.testing.assert_allclose(out["totals"], data.sum(axis=(-2, -1), dtype=np.float64))
+    inside = data[1:9, 2:7].astype(np.float64).reshape((-1, *SIG))
+    np.testing.assert_allclose(out["std_roi"], inside.std(axis=0), rtol=1e-4, atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def big_raw(served: tuple[ServerThread, Path]) -> Iterator[Path]:
+    """A 512 MiB uint16 raw file, 128x128 scan of 128x128 frames, in the served root."""
+    _, root = served
     path = root / "data" / "big.raw"
-    rows = np.arange(sig[0] * sig[1], dtype=np.uint16).reshape(sig) % 977
+    rows = np.arange(128 * 128, dtype=np.uint16).reshape(128, 128) % 977
     with path.open("wb") as f:
-        for i in range(nav[0]):
-            block = np.broadcast_to(rows, (nav[1], *sig)) + np.uint16(i)
+        for i in range(128):
+            block = np.broadcast_to(rows, (128, 128, 128)) + np.uint16(i)
             f.write(np.ascontiguousarray(block).tobytes())
     assert path.stat().st_size == 512 * 2**20
-    ds = ctx.load("raw", path=str(path), nav_shape=nav, sig_shape=sig, dtype="uint16")
+    yield path
+    path.unlink()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("num_partitions", [None, 8])
+def test_512_mib_raw_timing_against_the_api(
+    served: tuple[ServerThread, Path], big_raw: Path, num_partitions: int | None
+) -> None:
+    """Apply -> first partial and complete image on a 512 MiB uint16 file, against the same
+    ring through the API; the page's frame rate while a handle is dragged during a run. The
+    default partitioning (here: one partition per CPU) and 8 partitions (finer streaming)."""
+    server, _ = served
+    ctx = server.state.ctx
+    nav, sig = (128, 128), (128, 128)
+    extra = {} if num_partitions is None else {"num_partitions": num_partitions}
+    ds = ctx.load("raw", path=str(big_raw), nav_shape=nav, sig_shape=sig, dtype="uint16", **extra)
     ring = {"cx": 64, "cy": 64, "ri": 16, "ro": 48}
     api_times = []
     for _ in range(2):  # the first also warms the page cache
@@ -261,8 +317,8 @@ def test_512_mib_raw_timing_against_the_api(
     async def steps(browser: Browser) -> dict[str, Any]:
         out: dict[str, Any] = {}
         await page.open_file(browser, ["data", "big.raw"],
-                             {"nav_shape": list(nav), "sig_shape": list(sig), "dtype": "uint16"},
-                             filetype="raw")  # fmt: skip
+                             {"nav_shape": list(nav), "sig_shape": list(sig), "dtype": "uint16",
+                              **extra}, filetype="raw")  # fmt: skip
         card = await page.add_card(browser, "ring", ring)
         await page.wait_complete(browser, card)
         await page.wait_for_view(browser, card, "detector")  # the mean frame: the CPUs are free
@@ -283,8 +339,9 @@ def test_512_mib_raw_timing_against_the_api(
 
     out = _in_browser(server, steps)
     np.testing.assert_allclose(out["ring"], expected, rtol=1e-6)
+    label = f"512 MiB uint16 raw ring, num_partitions={num_partitions or 'default'}"
     for timing in out["timings"]:
-        _report("512 MiB uint16 raw ring", timing)
+        _report(label, timing)
     best = min(t["complete"] for t in out["timings"]) / 1000
     print(f"[gui timing] same ring through the API: {api_times[-1]:.3f} s "
           f"(first, cold: {api_times[0]:.3f} s); GUI complete (best of 3) / API = "
@@ -292,4 +349,3 @@ def test_512_mib_raw_timing_against_the_api(
     fps, gap = out["fps"]
     print(f"[gui timing] frame rate while dragging during 512 MiB runs: {fps:.0f} fps "
           f"(longest gap {gap:.0f} ms; {out['runs']} runs started by the drag)")  # fmt: skip
-    path.unlink()

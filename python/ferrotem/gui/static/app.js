@@ -5,7 +5,7 @@ import { Card, KINDS } from "./cards.js";
 const $ = (id) => document.getElementById(id);
 const FILETYPES = ["auto", "raw", "mib", "hdf5", "npy", "blo", "seq", "frms6", "arina"];
 // parameters offered for every format besides the detected ones (empty: the format's default)
-const ALWAYS_OFFERED = ["nav_shape"];
+const ALWAYS_OFFERED = ["nav_shape", "num_partitions"];
 let dataset = null;          // the open dataset ("opened" reply)
 const cards = new Map();     // card id -> Card
 // per analysis id: the newest run sequence number sent, and the server's run number for it

@@ -124,6 +124,11 @@ export class Card {
     return `${this.source} frame${this.roi ? " in ROI" : ""}`;
   }
 
+  describeResult() {
+    if (this.kind === "pick") return `picked frame (${this.pick.x}, ${this.pick.y})`;
+    return `${KINDS[this.kind]}${this.roi ? " in ROI" : ""}`;
+  }
+
   analysisId(role) { return role === "main" ? this.id : `${this.id}/${role}`; }
 
   runNow(role) {
@@ -136,7 +141,9 @@ export class Card {
       for (const e of this.form.querySelectorAll(".field-error")) e.textContent = "";
     }
     const [type, parameters] = this.request(role);
-    if (role === "frame") this.frameLabel = this.describeFrame();   // what the next frames show
+    // what the images of this run show (titles are set as they arrive)
+    if (role === "frame") this.frameLabel = this.describeFrame();
+    if (role === "main" && this.frameShaped) this.resultLabel = this.describeResult();
     this.send(this.analysisId(role), type, parameters, this.seq[role]);
   }
 
@@ -204,7 +211,7 @@ export class Card {
     const name = this.frameShaped ? "intensity" : this.channel;
     const image = this.channels[name];
     if (!image) return;
-    view.title.textContent = this.frameShaped ? `${KINDS[this.kind]}${this.roi && this.kind !== "pick" ? " in ROI" : ""}` : `scan: ${name}`;
+    view.title.textContent = this.frameShaped ? this.resultLabel : `scan: ${name}`;
     if (name === "direction" && this.channels.magnitude) {
       // the field as a colour wheel: hue from the direction, brightness from the magnitude
       const m = this.channels.magnitude.data;

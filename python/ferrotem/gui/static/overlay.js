@@ -118,22 +118,28 @@ export class ScanOverlay {
   draw(ctx, s) {
     if (this.roi) {
       const { x, y, width, height } = this.roi;
-      ctx.fillStyle = "rgba(80, 160, 255, 0.2)";
-      ctx.strokeStyle = "rgba(80, 160, 255, 0.95)";
-      ctx.lineWidth = 1.5;
-      ctx.fillRect(x * s, y * s, (width + 1) * s, (height + 1) * s);
-      ctx.strokeRect(x * s, y * s, (width + 1) * s, (height + 1) * s);
+      const [w, h] = [(width + 1) * s, (height + 1) * s];
+      ctx.fillStyle = "rgba(0, 200, 255, 0.3)";
+      ctx.fillRect(x * s, y * s, w, h);
+      // dashed, and 1 px inside, so that it shows on the view's edges too
+      ctx.setLineDash([6, 4]);
+      ctx.lineWidth = 2;
+      ctx.strokeStyle = "rgba(0, 230, 255, 1)";
+      ctx.strokeRect(x * s + 1, y * s + 1, w - 2, h - 2);
+      ctx.setLineDash([]);
     }
     if (this.pick) {
-      const cx = toCanvas(this.pick.x, s), cy = toCanvas(this.pick.y, s), r = Math.max(s, 6);
+      // a square on the picked position, and arms pointing at it from outside it
+      const cx = toCanvas(this.pick.x, s), cy = toCanvas(this.pick.y, s), r = s / 2 + 3;
       ctx.strokeStyle = "rgba(255, 60, 60, 0.95)";
       ctx.lineWidth = 1.5;
       ctx.strokeRect(this.pick.x * s, this.pick.y * s, s, s);
       ctx.beginPath();
-      ctx.moveTo(cx - 2 * r, cy); ctx.lineTo(cx - r, cy);
-      ctx.moveTo(cx + r, cy); ctx.lineTo(cx + 2 * r, cy);
-      ctx.moveTo(cx, cy - 2 * r); ctx.lineTo(cx, cy - r);
-      ctx.moveTo(cx, cy + r); ctx.lineTo(cx, cy + 2 * r);
+      const arm = r + 10;
+      ctx.moveTo(cx - arm, cy); ctx.lineTo(cx - r, cy);
+      ctx.moveTo(cx + r, cy); ctx.lineTo(cx + arm, cy);
+      ctx.moveTo(cx, cy - arm); ctx.lineTo(cx, cy - r);
+      ctx.moveTo(cx, cy + r); ctx.lineTo(cx, cy + arm);
       ctx.stroke();
     }
   }
