@@ -240,3 +240,40 @@ def test_bad_parameters_name_the_parameter(
     with pytest.raises(ProtocolError) as e:
         session.prepare_run({"dataset": ds, "analysis": {"type": kind, "parameters": parameters}})
     assert e.value.param == param, str(e.value)
+
+
+_PREPARE_IN_THREADS = """
+import threading
+import numpy as np
+from ferrotem.api import Context
+from ferrotem.gui.analyses import build_analysis
+ctx = Context.make_with("inline")
+ds = ctx.load("memory", data=np.zeros((2, 2, 8, 8), np.float32))
+errors = []
+def prepare(kind):
+    try:
+        build_analysis(kind, ds, {})
+    except Exception as e:
+        errors.append(f"{kind}: {e}")
+kinds = ["ring", "sum", "std", "disk", "com", "radial_fourier", "sumsig"] * 2
+threads = [threading.Thread(target=prepare, args=(k,)) for k in kinds]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print(errors)
+"""
+
+
+def test_analyses_prepared_on_threads_in_a_fresh_process() -> None:
+    """The server prepares runs on several threads at once, first thing after start: each
+    must find its Analysis class even while another thread is still importing
+    ferrotem.analysis (a lookup during that import used to miss classes, about every second
+    fresh process)."""
+    import subprocess
+    import sys
+
+    for _ in range(5):
+        out = subprocess.run([sys.executable, "-c", _PREPARE_IN_THREADS], capture_output=True,
+                             text=True, check=True).stdout  # fmt: skip
+        assert out.strip() == "[]", out

@@ -185,6 +185,10 @@ def _check_roi(dataset: Any, roi: Any) -> None:
 def build_analysis(kind: str, dataset: Any, parameters: Any) -> BuiltAnalysis:
     """The Analysis of type ``kind`` on ``dataset``; a bad type or parameter raises
     :class:`ProtocolError` naming it."""
+    # The registry fills as ferrotem.analysis imports its submodules; importing the package
+    # (not only .base) waits while another thread is still importing it: runs are prepared on
+    # several threads at once, and a lookup during that import missed classes.
+    import ferrotem.analysis  # noqa: F401
     from ferrotem.analysis.base import Analysis
 
     if kind not in ANALYSES:
