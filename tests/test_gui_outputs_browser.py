@@ -21,6 +21,7 @@ from ferrotem.api import Context
 from ferrotem.gui.notebook import make_notebook
 from helpers.cdp import Browser, find_chromium
 from helpers.gui import NAV, RING, SIG, ServerThread, write_raw
+from helpers.gui_page import add_card, open_file, wait_complete
 
 CHROMIUM = find_chromium()
 pytestmark = pytest.mark.skipif(
@@ -102,28 +103,25 @@ def test_downloads_bookmarks_and_resources_in_the_page(
             "document.getElementById('cwd').textContent === '/data' && "
             "document.getElementById('cwd').textContent"
         )
-        await browser.evaluate(_click_entry("scan.raw"))
-        await browser.wait_for("!!document.querySelector('#params input[name=nav_shape]')")
-        await browser.evaluate(_set("#params input[name=nav_shape]", json.dumps(list(NAV))))
-        await browser.evaluate(_set("#params input[name=sig_shape]", json.dumps(list(SIG))))
-        await browser.evaluate(_set("#params input[name=dtype]", "uint16"))
-        await browser.evaluate("document.getElementById('open-button').click()")
-        await browser.wait_for("document.getElementById('ds-info').textContent")
-        for name, value in RING.items():
-            await browser.evaluate(_set(f"#analysis-params input[name={name}]", str(value)))
-        await browser.evaluate("document.getElementById('apply').click()")
-        await browser.wait_for("!!document.querySelector('#downloads a[href$=\".npz\"]')")
+        await open_file(browser, ["scan.raw"], {"nav_shape": list(NAV), "sig_shape": list(SIG),
+                                                "dtype": "uint16"}, filetype="raw")  # fmt: skip
+        card = await add_card(browser, "ring", RING)
+        await wait_complete(browser, card)
+        out["card"] = card
+        main = f"#downloads p[data-analysis={json.dumps(card)}]"
+        await browser.wait_for(f"!!document.querySelector({json.dumps(main + ' a')})")
+        await browser.evaluate("document.getElementById('outputs').scrollIntoView()")
         await shot("outputs-downloads.png")
         out["links"] = await browser.evaluate(
-            "[...document.querySelectorAll('#downloads a')].map(a => a.textContent)"
+            f"[...document.querySelectorAll({json.dumps(main + ' a')})].map(a => a.textContent)"
         )
         out["npz"] = base64.b64decode(
-            await browser.evaluate(_fetch_base64('#downloads a[href$=".npz"]'))
+            await browser.evaluate(_fetch_base64(main + ' a[href$=".npz"]'))
         )
         (session,) = server.state.tabs.sessions()  # the page's tab, still connected
-        out["expected_notebook"] = make_notebook(session.results["main"], root)
+        out["expected_notebook"] = make_notebook(session.results[card], root)
         out["notebook"] = base64.b64decode(
-            await browser.evaluate(_fetch_base64('#downloads a[href$=".ipynb"]'))
+            await browser.evaluate(_fetch_base64(main + ' a[href$=".ipynb"]'))
         )
         return out
 
