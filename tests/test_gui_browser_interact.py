@@ -292,6 +292,31 @@ def test_raw_pick_and_std_cards(served: tuple[ServerThread, Path], tmp_path: Pat
     np.testing.assert_allclose(out["std_roi"], inside.std(axis=0), rtol=1e-4, atol=1e-6)
 
 
+def test_raw_rectangle_corner_drag(served: tuple[ServerThread, Path], tmp_path: Path) -> None:
+    """The rectangle's far corner dragged with the mouse: the scan image is the sum over the
+    new rectangle (both corners included, as masks.rectangular)."""
+    server, root = served
+    data = np.fromfile(root / "data" / "scan.raw", np.uint16).reshape(NAV + SIG)
+
+    async def steps(browser: Browser) -> dict[str, Any]:
+        await page.open_file(browser, ["data", "scan.raw"],
+                             {"nav_shape": list(NAV), "sig_shape": list(SIG), "dtype": "uint16"},
+                             filetype="raw")  # fmt: skip
+        card = await page.add_card(browser, "rectangle", {"x": 4, "y": 4, "width": 9, "height": 8})
+        await page.wait_complete(browser, card)
+        await _drag_handle(browser, card, (13, 12), (15, 14), steps=8)
+        await page.wait_complete(browser, card)
+        await page.screenshot(browser, tmp_path, "11-rectangle", card=card)
+        return {"params": await _card_params(browser, card),
+                "image": await page.view_array(browser, card, "scan")}  # fmt: skip
+
+    out = _in_browser(server, steps)
+    assert out["params"] == {"x": 4, "y": 4, "width": 11, "height": 10}
+    np.testing.assert_allclose(
+        out["image"], data[..., 4:15, 4:16].sum(axis=(-2, -1), dtype=np.float64), rtol=1e-6
+    )
+
+
 @pytest.fixture(scope="module")
 def big_raw(served: tuple[ServerThread, Path]) -> Iterator[Path]:
     """A 512 MiB uint16 raw file, 128x128 scan of 128x128 frames, in the served root."""
