@@ -25,7 +25,7 @@ from ferrotem.api import Context
 from ferrotem.udf.sum import SumUDF
 from helpers import gui_page as page
 from helpers.cdp import Browser, find_chromium
-from helpers.gui import NAV, SIG, ServerThread, write_raw
+from helpers.gui import NAV, SIG, ServerThread, ring_oracle, write_raw
 
 CHROMIUM = find_chromium()
 pytestmark = pytest.mark.skipif(
@@ -210,6 +210,16 @@ def test_raw_ring_timing_and_centre_of_mass_channels(
                              filetype="raw")  # fmt: skip
         ring = await page.add_card(browser, "ring", {"cx": 8, "cy": 8, "ri": 2, "ro": 6})
         out["ring_timing"] = await page.wait_complete(browser, ring)
+        # the arrow keys move the detector once its view has the focus (a click on it)
+        corner = await page.page_point(browser, ring, "detector", 0, 0)
+        await page.mouse(browser, "pressed", *corner)
+        await page.mouse(browser, "released", *corner, pressed=False)
+        for name in ("ArrowRight", "ArrowRight", "ArrowUp"):
+            await page.key(browser, name)
+        await browser.wait_for(f"{page.card_js(ring)}.params.cx === 10")
+        out["moved"] = await page.wait_complete(browser, ring)
+        out["moved_params"] = await _card_params(browser, ring)
+        out["moved_ring"] = await page.view_array(browser, ring, "scan")
         com = await page.add_card(browser, "com", com_params)
         await page.wait_complete(browser, com)
         for channel in ("divergence", "direction"):
@@ -227,6 +237,9 @@ def test_raw_ring_timing_and_centre_of_mass_channels(
 
     out = _in_browser(server, steps)
     _report("raw 12x10 x 16x18 ring", out["ring_timing"])
+    assert out["moved_params"] == {"cx": 10, "cy": 7, "ri": 2, "ro": 6}
+    data = np.fromfile(root / "data" / "scan.raw", np.uint16).reshape(NAV + SIG)
+    np.testing.assert_allclose(out["moved_ring"], ring_oracle(data, 10, 7, 2, 6), rtol=1e-6)
     api = ctx.run(ctx.create_com_analysis(ds, cx=8.5, cy=7.5, mask_radius=6))
     np.testing.assert_allclose(out["divergence"], api.divergence.raw_data, rtol=1e-5, atol=1e-6)
     x, y = api.x.raw_data, api.y.raw_data
@@ -277,6 +290,31 @@ def test_raw_pick_and_std_cards(served: tuple[ServerThread, Path], tmp_path: Pat
     np.testing.assert_allclose(out["totals"], data.sum(axis=(-2, -1), dtype=np.float64))
     inside = data[1:9, 2:7].astype(np.float64).reshape((-1, *SIG))
     np.testing.assert_allclose(out["std_roi"], inside.std(axis=0), rtol=1e-4, atol=1e-6)
+
+
+def test_raw_rectangle_corner_drag(served: tuple[ServerThread, Path], tmp_path: Path) -> None:
+    """The rectangle's far corner dragged with the mouse: the scan image is the sum over the
+    new rectangle (both corners included, as masks.rectangular)."""
+    server, root = served
+    data = np.fromfile(root / "data" / "scan.raw", np.uint16).reshape(NAV + SIG)
+
+    async def steps(browser: Browser) -> dict[str, Any]:
+        await page.open_file(browser, ["data", "scan.raw"],
+                             {"nav_shape": list(NAV), "sig_shape": list(SIG), "dtype": "uint16"},
+                             filetype="raw")  # fmt: skip
+        card = await page.add_card(browser, "rectangle", {"x": 4, "y": 4, "width": 9, "height": 8})
+        await page.wait_complete(browser, card)
+        await _drag_handle(browser, card, (13, 12), (15, 14), steps=8)
+        await page.wait_complete(browser, card)
+        await page.screenshot(browser, tmp_path, "11-rectangle", card=card)
+        return {"params": await _card_params(browser, card),
+                "image": await page.view_array(browser, card, "scan")}  # fmt: skip
+
+    out = _in_browser(server, steps)
+    assert out["params"] == {"x": 4, "y": 4, "width": 11, "height": 10}
+    np.testing.assert_allclose(
+        out["image"], data[..., 4:15, 4:16].sum(axis=(-2, -1), dtype=np.float64), rtol=1e-6
+    )
 
 
 @pytest.fixture(scope="module")

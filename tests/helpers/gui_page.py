@@ -65,11 +65,14 @@ async def add_card(browser: Browser, kind: str, parameters: dict[str, float] | N
 
 
 async def wait_complete(browser: Browser, card: str, timeout: float = 60) -> dict[str, float]:
-    """Waits until the card's newest run has drawn its complete image; returns its timing
-    (milliseconds from sending the run to the first and to the complete image)."""
+    """Waits until the card's newest run, for the parameters it shows now, has drawn its
+    complete image; returns its timing (milliseconds from sending the run to the first and to
+    the complete image)."""
     try:
         timing = await browser.wait_for(
-            f"{card_js(card)}.timing.complete !== null && {card_js(card)}.timing", timeout
+            f"{card_js(card)}.upToDate() && {card_js(card)}.timing.complete !== null && "
+            f"{card_js(card)}.timing",
+            timeout,
         )
     except TimeoutError:
         state = await browser.evaluate(
@@ -106,7 +109,9 @@ async def view_array(browser: Browser, card: str, view: str) -> np.ndarray:
         f"(() => {{ const v = {card_js(card)}.{view}; "
         "return [v.height, v.width, Array.from(v.data, Number)]; })()"
     )
-    return np.array(got[2], dtype=np.float64).reshape(got[0], got[1])
+    # JSON has no NaN: the page's NaN (e.g. 0 / 0 where no frame was merged) arrive as null
+    values = [np.nan if v is None else v for v in got[2]]
+    return np.array(values, dtype=np.float64).reshape(got[0], got[1])
 
 
 async def view_pixels(browser: Browser, card: str, view: str) -> np.ndarray:

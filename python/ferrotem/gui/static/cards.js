@@ -58,7 +58,7 @@ export class Card {
     this.source = "mean";          // the detector view's frame
     this.tool = "pick";            // what a press on the scan view does: pick or draw the ROI
     this.timing = { sent: 0, first: null, complete: null };
-    this.lastSent = {}; this.timers = {}; this.seq = {};
+    this.lastSent = {}; this.timers = {}; this.seq = {}; this.sentRequest = {};
     this.build();
   }
 
@@ -129,6 +129,10 @@ export class Card {
     return `${KINDS[this.kind]}${this.roi ? " in ROI" : ""}`;
   }
 
+  // Whether the newest run sent for `role` is for the parameters shown now (none is waiting
+  // for its throttle interval).
+  upToDate(role = "main") { return this.sentRequest[role] === JSON.stringify(this.request(role)); }
+
   analysisId(role) { return role === "main" ? this.id : `${this.id}/${role}`; }
 
   runNow(role) {
@@ -141,6 +145,7 @@ export class Card {
       for (const e of this.form.querySelectorAll(".field-error")) e.textContent = "";
     }
     const [type, parameters] = this.request(role);
+    this.sentRequest[role] = JSON.stringify([type, parameters]);
     // what the images of this run show (titles are set as they arrive)
     if (role === "frame") this.frameLabel = this.describeFrame();
     if (role === "main" && this.frameShaped) this.resultLabel = this.describeResult();
@@ -240,6 +245,7 @@ export class Card {
     const canvas = this.detector.over;
     if (!this.shape) return;
     canvas.addEventListener("pointerdown", (e) => {
+      canvas.focus();   // the arrow keys then move the detector
       const p = this.detector.toImage(e);
       this.shape.active = this.shape.grab(p.x, p.y, this.detector.scale());
       if (!this.shape.active) return;

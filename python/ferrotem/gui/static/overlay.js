@@ -94,8 +94,9 @@ export class DetectorOverlay {
   grab(x, y, s) {
     let best = null, bestD = GRAB_PX / s;
     for (const [name, [hx, hy]] of Object.entries(this.shape.handles(this.params))) {
+      // strictly nearer: on a tie (a zero inner radius) the handle listed first, the centre
       const d = Math.hypot(hx - x, hy - y);
-      if (d <= bestD) { best = name; bestD = d; }
+      if (d < bestD || (best === null && d === bestD)) { best = name; bestD = d; }
     }
     return best;
   }
