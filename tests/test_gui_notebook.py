@@ -9,8 +9,6 @@ import ast
 import asyncio
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ from ferrotem.gui.notebook import NotebookError, make_notebook, notebook_json
 from ferrotem.gui.results import CompletedResult, DatasetSpec
 from helpers.gui import RING, ServerThread, write_raw
 from helpers.gui_client import OPEN_RAW, ask, connect, http_get, run_to_end
+from helpers.notebooks import run_code_cells
 
 TOKEN = "notebook-token-0123456789"
 #: parameters of each analysis type (those the server does not offer yet are skipped)
@@ -79,16 +78,6 @@ def _check_structure(notebook: dict[str, Any]) -> None:
             assert cell["outputs"] == [] and cell["execution_count"] is None
 
 
-def _run_code_cells(notebook: dict[str, Any], cwd: Path) -> None:
-    """The notebook's code cells, in order, in one fresh Python process (as a kernel would)."""
-    code = "\n\n".join("".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "code")
-    (cwd / "notebook.py").write_text(code)
-    env = {**os.environ, "MPLBACKEND": "Agg"}
-    done = subprocess.run([sys.executable, "notebook.py"], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-
-
 @pytest.mark.parametrize(
     ("kind", "executor", "parameters"),
     [(kind, "inline", None) for kind in sorted(PARAMETERS)]
@@ -111,7 +100,7 @@ def test_the_notebook_reproduces_the_gui_result(
     notebook = json.loads(notebook_json(make_notebook(result, root, data_dir=data_dir)))
     _check_structure(notebook)
     (tmp_path / f"{kind}.ipynb").write_text(notebook_json(notebook))
-    _run_code_cells(notebook, tmp_path)
+    run_code_cells(notebook, tmp_path)
     with np.load(tmp_path / "result.npz") as saved:
         assert sorted(saved.files) == sorted(result.channels)
         for name, image in result.channels.items():

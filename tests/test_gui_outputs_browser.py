@@ -1,8 +1,9 @@
 """The GUI's outputs in a real headless Chromium: after a ring analysis the page offers its
-downloads, and the .npz and the notebook fetched through the page's own links hold the
-result of the same analysis through the API; the compute-resources panel shows the embedded
-executor; a bookmark made in the page leads back to its directory. Screenshots go to the
-test's folder (and to $FERROTEM_GUI_SCREENSHOTS when set). Skipped without Chromium."""
+downloads: the .npz fetched through the page's own link holds the result of the same analysis
+through the API, and the notebook fetched there runs and computes it again; the
+compute-resources panel shows the embedded executor; a bookmark made in the page leads back to
+its directory. Screenshots go to the test's folder (and to $FERROTEM_GUI_SCREENSHOTS when
+set). Skipped without Chromium."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from ferrotem.gui.notebook import make_notebook
 from helpers.cdp import Browser, find_chromium
 from helpers.gui import NAV, RING, SIG, ServerThread, write_raw
 from helpers.gui_page import add_card, open_file, wait_complete
+from helpers.notebooks import run_code_cells
 
 CHROMIUM = find_chromium()
 pytestmark = pytest.mark.skipif(
@@ -149,3 +151,7 @@ def test_downloads_bookmarks_and_resources_in_the_page(
     assert notebook == out["expected_notebook"]
     code = "".join("".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "code")
     assert "ctx.create_ring_analysis(" in code and "data/scan.raw" in code
+    # the downloaded notebook runs and computes the same image
+    run_code_cells(notebook, tmp_path)
+    with np.load(tmp_path / "result.npz") as saved:
+        np.testing.assert_array_equal(saved["intensity"], api)
