@@ -1,8 +1,9 @@
 """The GUI's outputs in a real headless Chromium: after a ring analysis the page offers its
-downloads: the .npz fetched through the page's own link holds the result of the same
-analysis through the API, and the notebook fetched there runs and computes it again; the compute-resources panel shows the embedded
-executor; a bookmark made in the page leads back to its directory. Screenshots go to the
-test's folder (and to $FERROTEM_GUI_SCREENSHOTS when set). Skipped without Chromium."""
+downloads: the .npz fetched through the page's own link holds the result of the same analysis
+through the API, and the notebook fetched there runs and computes it again; the
+compute-resources panel shows the embedded executor; a bookmark made in the page leads back to
+its directory. Screenshots go to the test's folder (and to $FERROTEM_GUI_SCREENSHOTS when
+set). Skipped without Chromium."""
 
 from __future__ import annotations
 
