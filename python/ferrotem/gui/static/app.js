@@ -33,7 +33,7 @@ function sendRun(analysisId, type, parameters, seq) {
 }
 
 function cardOf(analysisId) {
-  const [id, role = "main"] = analysisId.split("/");
+  const [id, role = "main"] = analysisId.split("-");
   return [cards.get(id), role];
 }
 
@@ -132,7 +132,7 @@ function addAnalysis(kind) {
   const card = new Card(kind, dataset, sendRun);
   card.onRemove = () => {
     cards.delete(card.id);
-    for (const role of ["", "/frame", "/scan"]) conn.post({ type: "cancel", analysis_id: card.id + role });
+    for (const role of ["", "-frame", "-scan"]) conn.post({ type: "cancel", analysis_id: card.id + role });
   };
   cards.set(card.id, card);
   $("cards").prepend(card.root);

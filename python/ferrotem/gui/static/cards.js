@@ -2,8 +2,8 @@
 // detector drawn on it and draggable handles) and the scan view (the result, with the pick
 // cursor and the ROI). Each card owns up to three server runs, by analysis id:
 //   <id>        the analysis itself
-//   <id>/frame  the detector view's frame: mean (sum analysis, channel "mean"), std, or picked
-//   <id>/scan   for frame-shaped analyses (sum, std, pick): each frame's total, to pick on
+//   <id>-frame  the detector view's frame: mean (sum analysis, channel "mean"), std, or picked
+//   <id>-scan   for frame-shaped analyses (sum, std, pick): each frame's total, to pick on
 import { ImageView } from "./views.js";
 import { DetectorOverlay, HAS_SHAPE, ScanOverlay } from "./overlay.js";
 
@@ -133,7 +133,7 @@ export class Card {
   // for its throttle interval).
   upToDate(role = "main") { return this.sentRequest[role] === JSON.stringify(this.request(role)); }
 
-  analysisId(role) { return role === "main" ? this.id : `${this.id}/${role}`; }
+  analysisId(role) { return role === "main" ? this.id : `${this.id}-${role}`; }
 
   runNow(role) {
     clearTimeout(this.timers[role]);
