@@ -1,6 +1,6 @@
 """The GUI in a real headless Chromium (over the DevTools protocol): browse to a synthetic raw
 file, get a parameter error shown next to its field, open the file, run a ring detector, and
-compare the canvas' pixels with the numpy oracle drawn the way the page draws it. Screenshots
+compare the scan view's array and its canvas' pixels (gray map) with the numpy oracle. Screenshots
 of the steps go to the test's temporary folder. Skipped where Chromium is not installed
 (Debian: ``apt-get install chromium``)."""
 
@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from ferrotem.api import Context
+from helpers import gui_page as page
 from helpers.cdp import Browser, find_chromium
 from helpers.gui import NAV, RING, SIG, ServerThread, ring_oracle, write_raw
 
@@ -36,11 +37,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerThr
     ctx.close()
 
 
-def _click(text: str) -> str:
-    return (f"[...document.querySelectorAll('#entries li')].find(l => l.textContent === "
-            f"{json.dumps(text)}).click()")  # fmt: skip
-
-
 def _set(selector: str, value: str) -> str:
     return f"document.querySelector({json.dumps(selector)}).value = {json.dumps(value)}"
 
@@ -52,24 +48,26 @@ def test_open_a_raw_file_and_watch_the_ring_image(
     assert CHROMIUM is not None
     browser = Browser(CHROMIUM)
 
-    async def go() -> list[int]:
+    async def go() -> tuple[np.ndarray, np.ndarray]:
         await browser.connect()
         try:
             return await steps()
         finally:
             browser.disconnect()
 
-    async def steps() -> list[int]:
+    async def steps() -> tuple[np.ndarray, np.ndarray]:
         await browser.call("Page.enable")
         await browser.call("Page.navigate", url=f"{server.http}/?token={TOKEN}")
         await browser.wait_for("document.getElementById('status')?.textContent === 'connected'")
         await browser.wait_for("document.querySelectorAll('#entries li').length > 0")
-        (tmp_path / "1-files.png").write_bytes(await browser.screenshot())
-        await browser.evaluate(_click("data"))
-        await browser.wait_for("!!" + _click("scan.raw").replace(".click()", ""))
-        await browser.evaluate(_click("scan.raw"))
-        await browser.wait_for("!!document.querySelector('#params input[name=nav_shape]')")
+        await page.screenshot(browser, tmp_path, "1-files")
         # a wrong parameter: the error appears next to its field
+        for name in ("data", "scan.raw"):
+            find = ("[...document.querySelectorAll('#entries li')].find(l => l.textContent === "
+                    f"{json.dumps(name)})")  # fmt: skip
+            await browser.wait_for(f"!!{find}")
+            await browser.evaluate(f"{find}.click()")
+        await browser.wait_for("!!document.querySelector('#params input[name=nav_shape]')")
         await browser.evaluate(_set("#params input[name=nav_shape]", "[-1, 3]"))
         await browser.evaluate(_set("#params input[name=sig_shape]", json.dumps(list(SIG))))
         await browser.evaluate(_set("#params input[name=dtype]", "uint16"))
@@ -78,33 +76,27 @@ def test_open_a_raw_file_and_watch_the_ring_image(
             "document.querySelector('.field-error[data-param=nav_shape]').textContent"
         )
         assert "nav_shape" in message
-        (tmp_path / "2-parameter-error.png").write_bytes(await browser.screenshot())
+        await page.screenshot(browser, tmp_path, "2-parameter-error")
         await browser.evaluate(_set("#params input[name=nav_shape]", json.dumps(list(NAV))))
         await browser.evaluate("document.getElementById('open-button').click()")
         await browser.wait_for("document.getElementById('ds-info').textContent")
-        for name, value in RING.items():
-            await browser.evaluate(_set(f"#analysis-params input[name={name}]", str(value)))
-        await browser.evaluate("document.getElementById('apply').click()")
-        await browser.wait_for(
-            "document.getElementById('range').textContent.startsWith('ring') && "
-            "!document.getElementById('range').textContent.includes('partial')"
-        )
-        (tmp_path / "3-ring.png").write_bytes(await browser.screenshot())
-        return await browser.evaluate(
-            "(() => { const c = document.getElementById('result');"
-            " const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
-            " return [c.height, c.width, ...Array.from(d).filter((_, i) => i % 4 === 0)]; })()"
-        )
+        card = await page.add_card(browser, "ring", RING)
+        await page.wait_complete(browser, card)
+        await page.set_map(browser, card, "scan", "gray", log=False)
+        await page.screenshot(browser, tmp_path, "3-ring", card=card)
+        return (await page.view_array(browser, card, "scan"),
+                await page.view_pixels(browser, card, "scan"))  # fmt: skip
 
     try:
-        pixels = asyncio.run(go())
+        values, pixels = asyncio.run(go())
     finally:
         browser.close()
-    height, width, grey = pixels[0], pixels[1], np.array(pixels[2:], dtype=np.float64)
-    assert (height, width) == NAV
     oracle = ring_oracle(data, **RING)
+    np.testing.assert_allclose(values, oracle, rtol=1e-6)
+    assert pixels.shape == (*NAV, 3)
     expected = (oracle - oracle.min()) * 255 / (oracle.max() - oracle.min())
-    np.testing.assert_allclose(grey.reshape(NAV), expected, atol=0.51)
+    for channel in range(3):  # the gray map: the same level in red, green and blue
+        np.testing.assert_allclose(pixels[..., channel], expected, atol=0.51)
 
 
 def test_open_ds_in_the_url_detects_that_file(served: tuple[ServerThread, np.ndarray]) -> None:

@@ -232,10 +232,12 @@ def test_stream_run_sum(root: Path, ctx: Context) -> None:
     session = Session(ctx, root)
     ds = _open_raw(session)["dataset"]
     run = session.prepare_run({"dataset": ds, "analysis": {"type": "sum"}})
-    frames: list[np.ndarray] = []
-    stream_run(ctx, run, lambda h, a: frames.append(a))
+    frames: dict[str, np.ndarray] = {}
+    stream_run(ctx, run, lambda h, a: frames.__setitem__(h["channel"], a))
     data = np.fromfile(root / "data" / "scan.raw", np.uint16).reshape(NAV + SIG)
-    np.testing.assert_allclose(frames[-1], data.sum(axis=(0, 1), dtype=np.float64), rtol=1e-6)
+    total = data.sum(axis=(0, 1), dtype=np.float64)
+    np.testing.assert_allclose(frames["intensity"], total, rtol=1e-6)
+    np.testing.assert_allclose(frames["mean"], total / np.prod(NAV), rtol=1e-6)
 
 
 def test_cancelled_run_stops_after_the_current_partition(root: Path, ctx: Context) -> None:

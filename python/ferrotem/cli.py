@@ -5,6 +5,7 @@ and a vacuum edge), writes it as a raw file, and runs the built-in UDFs a micros
 with (sum of frames, total intensity, a virtual annular dark-field detector, centre of mass) over
 it in one pass, with the same API a user script would use.
 
+``ferrotem demo --gui`` writes the same scan as a ``.npy`` file and opens it in the web GUI.
 ``ferrotem server`` serves the web GUI (:mod:`ferrotem.gui`, docs/gui.md).
 """
 
@@ -158,9 +159,11 @@ def synthesize(
     frame: tuple[int, int] = (128, 128),
     seed: int = 0,
     threads: int = 2,
+    header: bytes = b"",
 ) -> Sample:
     """Writes a synthetic 4D-STEM scan to ``path`` as raw uint16 frames, C order, one scan row
-    at a time (memory stays at a few rows); returns the specimen it simulated."""
+    at a time (memory stays at a few rows), after ``header`` (e.g. a ``.npy`` header); returns
+    the specimen it simulated."""
     root = np.random.SeedSequence(seed)
     sample_seq, *row_seqs = root.spawn(1 + scan[0])
     sample = Sample(scan, np.random.default_rng(sample_seq))
@@ -170,14 +173,16 @@ def synthesize(
     row_bytes = scan[1] * frame[0] * frame[1] * 2
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
-        os.ftruncate(fd, row_bytes * scan[0])
+        os.ftruncate(fd, len(header) + row_bytes * scan[0])
+        if header:
+            os.pwrite(fd, header, 0)
 
         def write_row(row: int) -> None:
             data = _render_row(row, sample, det, np.random.default_rng(row_seqs[row]), shift_scale)
             buf = data.reshape(-1).view(np.uint8).data
             done = 0
             while done < len(buf):
-                done += os.pwrite(fd, buf[done:], row * row_bytes + done)
+                done += os.pwrite(fd, buf[done:], len(header) + row * row_bytes + done)
 
         with concurrent.futures.ThreadPoolExecutor(max(1, threads)) as pool:
             for fut in [pool.submit(write_row, r) for r in range(scan[0])]:
@@ -373,6 +378,21 @@ def run_demo(
     }
 
 
+def write_demo_npy(scan: tuple[int, int], frame: tuple[int, int], out_dir: str, seed: int) -> str:
+    """The demo's scan as ``scan.npy`` in ``out_dir`` (for ``demo --gui``: the page recognises
+    the format and shape from numpy's header); returns its path."""
+    from ferrotem.gui.demo import DEMO_FILE, npy_header
+
+    os.makedirs(out_dir, exist_ok=True)
+    path = os.path.join(out_dir, DEMO_FILE)
+    nbytes = scan[0] * scan[1] * frame[0] * frame[1] * 2
+    print(f"ferrotem demo: writing a {scan[0]}x{scan[1]} scan of {frame[0]}x{frame[1]} frames "
+          f"({_fmt_bytes(nbytes)}) to {path}", flush=True)  # fmt: skip
+    header = npy_header((*scan, *frame), np.uint16)  # the byte order synthesize writes
+    synthesize(path, scan, frame, seed=seed, threads=min(2, os.cpu_count() or 1), header=header)
+    return path
+
+
 def _positive_pair(
     values: list[int], name: str, parser: argparse.ArgumentParser
 ) -> tuple[int, int]:
@@ -412,6 +432,9 @@ def main(argv: list[str] | None = None) -> int:
         "--dir", default=None, help="output directory (default: a fresh temporary directory)"
     )
     demo.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    from ferrotem.gui.demo import add_demo_gui_arguments
+
+    add_demo_gui_arguments(demo)
     server = sub.add_parser(
         "server",
         help="serve the web GUI (open files, run virtual detectors, watch results stream in)",
@@ -433,6 +456,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         scan = _positive_pair(args.scan, "--scan", demo)
         frame = _positive_pair(args.frame, "--frame", demo)
+        if not args.gui and (args.port is not None or not args.browser):
+            demo.error("--port and --no-browser are options of --gui")
+        if args.gui:
+            from ferrotem.gui.demo import serve_demo
+
+            out_dir = (
+                args.dir if args.dir is not None else tempfile.mkdtemp(prefix="ferrotem-demo-")
+            )
+            return serve_demo(out_dir, write_demo_npy(scan, frame, out_dir, args.seed), args)
         run_demo(scan, frame, args.dir, args.seed)
     if args.command == "convert":
         return convert_command.run(args, convert)

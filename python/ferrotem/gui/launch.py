@@ -138,7 +138,7 @@ def run_server(args: Any) -> int:
         print(f"ferrotem server: --cpus {args.cpus}: expected at least 1", file=sys.stderr)
         return 2
     ctx = Context.make_with("threads", cpus=args.cpus)
-    state = ServerState(ctx, ServerConfig(root=root, token=token))
+    state = ServerState(ctx, ServerConfig(root=root, token=token, cpus=args.cpus))
     try:
         sockets = bind(args.host, args.port)
     except OSError as e:

@@ -20,19 +20,14 @@ from typing import Any
 
 import numpy as np
 
+from ferrotem.gui.analyses import ANALYSES, Channels, build_analysis
 from ferrotem.gui.protocol import ProtocolError
 from ferrotem.gui.results import CompletedResult, DatasetSpec
 from ferrotem.gui.security import PathOutsideRoot, relative_to_root, resolve_in_root
 
 __all__ = ["ANALYSES", "PreparedRun", "Session", "error_reply", "stream_run"]
 
-#: analysis types a client may ask for -> (LiberTEM/ferrotem Analysis id, result channel)
-ANALYSES: dict[str, str] = {
-    "ring": "APPLY_RING_MASK",
-    "disk": "APPLY_DISK_MASK",
-    "point": "APPLY_POINT_SELECTOR",
-    "sum": "SUM_FRAMES",
-}
+
 #: filetypes that need in-memory objects, not a file: never opened from a request
 _NOT_FROM_FILES = {"memory", "dask"}
 #: formats whose file names further files (raw_csr's TOML descriptor): those names are not
@@ -84,17 +79,17 @@ def _jsonable(value: Any) -> Any:
 
 @dataclass
 class PreparedRun:
-    """A checked analysis request: the UDF to run and how to read its result image."""
+    """A checked analysis request: the UDF to run (over ``roi``) and how to read its channels
+    (name -> image) from a partial or final result."""
 
     dataset: Any
     udf: Any
-    extract: Callable[[dict[str, Any]], np.ndarray]
+    read: Callable[[Any, np.ndarray], Channels]
     header: dict[str, Any]
+    roi: np.ndarray | None = None
     cancelled: threading.Event = field(default_factory=threading.Event)
     #: called with the final result's channels (name -> image) when the run completes
-    on_complete: Callable[[dict[str, np.ndarray]], None] | None = None
-    #: the channel name of the image ``extract`` returns
-    channel: str = "intensity"
+    on_complete: Callable[[Channels], None] | None = None
 
 
 class Session:
@@ -223,8 +218,6 @@ class Session:
     def prepare_run(self, request: dict[str, Any]) -> PreparedRun:
         """Checks a ``run`` request (``dataset``, ``analysis``: ``{"type": "ring",
         "parameters": {...}}``) and builds its UDF; raises with the parameter named."""
-        from ferrotem.analysis.base import Analysis
-
         ds_id = request.get("dataset")
         if not isinstance(ds_id, str) or ds_id not in self.datasets:
             raise ProtocolError(f"dataset: got {ds_id!r}, which is not open")
@@ -233,30 +226,19 @@ class Session:
         if not isinstance(spec, dict):
             raise ProtocolError(f"analysis: got {spec!r}, expected an object with a type")
         kind = spec.get("type")
-        if kind not in ANALYSES:
-            raise ProtocolError(f"analysis type: got {kind!r}, expected one of {sorted(ANALYSES)}")
         parameters = spec.get("parameters", {})
-        if not isinstance(parameters, dict):
-            raise ProtocolError(f"parameters: got {parameters!r}, expected an object")
-        cls = Analysis.get_analysis_by_type(ANALYSES[kind])
-        try:
-            udf = cls(dataset, parameters).get_udf()
-        except (TypeError, ValueError) as e:  # the analysis' own parameter checks
-            raise ProtocolError(str(e), _param_of(e, set(parameters))) from None
+        built = build_analysis(kind, dataset, parameters)  # type: ignore[arg-type]
         analysis_id = str(request.get("analysis_id", "main"))
-        header = {"type": "result", "analysis": analysis_id, "kind": kind}
+        header = {"type": "result", "analysis": analysis_id, "kind": kind,
+                  "frame_shaped": ANALYSES[built.kind].frame_shaped}  # fmt: skip
         spec_copy = {"type": kind, "parameters": dict(parameters)}
         record = CompletedResult(ds_id, self.dataset_specs[ds_id], spec_copy)
 
-        def complete(channels: dict[str, np.ndarray]) -> None:
+        def complete(channels: Channels) -> None:
             record.channels = channels
             self.results[analysis_id] = record
 
-        if kind == "sum":
-            extract: Callable[[dict[str, Any]], np.ndarray] = lambda b: b["intensity"].data  # noqa: E731
-        else:
-            extract = lambda b: b["intensity"].data[..., 0]  # noqa: E731
-        return PreparedRun(dataset, udf, extract, header, on_complete=complete)
+        return PreparedRun(dataset, built.udf, built.read, header, built.roi, on_complete=complete)
 
     # -- helpers -----------------------------------------------------------------------------
     def _path(self, rel: Any) -> Path:
@@ -277,27 +259,33 @@ class Session:
 def stream_run(
     ctx: Any, run: PreparedRun, emit: Callable[[dict[str, Any], np.ndarray], None]
 ) -> bool:
-    """Runs ``run`` partition by partition, calling ``emit(header, image)`` after each merge
+    """Runs ``run`` partition by partition; after each merge calls ``emit(header, image)`` once
+    per channel (``header["channel"]``, ``header["channels"]``: all of this result's names)
     with a copy of the result so far; stops early (returns False) once ``run.cancelled`` is
     set. Meant for a worker thread: it blocks while partitions are processed."""
     if run.cancelled.is_set():  # replaced before a worker thread was free
         return False
-    steps = ctx.run_udf_iter(run.dataset, run.udf)
-    final: tuple[dict[str, Any], np.ndarray] | None = None
+    steps = ctx.run_udf_iter(run.dataset, run.udf, roi=run.roi)
+    final: Channels | None = None
     try:
         for step in steps:
             if run.cancelled.is_set():
                 return False
-            image = np.array(run.extract(step.buffers[0]), copy=True)
             damage = np.asarray(step.damage.data, dtype=bool)
-            header = {**run.header, "progress": float(damage.mean()) if damage.size else 1.0,
-                      "final": bool(damage.all())}  # fmt: skip
-            emit(header, image)
-            final = (header, image)
+            merged = damage if run.roi is None else damage[run.roi]
+            done = bool(merged.all())
+            channels = {
+                k: np.array(v, copy=True) for k, v in run.read(step.buffers[0], damage).items()
+            }
+            header = {**run.header, "progress": float(merged.mean()) if merged.size else 1.0,
+                      "final": done, "channels": list(channels)}  # fmt: skip
+            for name, image in channels.items():
+                emit({**header, "channel": name}, image)
+            final = channels if done else None
     finally:
         steps.close()
     if run.cancelled.is_set():
         return False
-    if run.on_complete is not None and final is not None and final[0]["final"]:
-        run.on_complete({run.channel: final[1]})
+    if run.on_complete is not None and final is not None:
+        run.on_complete(final)
     return True

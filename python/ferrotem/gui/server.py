@@ -22,14 +22,20 @@ import tornado.web
 import tornado.websocket
 from tornado.ioloop import IOLoop
 
+from ferrotem.gui.bookmarks import Bookmarks
+from ferrotem.gui.file_routes import ROUTES as FILE_ROUTES
 from ferrotem.gui.messages import PreparedRun, Session, error_reply, stream_run
+from ferrotem.gui.outbox import Outbox, frame_header
 from ferrotem.gui.protocol import (
     MAX_MESSAGE_BYTES,
     ProtocolError,
     encode_binary_frame,
     parse_request,
 )
+from ferrotem.gui.resources import ComputeResources
 from ferrotem.gui.security import COOKIE_NAME, TOKEN_NAME, token_matches
+from ferrotem.gui.tab_requests import tab_requests
+from ferrotem.gui.tabs import TabRegistry
 
 __all__ = ["ServerConfig", "ServerState", "make_app"]
 
@@ -47,6 +53,8 @@ class ServerConfig:
     token: str | None
     #: analyses that may run at once (over all tabs); more wait for a free thread
     workers: int = 4
+    #: threads of the embedded executor (``--cpus``; None: all cores), shown to the tabs
+    cpus: int | None = None
 
 
 class ServerState:
@@ -63,9 +71,16 @@ class ServerState:
         self.runs = concurrent.futures.ThreadPoolExecutor(
             max_workers=config.workers, thread_name_prefix="ferrotem-gui-run"
         )
+        #: each connected tab's session by id (its ``session`` request tells it; downloads name it)
+        self.tabs = TabRegistry()
+        #: the embedded Context or a Dask scheduler (gui/resources.py); file-browser bookmarks
+        self.resources = ComputeResources(self, config.cpus)
+        self.bookmarks = Bookmarks(self.root)
 
     def close(self) -> None:
-        """Stops the thread pools (runs in flight see their cancellation flag)."""
+        """Stops the thread pools (runs in flight see their cancellation flag) and closes a
+        scheduler connection the tabs chose."""
+        self.resources.close()
         self.requests.shutdown(wait=False, cancel_futures=True)
         self.runs.shutdown(wait=False, cancel_futures=True)
 
@@ -143,6 +158,9 @@ class SocketHandler(tornado.websocket.WebSocketHandler):
         #: per analysis id, the number of the newest run asked for
         self.latest: dict[str, int] = {}
         self.run_counter = 0
+        # every message leaves through the outbox: a slow reader holds back at most one
+        # partial frame per analysis (gui/outbox.py)
+        self.outbox = Outbox(lambda data, binary: self.write_message(data, binary=binary))
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
         # the token is checked before the upgrade: a refused handshake is a plain 403
@@ -153,6 +171,15 @@ class SocketHandler(tornado.websocket.WebSocketHandler):
             self.finish("missing or wrong token")
             return
         await super().get(*args, **kwargs)
+
+    def open(self, *args: str, **kwargs: str) -> None:
+        # the tab asks for its id (a "session" request): its downloads and notebooks name it
+        loop = IOLoop.current()
+        self.session_id = self.state.tabs.add(
+            self.session,
+            busy=lambda: bool(self.runs),
+            notify=lambda message: loop.add_callback(self._send, message),
+        )
 
     def check_origin(self, origin: str) -> bool:
         """Only pages served by this server may connect (the Origin's host:port must be the
@@ -177,6 +204,8 @@ class SocketHandler(tornado.websocket.WebSocketHandler):
             "detect": session.detect,
             "open": session.open,
             "close_dataset": session.close_dataset,
+            # session id, results, bookmarks, compute resources (gui/tab_requests.py)
+            **tab_requests(self),
         }
         try:
             if kind in simple:
@@ -247,18 +276,17 @@ class SocketHandler(tornado.websocket.WebSocketHandler):
     def _send_frame(self, run: PreparedRun, frame: bytes) -> None:
         if run.cancelled.is_set():
             return  # a newer run replaced it: its late frames are dropped here
-        try:
-            self.write_message(frame, binary=True)
-        except tornado.websocket.WebSocketClosedError:
-            run.cancelled.set()
+        header = frame_header(frame)
+        # a newer partial image replaces a waiting one of the same analysis and channel
+        key = f"{header.get('analysis')}/{header.get('channel', '')}"
+        self.outbox.frame(key, frame, bool(header.get("final")), run.cancelled.is_set)
 
     def _send(self, reply: dict[str, Any]) -> None:
-        try:
-            self.write_message(json.dumps(reply))
-        except tornado.websocket.WebSocketClosedError:
-            pass
+        self.outbox.text(json.dumps(reply))
 
     def on_close(self) -> None:
+        self.state.tabs.remove(getattr(self, "session_id", ""))
+        self.outbox.close()
         for run in self.runs.values():
             run.cancelled.set()
         self.runs.clear()
@@ -277,9 +305,14 @@ class NotFoundHandler(tornado.web.RequestHandler):
 
 
 def make_app(state: ServerState) -> tornado.web.Application:
-    """The application: ``/`` (page), ``/static/…`` (scripts), ``/ws`` (the websocket)."""
+    """The application: ``/`` (page), ``/static/…`` (scripts), ``/ws`` (the websocket),
+    ``/download/…`` and ``/notebook/…`` (results as files, :mod:`.file_routes`)."""
     return tornado.web.Application(
         [
+            *(
+                (pattern, handler, {"state": state, "check_token": _check_token})
+                for pattern, handler in FILE_ROUTES
+            ),
             (r"/", IndexHandler, {"state": state}),
             (r"/static/(.*)", StaticHandler, {"path": str(STATIC_DIR), "state": state}),
             (r"/ws", SocketHandler, {"state": state}),

@@ -1,24 +1,59 @@
-// The page: browse files, open one, run an analysis, watch the scan image fill in.
+// The page: browse files, open one, add analyses (cards.js), watch their images fill in.
 import { Connection } from "./protocol.js";
-import { drawImage } from "./render.js";
+import { Card, KINDS } from "./cards.js";
+import { installDownloads } from "./downloads.js";
+import { installBookmarks, installResources } from "./resources.js";
 
 const $ = (id) => document.getElementById(id);
 const FILETYPES = ["auto", "raw", "mib", "hdf5", "npy", "blo", "seq", "frms6", "arina"];
-const ANALYSIS_PARAMS = { ring: ["cx", "cy", "ri", "ro"], disk: ["cx", "cy", "r"], point: ["cx", "cy"], sum: [] };
-let dataset = null;   // the open dataset's id and shapes
-let currentRun = 0;   // frames of older runs are ignored
+// parameters offered for every format besides the detected ones (empty: the format's default)
+const ALWAYS_OFFERED = ["nav_shape", "num_partitions"];
+let dataset = null;          // the open dataset ("opened" reply)
+const cards = new Map();     // card id -> Card
+// per analysis id: the newest run sequence number sent, and the server's run number for it
+const sentSeq = new Map();
+const acceptedRun = new Map();
 
 const token = new URLSearchParams(location.search).get("token");
 const wsUrl = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws` +
   (token ? `?token=${encodeURIComponent(token)}` : "");
 const conn = new Connection(wsUrl, {
   onStatus: (s) => { $("status").textContent = s; },
-  onFrame: showFrame,
-  onMessage: (msg) => {
-    if (msg.type === "run_started") currentRun = msg.run;
-    if (msg.type === "error") $("run-error").textContent = msg.message;
-  },
+  onFrame: routeFrame,
+  onMessage: routeMessage,
 });
+
+// Run ids look like "run:<analysis id>:<seq>": the replies to a run name the card and tell
+// whether the run is still the newest one asked for.
+function sendRun(analysisId, type, parameters, seq) {
+  sentSeq.set(analysisId, seq);
+  acceptedRun.delete(analysisId);   // frames of older runs are ignored from now on
+  conn.post({ type: "run", id: `run:${analysisId}:${seq}`, dataset: dataset.dataset,
+              analysis_id: analysisId, analysis: { type, parameters } });
+}
+
+function cardOf(analysisId) {
+  const [id, role = "main"] = analysisId.split("-");
+  return [cards.get(id), role];
+}
+
+function routeMessage(msg) {
+  const m = typeof msg.id === "string" && msg.id.match(/^run:(.+):(\d+)$/);
+  if (!m) { if (msg.type === "error") $("status").textContent = msg.message; return; }
+  const [analysisId, seq] = [m[1], Number(m[2])];
+  if (sentSeq.get(analysisId) !== seq) return;   // about a run already replaced
+  if (msg.type === "run_started") acceptedRun.set(analysisId, msg.run);
+  else if (msg.type === "error") {
+    const [card, role] = cardOf(analysisId);
+    card?.onError(role, msg.message, msg.param);
+  }
+}
+
+function routeFrame({ header, data }) {
+  if (acceptedRun.get(header.analysis) !== header.run) return;
+  const [card, role] = cardOf(header.analysis);
+  card?.onFrame(role, header, data);
+}
 
 // -- files ---------------------------------------------------------------------------------
 async function listDir(path) {
@@ -45,6 +80,7 @@ async function detect(path) {
   $("filetype").value = reply.filetype ?? "raw";
   const params = reply.filetype ? reply.parameters
     : { path, nav_shape: null, sig_shape: null, dtype: "float32" };
+  for (const name of ALWAYS_OFFERED) if (!(name in params)) params[name] = null;
   showParams(params);
   $("open-button").disabled = false;
 }
@@ -57,7 +93,7 @@ function showParams(params) {
     label.textContent = name + " ";
     const input = document.createElement("input");
     input.name = name;
-    input.value = typeof value === "string" ? value : JSON.stringify(value);
+    input.value = typeof value === "string" ? value : value === null ? "" : JSON.stringify(value);
     const err = document.createElement("span");
     err.className = "field-error";
     err.dataset.param = name;
@@ -87,47 +123,36 @@ $("open-form").addEventListener("submit", async (event) => {
   }
   dataset = reply;
   $("ds-info").textContent = `${reply.filetype}: scan ${reply.nav_shape.join("×")}, frame ${reply.sig_shape.join("×")}, ${reply.dtype}`;
-  showAnalysisParams();
-  $("apply").disabled = false;
+  for (const card of cards.values()) card.remove();
+  $("add-analysis").disabled = false;
 });
 
 // -- analyses ------------------------------------------------------------------------------
-function showAnalysisParams() {
-  const kind = $("analysis-type").value;
-  const [fy, fx] = dataset ? dataset.sig_shape : [0, 0];
-  const defaults = { cx: fx / 2, cy: fy / 2, ro: Math.min(fy, fx) / 2, ri: Math.min(fy, fx) / 4, r: Math.min(fy, fx) / 8 };
-  const div = $("analysis-params");
-  div.replaceChildren();
-  for (const name of ANALYSIS_PARAMS[kind]) {
-    const label = document.createElement("label");
-    label.textContent = name + " ";
-    const input = document.createElement("input");
-    input.type = "number"; input.step = "any"; input.name = name; input.value = defaults[name];
-    label.append(input);
-    div.append(label);
-  }
+function addAnalysis(kind) {
+  const card = new Card(kind, dataset, sendRun);
+  card.onRemove = () => {
+    cards.delete(card.id);
+    for (const role of ["", "-frame", "-scan"]) conn.post({ type: "cancel", analysis_id: card.id + role });
+  };
+  cards.set(card.id, card);
+  $("cards").prepend(card.root);
+  card.start();
+  return card;
 }
-$("analysis-type").addEventListener("change", showAnalysisParams);
 
-$("run-form").addEventListener("submit", (event) => {
+$("add-form").addEventListener("submit", (event) => {
   event.preventDefault();
-  $("run-error").textContent = "";
-  const parameters = {};
-  for (const input of $("analysis-params").querySelectorAll("input")) parameters[input.name] = Number(input.value);
-  conn.post({ type: "run", dataset: dataset.dataset, analysis_id: "main",
-              analysis: { type: $("analysis-type").value, parameters } });
+  addAnalysis($("analysis-type").value);
 });
 
-function showFrame({ header, data }) {
-  if (header.run !== currentRun) return;
-  const [height, width] = header.shape.length === 2 ? header.shape : [1, header.shape[0]];
-  const [lo, hi] = drawImage($("result"), data, height, width);
-  $("progress").value = header.progress;
-  $("range").textContent = `${header.kind}: ${lo.toPrecision(4)} … ${hi.toPrecision(4)}${header.final ? "" : " (partial)"}`;
-}
-
 // -- start -----------------------------------------------------------------------------------
+installDownloads(conn, $("downloads"));
+installResources(conn, $("resources"));
+installBookmarks(conn, $("bookmarks"), listDir, () => $("cwd").textContent.replace(/^\//, ""));
 for (const t of FILETYPES) $("filetype").append(new Option(t, t));
+for (const [kind, label] of Object.entries(KINDS)) $("analysis-type").append(new Option(label, kind));
 listDir("");
 const open = new URLSearchParams(location.hash.slice(1)).get("open");
 if (open) detect(open);
+// for the browser tests and the console: the page's state
+window.ferrotemGui = { cards, addAnalysis };
