@@ -122,3 +122,31 @@ def test_open_ds_in_the_url_detects_that_file(served: tuple[ServerThread, np.nda
         assert asyncio.run(go()) == "data/scan.raw"
     finally:
         browser.close()
+
+
+def test_open_ds_of_a_recognised_file_opens_it(served: tuple[ServerThread, np.ndarray]) -> None:
+    """A file whose format the page recognises (here ``.npy``) opens at once from ``#open=``:
+    the dataset line shows its scan and frame shapes, read from the file."""
+    server, data = served
+    np.save(server.state.root / "data" / "scan.npy", data)
+    assert CHROMIUM is not None
+    browser = Browser(CHROMIUM)
+
+    async def go() -> str:
+        await browser.connect()
+        try:
+            await browser.call("Page.enable")
+            await browser.call(
+                "Page.navigate", url=f"{server.http}/?token={TOKEN}#open=data/scan.npy"
+            )
+            return await browser.wait_for("document.querySelector('#ds-info').textContent")
+        finally:
+            browser.disconnect()
+
+    try:
+        info = asyncio.run(go())
+    finally:
+        browser.close()
+    times = "\N{MULTIPLICATION SIGN}"  # the page writes "12 times 10"
+    nav, sig = times.join(map(str, data.shape[:2])), times.join(map(str, data.shape[2:]))
+    assert info.startswith("npy:") and f"scan {nav}" in info and f"frame {sig}" in info

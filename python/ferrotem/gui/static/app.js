@@ -73,9 +73,10 @@ async function listDir(path) {
   }
 }
 
+// Returns whether the file's format was recognised (its parameters are then filled in).
 async function detect(path) {
   const reply = await conn.send({ type: "detect", path });
-  if (reply.type === "error") { $("open-error").textContent = reply.message; return; }
+  if (reply.type === "error") { $("open-error").textContent = reply.message; return false; }
   $("open-error").textContent = reply.filetype ? "" : reply.message + " — choose the format and fill in the parameters";
   $("filetype").value = reply.filetype ?? "raw";
   const params = reply.filetype ? reply.parameters
@@ -83,6 +84,7 @@ async function detect(path) {
   for (const name of ALWAYS_OFFERED) if (!(name in params)) params[name] = null;
   showParams(params);
   $("open-button").disabled = false;
+  return Boolean(reply.filetype);
 }
 
 function showParams(params) {
@@ -153,6 +155,8 @@ for (const t of FILETYPES) $("filetype").append(new Option(t, t));
 for (const [kind, label] of Object.entries(KINDS)) $("analysis-type").append(new Option(label, kind));
 listDir("");
 const open = new URLSearchParams(location.hash.slice(1)).get("open");
-if (open) detect(open);
+// `ferrotem server --open-ds`: a file whose format is recognised opens at once; one that
+// needs parameters (raw) waits for them and Open
+if (open) detect(open).then((found) => { if (found) $("open-form").requestSubmit(); });
 // for the browser tests and the console: the page's state
 window.ferrotemGui = { cards, addAnalysis };
