@@ -1,30 +1,76 @@
-"""The front end's colour maps (static/colormap.js), run in node: the lookup tables' defining
-properties and the value -> colour mapping against numpy reimplementations of the formulas
-the page documents (linear, and log(1 + v - lo) / log(1 + hi - lo))."""
+"""The front end's colour maps (static/colormap.js), run in node or, where node is missing, in
+headless Chromium: the lookup tables' defining properties and the value -> colour mapping
+against numpy reimplementations of the formulas the page documents (linear, and
+log(1 + v - lo) / log(1 + hi - lo)). ``FERROTEM_TEST_NO_NODE=1`` takes the Chromium path where
+node is installed."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import http.server
 import json
+import os
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from helpers.cdp import Browser, find_chromium
 
-NODE = shutil.which("node")
+NODE = None if os.environ.get("FERROTEM_TEST_NO_NODE") else shutil.which("node")
+CHROMIUM = None if NODE else find_chromium()
 STATIC = Path(__file__).resolve().parents[1] / "python" / "ferrotem" / "gui" / "static"
-pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed (checks the scripts)")
+pytestmark = pytest.mark.skipif(
+    NODE is None and CHROMIUM is None,
+    reason="neither node nor Chromium is installed (they run the page's scripts)",
+)
 
 
 def _js(body: str) -> Any:
-    """Runs ``body`` (which prints JSON) with colormap.js imported; returns the JSON."""
-    assert NODE is not None
-    script = f"import * as cm from {json.dumps((STATIC / 'colormap.js').as_uri())};\n{body}"
-    out = subprocess.run([NODE, "--input-type=module"], input=script, text=True, check=True,
-                         capture_output=True).stdout  # fmt: skip
-    return json.loads(out)
+    """Runs ``body`` with colormap.js imported as ``cm``; ``body`` prints one JSON text with
+    ``console.log``, which is returned decoded."""
+    if NODE is not None:
+        script = f"import * as cm from {json.dumps((STATIC / 'colormap.js').as_uri())};\n{body}"
+        out = subprocess.run([NODE, "--input-type=module"], input=script, text=True,
+                             check=True, capture_output=True).stdout  # fmt: skip
+        return json.loads(out)
+    return json.loads(_in_chromium(body))
+
+
+def _in_chromium(body: str) -> str:
+    """``body`` run in a page served from the static folder (modules need http, not file:),
+    with a local ``console`` whose ``log`` keeps the text."""
+    assert CHROMIUM is not None
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(STATIC))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}/"
+    browser = Browser(CHROMIUM)
+
+    async def go() -> str:
+        await browser.connect()
+        try:
+            await browser.call("Page.enable")
+            await browser.call("Page.navigate", url=url + "style.css")
+            await browser.wait_for("document.readyState === 'complete'")
+            return str(await browser.evaluate(
+                f"import({json.dumps(url + 'colormap.js')}).then(cm => {{ let printed;"
+                " const console = { log: (text) => { printed = text; } };"
+                f" {body}\n return printed; }})"
+            ))  # fmt: skip
+        finally:
+            browser.disconnect()
+
+    try:
+        return asyncio.run(go())
+    finally:
+        browser.close()
+        httpd.shutdown()
+        httpd.server_close()
 
 
 def _luts() -> dict[str, np.ndarray]:
