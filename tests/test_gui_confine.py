@@ -118,6 +118,28 @@ def test_hdf5_links_through_symlinks_soft_links_and_missing_files_are_refused(
     _refused(_open(session, "hdf5", path="via_symlink.h5", ds_path="/data"), "ds_path", "innocent")
     _refused(_open(session, "hdf5", path="via_soft.h5", ds_path="/data"), "ds_path", "secret.h5")
     _refused(_open(session, "hdf5", path="missing.h5", ds_path="/data"), "ds_path", "nowhere.h5")
+    # HDF5 reads "." as "this group": the walk does too, so it cannot hide a link
+    _refused(_open(session, "hdf5", path="via_soft.h5", ds_path="/./ext/./data"), "ds_path",
+             "secret.h5")  # fmt: skip
+    # a linked file inside the root that is no HDF5 file: refused, not a crash
+    (root / "sub" / "junk.h5").write_bytes(b"not hdf5" * 100)
+    with h5py.File(root / "to_junk.h5", "w") as f:
+        f["data"] = h5py.ExternalLink("sub/junk.h5", "/data")
+    reply = _open(session, "hdf5", path="to_junk.h5", ds_path="/data")
+    assert reply["type"] == "error" and reply["param"] == "ds_path"
+    assert "could not be checked" in reply["message"], reply
+
+
+def test_hdf5_search_prefixes_in_the_environment_refuse_links(
+    tree: tuple[Path, Path], ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, _ = tree
+    _inside_copy(root)
+    with h5py.File(root / "linked.h5", "w") as f:
+        f["data"] = h5py.ExternalLink("sub/real.h5", "/data")
+    monkeypatch.setenv("HDF5_EXT_PREFIX", str(root.parent / "outside"))
+    reply = _open(Session(ctx, root), "hdf5", path="linked.h5", ds_path="/data")
+    assert reply["type"] == "error" and "HDF5_EXT_PREFIX" in reply["message"], reply
 
 
 def test_hdf5_external_link_inside_the_root_opens(tree: tuple[Path, Path], ctx: Context) -> None:

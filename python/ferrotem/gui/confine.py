@@ -27,6 +27,8 @@ from ferrotem.gui.security import PathOutsideRoot
 
 __all__ = ["check_after_load", "check_before_load", "require_inside"]
 
+#: environment variables that make HDF5 search other folders for linked files first
+_HDF5_PREFIX_VARIABLES = ("HDF5_EXT_PREFIX", "HDF5_VDS_PREFIX", "HDF5_EXTFILE_PREFIX")
 #: how deep HDF5 links may chain (link to a file whose dataset is a VDS of files with links...)
 _MAX_HDF5_DEPTH = 8
 
@@ -58,6 +60,12 @@ def _linked_file(root: Path, parent: Path, target: str, param: str, why: str) ->
     beside the file a symlink ``parent`` points to as well). HDF5 falls back to other folders
     (the working directory) when that file is missing, so a missing one is refused too rather
     than left to HDF5's search."""
+    prefixes = [v for v in _HDF5_PREFIX_VARIABLES if os.environ.get(v)]
+    if prefixes:
+        raise PathOutsideRoot(
+            f"{param}: {why} {target!r}; HDF5 looks for it first in the folders of "
+            f"{', '.join(prefixes)}, set in the server's environment, so the GUI cannot confine it"
+        )
     if os.path.isabs(target):
         candidates = [Path(target)]
     else:
@@ -116,9 +124,12 @@ def _walk_h5(root: Path, file: Path, ds_path: str, param: str, depth: int = 0) -
         raise
     with f:
         group: Any = f
-        parts = [p for p in ds_path.split("/") if p]
+        parts = [p for p in ds_path.split("/") if p not in ("", ".")]  # ".": HDF5's "here"
         for i, part in enumerate(parts):
-            link = group.get(part, getlink=True)
+            try:
+                link = group.get(part, getlink=True)
+            except (KeyError, RuntimeError, ValueError):
+                link = None  # no such name: HDF5 cannot follow it either
             rest = "/".join(parts[i + 1 :])
             if link is None:
                 return  # the reader reports the missing name itself
@@ -258,8 +269,17 @@ def check_before_load(root: Path, filetype: str, kwargs: dict[str, Any]) -> None
         return
     kind = filetype.lower()
     if kind in _HDF5_CHECKS:
-        # not guarded like the companions below: a link left unchecked would be followed
-        _HDF5_CHECKS[kind](root, kwargs)
+        # refused when the check itself fails: a link left unchecked would be followed
+        try:
+            _HDF5_CHECKS[kind](root, kwargs)
+        except PathOutsideRoot:
+            raise
+        except Exception as e:
+            param = "ds_path" if kind == "hdf5" else "path"
+            raise PathOutsideRoot(
+                f"{param}: the links in {_shown(root, path)!r} could not be checked ({e}); the "
+                "GUI opens HDF5 files only when every file they link stays inside the root"
+            ) from None
         return
     try:
         companions = _COMPANIONS.get(kind)
