@@ -171,6 +171,8 @@ def test_hdf5_virtual_dataset_sources(tree: tuple[Path, Path], ctx: Context) -> 
     session = Session(ctx, root)
     _refused(_open(session, "hdf5", path="out.h5", ds_path="/vds"), "ds_path", "secret.h5")
     _refused(_open(session, "hdf5", path="out_abs.h5", ds_path="/vds"), "ds_path", "secret.h5")
+    # without ds_path the reader picks the largest dataset: the virtual one here
+    _refused(_open(session, "hdf5", path="out.h5"), "path", "secret.h5")
     # a source inside the root whose own dataset links outside is followed and refused too
     with h5py.File(root / "sub" / "relay.h5", "w") as f:
         f["data"] = h5py.ExternalLink("../../outside/secret.h5", "/data")
@@ -180,6 +182,7 @@ def test_hdf5_virtual_dataset_sources(tree: tuple[Path, Path], ctx: Context) -> 
     data = _inside_copy(root)
     _write_vds(root / "in.h5", "sub/real.h5")
     _opens_and_sums(ctx, session, _open(session, "hdf5", path="in.h5", ds_path="/vds"), data)
+    _opens_and_sums(ctx, session, _open(session, "hdf5", path="in.h5"), data)
 
 
 def test_hdf5_external_raw_storage(tree: tuple[Path, Path], ctx: Context) -> None:
@@ -324,6 +327,13 @@ def test_check_after_load_refuses_any_file_outside(tree: tuple[Path, Path]) -> N
     with pytest.raises(PathOutsideRoot, match="does not list its files"):
         check_after_load(root, object())
 
+    class Broken:
+        def _files_for_confinement(self) -> list[str]:
+            raise AttributeError("_files")
+
+    with pytest.raises(PathOutsideRoot, match="could not list its files"):
+        check_after_load(root, Broken())
+
 
 def test_datasets_list_the_files_they_read(tree: tuple[Path, Path], ctx: Context) -> None:
     root, _ = tree
@@ -339,3 +349,36 @@ def test_datasets_list_the_files_they_read(tree: tuple[Path, Path], ctx: Context
         "csr.indices",
         "csr.data",
     }
+
+
+def test_multi_file_formats_list_every_file_they_read(tmp_path: Path, ctx: Context) -> None:
+    """The backstop's lists, format by format: the files the writer wrote, no more."""
+    from helpers.frms6_writer import write_acquisition as write_frms6
+    from helpers.seq_writer import write_mrc as write_reference
+    from helpers.seq_writer import write_seq
+    from helpers.ser_writer import write_ser
+    from helpers.tvips_writer import write_tvips
+
+    def names(ds: Any) -> set[str]:
+        return {Path(p).name for p in ds._files_for_confinement()}
+
+    rng = np.random.default_rng(11)
+    frames = rng.integers(0, 200, (6, 6, 7)).astype(np.uint8)
+    tvips = write_tvips(tmp_path, "series", frames, split=[2, 4])
+    assert names(ctx.load("tvips", path=str(tvips[1]), nav_shape=(6,))) == {
+        "series_000.tvips", "series_001.tvips"
+    }  # fmt: skip
+
+    stored = rng.integers(100, 4000, (5, 3, 8)).astype(np.uint16)
+    hdr = write_frms6(tmp_path, "pn", stored[:2], [stored[2:4], stored[4:]], 1, (2, 1))
+    assert names(ctx.load("frms6", path=str(hdr))) == {
+        "pn.hdr", "pn_000.frms6", "pn_001.frms6", "pn_002.frms6"
+    }  # fmt: skip
+
+    write_seq(tmp_path / "cam.seq", frames.astype(np.uint16))
+    write_reference(tmp_path / "cam.seq.dark.mrc", np.zeros((6, 7), np.float32))
+    seq = ctx.load("seq", path=str(tmp_path / "cam.seq"), nav_shape=(2, 3))
+    assert names(seq) == {"cam.seq", "cam.seq.dark.mrc"}
+
+    write_ser(tmp_path / "tia_1.ser", frames.reshape(2, 3, 6, 7).astype(np.uint16))
+    assert names(ctx.load("ser", path=str(tmp_path / "tia_1.ser"))) == {"tia_1.ser"}

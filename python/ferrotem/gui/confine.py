@@ -154,9 +154,22 @@ def _walk_h5(root: Path, file: Path, ds_path: str, param: str, depth: int = 0) -
 
 
 def _check_hdf5(root: Path, kwargs: dict[str, Any]) -> None:
+    path = Path(kwargs["path"])
     ds_path = kwargs.get("ds_path")
     if isinstance(ds_path, str):
-        _walk_h5(root, Path(kwargs["path"]), ds_path, "ds_path")
+        _walk_h5(root, path, ds_path, "ds_path")
+        return
+    # no ds_path: the reader picks the largest of these, so each must stay inside the root
+    from ferrotem.io.dataset._hdf5_layout import find_datasets, import_h5py
+
+    try:
+        f = import_h5py().File(path, "r")
+    except OSError:
+        return  # not an HDF5 file: the reader says so
+    with f:
+        names = [d.name for d in find_datasets(f)]
+    for name in names:
+        _walk_h5(root, path, name, "path")
 
 
 def _check_arina(root: Path, kwargs: dict[str, Any]) -> None:
@@ -305,5 +318,12 @@ def check_after_load(root: Path, dataset: Any) -> None:
             f"filetype: {type(dataset).__name__} does not list its files; the GUI cannot "
             "confine it to the root"
         )
-    for name in files():
+    try:
+        names = list(files())
+    except Exception as e:  # a dataset that cannot say what it reads is not trusted
+        raise PathOutsideRoot(
+            f"filetype: {type(dataset).__name__} could not list its files ({e}); the GUI "
+            "cannot confine it to the root"
+        ) from None
+    for name in names:
         require_inside(root, name, "path", "the dataset reads")
