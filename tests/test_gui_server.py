@@ -156,6 +156,45 @@ def test_hostile_messages_get_errors_and_the_connection_survives(server: ServerT
     assert replies[-1] == {"type": "pong", "id": 7}  # still serving after all of them
 
 
+def test_files_named_inside_a_file_cannot_leave_the_root(server: ServerThread, root: Path) -> None:
+    """An HDF5 external link and a raw_csr descriptor under the root that point outside it are
+    refused over the websocket, naming the file; the connection goes on."""
+    h5py = pytest.importorskip("h5py")
+    outside = root.parent
+    with h5py.File(outside / "secret.h5", "w") as f:
+        f["data"] = np.ones((2, 2, 3, 3), np.uint8)
+    (root / "hostile").mkdir()  # its own folder: the other tests list data/
+    with h5py.File(root / "hostile" / "linked.h5", "w") as f:
+        f["data"] = h5py.ExternalLink("../../secret.h5", "/data")
+    (root / "hostile" / "hits.toml").write_text(
+        '[params]\nfiletype = "raw_csr"\nnav_shape = [2]\nsig_shape = [2, 2]\n[raw_csr]\n'
+        'indptr_file = "../../secret.txt"\nindptr_dtype = "<i8"\n'
+        'indices_file = "../../secret.txt"\nindices_dtype = "<i4"\n'
+        'data_file = "../../secret.txt"\ndata_dtype = "<u1"\n'
+    )
+    requests = [
+        {"type": "open", "filetype": "hdf5",
+         "parameters": {"path": "hostile/linked.h5", "ds_path": "/data"}},
+        {"type": "open", "filetype": "raw_csr", "parameters": {"path": "hostile/hits.toml"}},
+    ]  # fmt: skip
+
+    async def go() -> list[dict[str, Any]]:
+        conn = await _connect(server)
+        try:
+            replies = [await _ask(conn, request) for request in requests]
+            replies.append(await _ask(conn, {"type": "ping", "id": 7}))
+            return replies
+        finally:
+            conn.close()
+
+    hdf5, csr, pong = asyncio.run(go())
+    assert hdf5["type"] == "error" and hdf5["param"] == "ds_path", hdf5
+    assert "secret.h5" in hdf5["message"] and "outside the root" in hdf5["message"]
+    assert csr["type"] == "error" and csr["param"] == "path", csr
+    assert "secret.txt" in csr["message"] and "outside the root" in csr["message"]
+    assert pong == {"type": "pong", "id": 7}
+
+
 def test_a_message_beyond_the_hard_limit_closes_only_that_connection(server: ServerThread) -> None:
     async def go() -> tuple[Any, dict[str, Any]]:
         conn = await _connect(server)

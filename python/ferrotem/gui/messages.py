@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ferrotem.gui.analyses import ANALYSES, Channels, build_analysis
+from ferrotem.gui.confine import check_after_load, check_before_load
 from ferrotem.gui.protocol import ProtocolError
 from ferrotem.gui.results import CompletedResult, DatasetSpec
 from ferrotem.gui.security import PathOutsideRoot, relative_to_root, resolve_in_root
@@ -30,9 +31,6 @@ __all__ = ["ANALYSES", "PreparedRun", "Session", "error_reply", "stream_run"]
 
 #: filetypes that need in-memory objects, not a file: never opened from a request
 _NOT_FROM_FILES = {"memory", "dask"}
-#: formats whose file names further files (raw_csr's TOML descriptor): those names are not
-#: confined to the root yet, so the GUI does not open them
-_NAMES_OTHER_FILES = {"raw_csr"}
 #: "name: got ..." at the start of ferrotem's error messages names the parameter
 _PARAM_PREFIX = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*:")
 #: dataset parameters that name files: resolved inside the root
@@ -146,6 +144,11 @@ class Session:
                     "message": str(e)}  # fmt: skip
         params: dict[str, Any] = {"path": str(path)}
         info: dict[str, Any] = {}
+        try:
+            # detection reads the file's companions and links too: they must be inside the root
+            check_before_load(self.root, filetype, dict(params))
+        except PathOutsideRoot as e:
+            raise ProtocolError(str(e), "path") from None
         detect_params = getattr(get_dataset_cls(filetype), "detect_params", None)
         if detect_params is not None:
             found = detect_params(str(path))
@@ -174,12 +177,6 @@ class Session:
                 filetype = detect_filetype_of(str(self._path(parameters["path"])), filetypes())
             except (ValueError, OSError) as e:
                 return error_reply(request, str(e), "filetype")
-        if filetype.lower() in _NAMES_OTHER_FILES:
-            raise ProtocolError(
-                f"filetype: {filetype!r} names further files in its descriptor, which the GUI "
-                "cannot confine to the root yet; load it with the Python API",
-                "filetype",
-            )
         kwargs = {}
         for key, value in parameters.items():
             if key in FILE_PARAMETERS and value is not None:
@@ -194,9 +191,18 @@ class Session:
                 kwargs[key] = value
         names = set(parameters) | {"filetype"}
         try:
+            # the files the dataset names beyond `path` must stay inside the root too
+            check_before_load(self.root, filetype, kwargs)
+        except PathOutsideRoot as e:
+            return error_reply(request, str(e), _param_of(e, names) or "path")
+        try:
             ds = self.ctx.load(filetype, **kwargs)
         except Exception as e:  # every dataset error is the user's to correct
             return error_reply(request, str(e), _param_of(e, names))
+        try:
+            check_after_load(self.root, ds)
+        except PathOutsideRoot as e:
+            return error_reply(request, str(e), _param_of(e, names) or "path")
         ds_id = f"ds{next(self._ids)}"
         self.datasets[ds_id] = ds
         self.dataset_specs[ds_id] = DatasetSpec(filetype, dict(parameters))

@@ -359,6 +359,9 @@ class StackedDMDataSet(DMDataSet):
             os.environ.get("FERROTEM_IO"),
         )
 
+    def _files_for_confinement(self) -> list[str]:
+        return [os.fspath(f) for f in self._files]
+
     def initialize(self, executor: Any) -> StackedDMDataSet:
         """Reads the files' tags (the first file's only with ``same_offset``) and checks that
         they agree."""

@@ -307,6 +307,13 @@ class DataSet:
         return self._source
 
     # -- LiberTEM interface --------------------------------------------------------------------
+    def _files_for_confinement(self) -> list[str]:
+        """Every file this (initialised) dataset reads: the web GUI refuses a dataset that
+        holds a file outside its root. The default is the dataset's ``path``; datasets that
+        read more files (siblings, companions, linked files) list them all."""
+        path = getattr(self, "_path", None)
+        return [os.fspath(path)] if isinstance(path, str | os.PathLike) else []
+
     def initialize(self, executor: FunctionExecutor | None) -> DataSet:
         """Opens and validates the dataset; returns ``self``."""
         raise NotImplementedError

@@ -139,6 +139,9 @@ class EMPADDataSet(DataSet):
         self._xml_frames = int(x["frames"])
         return tuple(int(n) for n in x["nav_shape"])
 
+    def _files_for_confinement(self) -> list[str]:
+        return [self._path, *([self._path_raw] if self._path_raw else [])]
+
     def initialize(self, executor: Any) -> EMPADDataSet:
         """Reads the ``.xml`` (if given), and checks the parameters against the raw file."""
         path = check_file("path", self._path)

@@ -295,6 +295,10 @@ class FRMS6DataSet(DataSet):
             total += buf.sum(axis=0)
         return (total / n).astype(np.float32).reshape(native_sig)
 
+    def _files_for_confinement(self) -> list[str]:
+        gain = [os.fspath(self._gain_map_path)] if self._gain_map_path is not None else []
+        return [self._path, _base_filename(self._path) + ".hdr", *self._files, *gain]
+
     def initialize(self, executor: Any) -> FRMS6DataSet:
         """Reads the ``.hdr``, the file headers, the dark frames and the gain map, and checks
         the parameters against them."""

@@ -205,6 +205,11 @@ class H5DataSet(FrameReaderDataSet):
         return self._min_num_partitions
 
     # -- opening ------------------------------------------------------------------------------
+    def _files_for_confinement(self) -> list[str]:
+        # the files the data is read from, external links followed (virtual sources are
+        # checked by the GUI before loading)
+        return [self._path, *self._files()]
+
     def initialize(self, executor: Any) -> H5DataSet:
         self._path = check_file("path", self._path)
         with open_h5(self._path) as f:

@@ -174,6 +174,9 @@ class K2ISDataSet(DataSet):
             os.environ.get("FERROTEM_IO"),
         )
 
+    def _files_for_confinement(self) -> list[str]:
+        return [self._path, *self._files, _gtg_path(self._path)]
+
     def initialize(self, executor: Any) -> K2ISDataSet:
         """Synchronises the sector files, reads the ``.gtg`` and checks the parameters."""
         path = _check_path(self._path)

@@ -250,6 +250,9 @@ class MIBDataSet(DataSet):
             os.environ.get("FERROTEM_IO"),
         )
 
+    def _files_for_confinement(self) -> list[str]:
+        return [self._path, *self._files, *([self._hdr_path] if self._hdr_path else [])]
+
     def initialize(self, executor: Any) -> MIBDataSet:
         """Reads the headers and the ``.hdr``, and checks the parameters against them."""
         path = _check_path(self._path)

@@ -108,6 +108,10 @@ class MRCDataSet(SingleFileDataSet):
             self._path, list(self.shape.nav), list(self.shape.sig), self._sync_offset
         )
 
+    def _files_for_confinement(self) -> list[str]:
+        info = info_path_for(self._path)
+        return [self._path, *([info] if os.path.lexists(info) else [])]
+
     def initialize(self, executor: Any) -> MRCDataSet:
         """Reads the header (and an ``_info.txt``) and checks the parameters against them."""
         self._path = check_file("path", self._path)

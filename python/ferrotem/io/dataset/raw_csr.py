@@ -269,6 +269,10 @@ class RawCSRDataSet(DataSet):
             os.environ.get("FERROTEM_IO"),
         )
 
+    def _files_for_confinement(self) -> list[str]:
+        d = self.descriptor
+        return [self._path, d.indptr_file, d.indices_file, d.data_file]
+
     def initialize(self, executor: Any) -> RawCSRDataSet:
         """Reads the descriptor, checks it and opens the files (checked in Rust)."""
         path = check_file("path", self._path)

@@ -266,6 +266,10 @@ class SEQDataSet(DataSet):
                 )
             self._excluded = excluded
 
+    def _files_for_confinement(self) -> list[str]:
+        companions = companion_paths(self._path).values()
+        return [self._path, *(p for p in companions if os.path.lexists(p))]
+
     def initialize(self, executor: Any) -> SEQDataSet:
         """Reads the header and the companions, and checks the parameters against them."""
         self._path = check_file("path", self._path)

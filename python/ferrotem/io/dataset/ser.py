@@ -112,6 +112,10 @@ class SERDataSet(SingleFileDataSet):
         except OSError as e:
             raise MissingFileError(f"emipath: {emipath!r} cannot be read ({e})") from e
 
+    def _files_for_confinement(self) -> list[str]:
+        emi = self._emipath if self._emipath is not None else emi_path_for(self._path)
+        return [self._path, *([os.fspath(emi)] if os.path.lexists(emi) else [])]
+
     def initialize(self, executor: Any) -> SERDataSet:
         """Reads the header, offsets and element headers and checks the parameters."""
         self._path = check_file("path", self._path)

@@ -228,6 +228,9 @@ class TVIPSDataSet(DataSet):
         h = self._scan
         return SeriesHeader(*(int(h[f]) for f in SeriesHeader._fields))
 
+    def _files_for_confinement(self) -> list[str]:
+        return [self._path, *self._files]
+
     def initialize(self, executor: Any) -> TVIPSDataSet:
         """Finds the series' files, reads their headers, detects the scan, checks the
         parameters."""
