@@ -28,10 +28,9 @@ from common import (
     Dataset,
     ensure_file,
     gbs,
-    git_commit,
-    machine,
     median_gbs,
     reference_path,
+    result_header,
     step,
     warm_page_cache,
     write_results,
@@ -146,16 +145,10 @@ def main(argv: list[str] | None = None) -> int:
     ensure_mib_references(MIB, RAW)
     warm_page_cache(MIB.path)
     times = measure(reps)
+    threads = os.cpu_count() or 1  # export_dataset writes with one thread per CPU
     result = {
-        "when": time.strftime("%Y-%m-%d %H:%M"),
-        "commit": git_commit(),
-        "machine": machine(),
-        "reps": reps,
-        "load0": load0,
-        "load1": os.getloadavg()[0],
+        **result_header("convert_bench.py", threads, reps, load0, t_start, argv),
         "times": times,
-        "command": " ".join(["python benchmarks/convert_bench.py", *(argv or sys.argv[1:])]),
-        "total": time.perf_counter() - t_start,
     }
     report = build_report(result)
     print(report)

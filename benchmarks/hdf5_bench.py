@@ -26,14 +26,14 @@ from common import (
     Dataset,
     ensure_file,
     gbs,
-    git_commit,
     import_api,
+    libertem_part,
     load_references,
-    machine,
     make_context,
     median_gbs,
     off_reference,
     prepare,
+    result_header,
     run_side,
     run_specs,
     step,
@@ -215,13 +215,9 @@ def main(argv: list[str] | None = None) -> int:
         )["times"]
     finally:
         one.close()
-    if args.no_libertem:
-        libertem = "skipped (--no-libertem)"
-    elif not os.path.exists(LIBERTEM_PY):
-        libertem = "not installed (make bench-libertem)"
-    else:
-        step(TAG, "LiberTEM (.venv-libertem)")
-        side = run_side(
+    libertem, libertem_times = libertem_part(
+        args.no_libertem,
+        lambda: run_side(
             LIBERTEM_PY,
             {
                 "mode": "cells",
@@ -230,24 +226,14 @@ def main(argv: list[str] | None = None) -> int:
                 "reps": reps,
                 "cells": specs(LIBERTEM, FILES),
             },
-        )
-        if "error" in side:
-            libertem = side["error"]
-        else:
-            libertem = f"{side['version']} (in .venv-libertem)"
-            times.update(side["times"])
+        ),
+        TAG,
+    )
+    times.update(libertem_times)
     result = {
-        "when": time.strftime("%Y-%m-%d %H:%M"),
-        "commit": git_commit(),
-        "machine": machine(),
-        "threads": threads,
-        "reps": reps,
-        "load0": load0,
-        "load1": os.getloadavg()[0],
+        **result_header("hdf5_bench.py", threads, reps, load0, t_start, argv),
         "libertem": libertem,
         "times": times,
-        "command": " ".join(["python benchmarks/hdf5_bench.py", *(argv or sys.argv[1:])]),
-        "total": time.perf_counter() - t_start,
     }
     report = build_report(result)
     print(report)

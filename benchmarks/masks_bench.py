@@ -27,9 +27,8 @@ from common import (
     ensure_file,
     ensure_references,
     gbs,
-    git_commit,
-    machine,
     median_gbs,
+    result_header,
     run_side,
     run_specs,
     step,
@@ -219,19 +218,11 @@ def main(argv: list[str] | None = None) -> int:
             for label, t in side["times"].items():
                 times.setdefault(label, []).extend(t)
     result = {
-        "when": time.strftime("%Y-%m-%d %H:%M"),
-        "commit": git_commit(),
-        "machine": machine(),
-        "threads": threads,
-        "reps": reps,
-        "load0": load0,
-        "load1": os.getloadavg()[0],
+        **result_header("masks_bench.py", threads, reps, load0, t_start, argv),
         "bw": bw,
         "bw_method": bw_method,
         "libertem": libertem,
         "times": times,
-        "command": " ".join(["python benchmarks/masks_bench.py", *(argv or sys.argv[1:])]),
-        "total": time.perf_counter() - t_start,
     }
     report = build_report(result)
     print(report)

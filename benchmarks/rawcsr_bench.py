@@ -23,7 +23,7 @@ import time
 from typing import Any
 
 import numpy as np
-from common import DATA, LIBERTEM_PY, git_commit, machine, step, write_results
+from common import DATA, LIBERTEM_PY, result_header, step, write_results
 
 NAV = (64, 64)
 SIG = (256, 256)
@@ -215,18 +215,10 @@ def main(argv: list[str] | None = None) -> int:
             LIBERTEM_PY, "libertem", toml, args.reps, threads, refs_path, rings_path
         )
     r = {
-        "when": time.strftime("%Y-%m-%d %H:%M"),
-        "commit": git_commit(),
-        "machine": machine(),
-        "reps": args.reps,
-        "threads": threads,
+        **result_header("rawcsr_bench.py", threads, args.reps, load0, t0, argv),
         "nnz": nnz,
         "ferrotem": ours,
         "libertem": theirs,
-        "load0": load0,
-        "load1": os.getloadavg()[0],
-        "command": "python benchmarks/rawcsr_bench.py " + " ".join(argv or sys.argv[1:]),
-        "total": time.perf_counter() - t0,
     }
     path = write_results(TAG, build_report(r), r)
     step(TAG, f"wrote {path}")

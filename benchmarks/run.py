@@ -55,6 +55,7 @@ from common import (
     load_references,
     machine,
     off_reference,
+    result_header,
     run_side,
     run_specs,
     step,
@@ -619,13 +620,7 @@ def main(argv: list[str] | None = None) -> int:
 
     frame = {label.split("|")[0]: t for label, t in times.items() if label.endswith("|frame")}
     result = {
-        "when": time.strftime("%Y-%m-%d %H:%M"),
-        "commit": git_commit(),
-        "machine": machine(),
-        "threads": threads,
-        "reps": reps,
-        "load0": load0,
-        "load1": os.getloadavg()[0],
+        **result_header("run.py", threads, reps, load0, t_start, argv),
         "bw": bw,
         "bw_method": bw_method,
         "libertem": libertem,
@@ -638,8 +633,6 @@ def main(argv: list[str] | None = None) -> int:
         "startup": startup_res,
         "mib": True,
         "mib_lt_errors": mib_lt_errors,
-        "command": " ".join(["python benchmarks/run.py", *(argv or sys.argv[1:])]),
-        "total": time.perf_counter() - t_start,
     }
     report = build_report(result)
     print(report)
