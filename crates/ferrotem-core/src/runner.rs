@@ -226,6 +226,14 @@ where
         // Sparse rows cannot be cut by pixels: tiles of whole frames (see `csr`).
         px_per_tile = sig_size;
     }
+    if let Some(frames) = source.deep_tile_frames().filter(|&d| d > 1) {
+        // Not with whole-frame tiles (corrections, sparse rows): they stay one frame deep.
+        if depth == 1 && px_per_tile < sig_size {
+            // Large frames, and a source that reads them best in deep tiles (see
+            // `DataSource::deep_tile_frames`): as many bytes, more frames, fewer pixels.
+            (depth, px_per_tile) = (frames, (px_per_tile / frames).max(1));
+        }
+    }
     let tile_elems = depth * px_per_tile;
     // Page-aligned: fast kernel copies (see `aligned`), and conversion can reinterpret bytes.
     let mut raw_store = AlignedBuf::zeroed(tile_elems * src_item);
