@@ -30,10 +30,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Frames of a tile (see [`DataSource::deep_tile_frames`]): the Sum kernel adds groups of
-/// eight rows into accumulators held in registers, and a tile of the default size is then 16
-/// frame rows (float32), its `u16` data 256 KiB, in the L2 cache. On the benchmark (200
-/// frames, 2 cores, a busy machine) `SumUDF` took 0.27-0.30 CPU seconds a run with 4, 8 or 16
-/// (no clear winner), 0.37 with 2, and 0.47 one frame deep.
+/// eight rows into accumulators held in registers; a tile of the default size is then 16
+/// frame rows (float32 input), 512 KiB of `u16`. On the benchmark (200 frames, 2 cores, a busy
+/// machine) `SumUDF` took 0.25-0.30 CPU seconds a run with 4, 8 or 16 frames (no clear
+/// winner), 0.37 with 2, 0.47 one frame deep; halving the tile's rows instead (8 frames of 8
+/// rows) took 0.28-0.31, a quarter 0.39: each block's rows in a tile are one contiguous read.
 const DEEP_TILE_FRAMES: usize = 8;
 
 thread_local! {
