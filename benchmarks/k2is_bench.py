@@ -28,14 +28,17 @@ from common import (
     DATA,
     LIBERTEM_PY,
     ROOT,
-    git_commit,
     import_api,
-    machine,
+    libertem_part,
     make_context,
     median,
+    result_header,
     step,
+    verdict,
+    warm_page_cache,
     write_results,
 )
+from common import number_cell as cell
 
 N_FRAMES = 200
 TAG = "k2is"
@@ -100,88 +103,107 @@ def run_side(python: str, package: str, args: argparse.Namespace, d: str, ref: s
         out = os.path.join(tmp, "out.json")
         cmd = [python, os.path.abspath(__file__), "--side", package, "--dir", d, "--ref", ref]
         cmd += ["--reps", str(args.reps), "--threads", str(args.threads), "--out", out]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
+        except subprocess.TimeoutExpired:
+            return {"error": "timed out"}
         if proc.returncode != 0:
             return {"error": " | ".join(proc.stderr.strip().splitlines()[-3:])}
         with open(out) as f:
             return json.load(f)
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--reps", type=int, default=3)
-    p.add_argument("--threads", type=int, default=min(os.cpu_count() or 1, 8))
-    p.add_argument("--side", choices=["ferrotem", "libertem"])
-    p.add_argument("--dir")
-    p.add_argument("--ref")
-    p.add_argument("--out")
-    args = p.parse_args()
-    if args.side:
-        result = side(args.side, args.dir, args.ref, args.reps, args.threads)
-        with open(args.out, "w") as f:
-            json.dump(result, f)
-        return
-    d, ref = ensure_files()
-    nbytes = sum(os.path.getsize(os.path.join(d, n)) for n in os.listdir(d) if n.endswith(".bin"))
-    for name in os.listdir(d):  # page cache
-        with open(os.path.join(d, name), "rb") as f:
-            while f.read(1 << 24):
-                pass
-    load0 = os.getloadavg()[0]
-    step(TAG, "ferrotem SumUDF")
-    ours = run_side(sys.executable, "ferrotem", args, d, ref)
-    lt: Any = {"error": f"no LiberTEM venv at {LIBERTEM_PY}"}
-    if os.path.exists(LIBERTEM_PY):
-        step(TAG, "LiberTEM SumUDF")
-        lt = run_side(LIBERTEM_PY, "libertem", args, d, ref)
-    load1 = os.getloadavg()[0]
+def rate(nbytes: int, side: dict[str, Any]) -> float | None:
+    """Median GB/s of a side's timed runs, if it has any."""
+    m = median(side.get("times"))
+    return None if not m else nbytes / m / 1e9
 
-    def rate(r: Any) -> float | None:
-        m = median(r.get("times"))
-        return None if not m else nbytes / m / 1e9
 
-    ours_gbs, lt_gbs = rate(ours), rate(lt)
+def build_report(r: dict[str, Any]) -> str:
+    nbytes = r["nbytes"]
+    ours, lt = r["ferrotem"], r["libertem_side"]
+    ours_gbs, lt_gbs = rate(nbytes, ours), rate(nbytes, lt)
     x = None if not (ours_gbs and lt_gbs) else ours_gbs / lt_gbs
-    verdict = "-" if x is None else ("met" if x >= GOAL_X else "NOT met")
-    when = time.strftime("%Y-%m-%d %H:%M")
     lines = [
         "# K2IS reading",
         "",
-        f"{when} · commit {git_commit()} · {machine()} · SumUDF on a synthesised K2IS time "
-        f"series of {N_FRAMES} frames of 1860x2048 (12-bit packed, {nbytes / 1e9:.2f} GB of "
-        f"sector files), GB/s of sector-file bytes · {args.threads} workers on both sides · "
-        f"median of {args.reps} runs after a checked warm-up run, every result checked against "
-        f"numpy · files in the page cache · load average {load0:.2f} at start, {load1:.2f} at end",
+        f"{r['when']} · commit {r['commit']} · {r['machine']} · SumUDF on a synthesised K2IS "
+        f"time series of {N_FRAMES} frames of 1860x2048 (12-bit packed, {nbytes / 1e9:.2f} GB "
+        f"of sector files), GB/s of sector-file bytes · {r['threads']} workers on both sides · "
+        f"median of {r['reps']} runs after a checked warm-up run, every result checked against "
+        f"numpy · files in the page cache · load average {r['load0']:.2f} at start, "
+        f"{r['load1']:.2f} at end",
+        "",
+        f"LiberTEM: {r['libertem']}",
         "",
         "| reader | GB/s | seconds (median) | load (s) |",
         "|---|---:|---:|---:|",
     ]
-    for name, r, g in (
+    for name, side, g in (
         ("ferrotem `Context()`", ours, ours_gbs),
         ("LiberTEM `Context()`", lt, lt_gbs),
     ):
-        if "error" in r:
-            lines.append(f"| {name} | failed: {r['error'][:120]} | | |")
-        else:
-            lines.append(f"| {name} | **{g:.2f}** | {median(r['times']):.2f} | {r['load']:.2f} |")
+        if "error" in side:
+            lines.append(f"| {name} | failed: {side['error'][:120]} | | |")
+        elif g is not None:
+            seconds = median(side["times"]) or 0.0
+            lines.append(f"| {name} | **{g:.2f}** | {seconds:.2f} | {side['load']:.2f} |")
     lines += [
         "",
-        f"x LiberTEM: {'-' if x is None else f'x{x:.1f}'} (goal x{GOAL_X:.0f}: {verdict})",
+        f"x LiberTEM: {cell(x, 'x{:.1f}')} (goal x{GOAL_X:.0f}: "
+        f"{verdict(x, lambda v: v >= GOAL_X)})",
         "",
+        f"Command: `{r['command']}` · {r['total']:.0f} s in all",
     ]
-    md = "\n".join(lines)
-    data = {
-        "when": when,
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--reps", type=int, default=3, help="timed runs per side (default 3)")
+    p.add_argument("--threads", type=int, default=min(os.cpu_count() or 1, 8))
+    p.add_argument("--no-libertem", action="store_true", help="skip LiberTEM even if found")
+    p.add_argument("--side", choices=["ferrotem", "libertem"], help=argparse.SUPPRESS)
+    p.add_argument("--dir", help=argparse.SUPPRESS)
+    p.add_argument("--ref", help=argparse.SUPPRESS)
+    p.add_argument("--out", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.side:
+        result = side(args.side, args.dir, args.ref, args.reps, args.threads)
+        with open(args.out, "w") as f:
+            json.dump(result, f)
+        return 0
+    t_start = time.perf_counter()
+    load0 = os.getloadavg()[0]
+    d, ref = ensure_files()
+    bins = [os.path.join(d, n) for n in sorted(os.listdir(d)) if n.endswith(".bin")]
+    nbytes = sum(os.path.getsize(b) for b in bins)
+    for b in bins:
+        warm_page_cache(b)
+    step(TAG, "ferrotem SumUDF")
+    ours = run_side(sys.executable, "ferrotem", args, d, ref)
+    sides: dict[str, Any] = {}
+
+    def libertem_run() -> dict[str, Any]:
+        sides["libertem"] = run_side(LIBERTEM_PY, "libertem", args, d, ref)
+        return dict(sides["libertem"])
+
+    libertem, _ = libertem_part(args.no_libertem, libertem_run, TAG)
+    result = {
+        **result_header("k2is_bench.py", args.threads, args.reps, load0, t_start, argv),
         "nbytes": nbytes,
-        "threads": args.threads,
-        "reps": args.reps,
+        "libertem": libertem,
         "ferrotem": ours,
-        "libertem": lt,
-        "x_libertem": x,
+        "libertem_side": sides.get("libertem", {}),
     }
-    print(md)
-    print(write_results(TAG, md, data))
+    ours_gbs, lt_gbs = rate(nbytes, ours), rate(nbytes, result["libertem_side"])
+    result["x_libertem"] = None if not (ours_gbs and lt_gbs) else ours_gbs / lt_gbs
+    report = build_report(result)
+    print(report)
+    out = write_results(TAG, report, result)
+    print(f"written to {os.path.relpath(out, ROOT)}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -164,12 +164,29 @@ pub fn run_partition(
     udfs: &[&dyn DynUdf],
     opts: &RunOptions<'_>,
 ) -> Result<Vec<Box<dyn Any + Send>>> {
+    run_partition_into(source, part, roi, udfs, opts, None)
+}
+
+/// As [`run_partition`], accumulating into `partials` (one per UDF, from an earlier call with
+/// the same UDFs, all of which [`DynUdf::partial_takes_any_frames_dyn`]) if given.
+fn run_partition_into(
+    source: &dyn DataSource,
+    part: &PartitionInfo<'_>,
+    roi: Option<&Roi>,
+    udfs: &[&dyn DynUdf],
+    opts: &RunOptions<'_>,
+    partials: Option<Vec<Box<dyn Any + Send>>>,
+) -> Result<Vec<Box<dyn Any + Send>>> {
     check_run(source, std::slice::from_ref(part.partition), roi)?;
+    let partials =
+        partials.unwrap_or_else(|| udfs.iter().map(|u| u.new_partial_dyn(part)).collect());
     match opts.input {
-        InputKind::F32 => run_partition_typed::<f32>(source, part, roi, udfs, opts),
-        InputKind::F64 => run_partition_typed::<f64>(source, part, roi, udfs, opts),
-        InputKind::C64 => run_partition_typed::<Complex32>(source, part, roi, udfs, opts),
-        InputKind::C128 => run_partition_typed::<Complex64>(source, part, roi, udfs, opts),
+        InputKind::F32 => run_partition_typed::<f32>(source, part, roi, udfs, opts, partials),
+        InputKind::F64 => run_partition_typed::<f64>(source, part, roi, udfs, opts, partials),
+        InputKind::C64 => run_partition_typed::<Complex32>(source, part, roi, udfs, opts, partials),
+        InputKind::C128 => {
+            run_partition_typed::<Complex64>(source, part, roi, udfs, opts, partials)
+        }
     }
 }
 
@@ -192,6 +209,7 @@ fn run_partition_typed<T: InputElement>(
     roi: Option<&Roi>,
     udfs: &[&dyn DynUdf],
     opts: &RunOptions<'_>,
+    partials: Vec<Box<dyn Any + Send>>,
 ) -> Result<Vec<Box<dyn Any + Send>>>
 where
     u8: CastTo<T>,
@@ -207,7 +225,6 @@ where
     Complex32: CastTo<T>,
     Complex64: CastTo<T>,
 {
-    let partials: Vec<Box<dyn Any + Send>> = udfs.iter().map(|u| u.new_partial_dyn(part)).collect();
     let sig_size = source.shape().sig_size();
     let src_dtype = source.dtype();
     let src_item = src_dtype.itemsize();
@@ -225,6 +242,17 @@ where
     if source.as_csr().is_some() {
         // Sparse rows cannot be cut by pixels: tiles of whole frames (see `csr`).
         px_per_tile = sig_size;
+    }
+    if let Some(frames) = source.deep_tile_frames().filter(|&d| d > 1) {
+        // Not with whole-frame tiles (corrections, sparse rows): they stay one frame deep.
+        if depth == 1 && px_per_tile < sig_size {
+            // Large frames, and a source that reads them best in deep tiles (see
+            // `DataSource::deep_tile_frames`): as many bytes, more frames, fewer pixels.
+            // No deeper than the partition's frames (ROI applied): pieces of one frame keep
+            // their full tile width.
+            let frames = frames.min(part.n_frames.max(1));
+            (depth, px_per_tile) = (frames, (px_per_tile / frames).max(1));
+        }
     }
     let tile_elems = depth * px_per_tile;
     // Page-aligned: fast kernel copies (see `aligned`), and conversion can reinterpret bytes.
@@ -528,6 +556,22 @@ impl Runner {
             }
         }
         let remaining: Vec<AtomicUsize> = counts.into_iter().map(AtomicUsize::new).collect();
+        let merge = |piece: &Partition, partials: Vec<Box<dyn Any + Send>>| -> Result<()> {
+            let part = partition_info(&run, piece, roi);
+            let mut locked = outputs.lock().map_err(|_| poisoned())?;
+            for ((udf, out), partial) in udfs.iter().zip(locked.iter_mut()).zip(partials) {
+                udf.merge_dyn(out.as_mut(), &part, partial)?;
+            }
+            Ok(())
+        };
+        // Per-thread partials (see `Udf::partial_takes_any_frames`): slot `t` holds thread
+        // `t`'s partials and the last piece they took.
+        let per_thread = udfs.iter().all(|u| u.partial_takes_any_frames_dyn());
+        let slots: Vec<Mutex<Option<PieceSlot<'_>>>> = if per_thread {
+            (0..self.threads()).map(|_| Mutex::new(None)).collect()
+        } else {
+            Vec::new()
+        };
         self.pool.install(|| {
             pieces
                 .par_iter()
@@ -535,12 +579,24 @@ impl Runner {
                 .try_for_each(|(i, piece)| {
                     let part = partition_info(&run, piece, roi);
                     if part.n_frames > 0 {
-                        let partials = run_partition(source, &part, roi, udfs, opts)?;
-                        let mut locked = outputs.lock().map_err(|_| poisoned())?;
-                        for ((udf, out), partial) in
-                            udfs.iter().zip(locked.iter_mut()).zip(partials)
-                        {
-                            udf.merge_dyn(out.as_mut(), &part, partial)?;
+                        let slot = rayon::current_thread_index()
+                            .and_then(|t| slots.get(t % slots.len().max(1)));
+                        match slot {
+                            Some(slot) => {
+                                let taken = slot.lock().map_err(|_| poisoned())?.take();
+                                let partials = taken.map(|(_, p)| p);
+                                let partials =
+                                    run_partition_into(source, &part, roi, udfs, opts, partials)?;
+                                let mut held = slot.lock().map_err(|_| poisoned())?;
+                                // Normally empty again: a thread runs one piece at a time.
+                                if held.is_none() {
+                                    *held = Some((piece, partials));
+                                } else {
+                                    drop(held);
+                                    merge(piece, partials)?;
+                                }
+                            }
+                            None => merge(piece, run_partition(source, &part, roi, udfs, opts)?)?,
                         }
                     }
                     if remaining[*i].fetch_sub(1, Ordering::AcqRel) == 1 {
@@ -549,9 +605,17 @@ impl Runner {
                     Ok(())
                 })
         })?;
+        for slot in slots {
+            if let Some((piece, partials)) = slot.into_inner().map_err(|_| poisoned())? {
+                merge(piece, partials)?;
+            }
+        }
         outputs.into_inner().map_err(|_| poisoned())
     }
 }
+
+/// A thread's partials kept across pieces, with the last piece they took (for the merge).
+type PieceSlot<'p> = (&'p Partition, Vec<Box<dyn Any + Send>>);
 
 /// The error for the outputs' lock found poisoned: a merge panicked while holding it, so the
 /// outputs may be half-merged. A bug (the panic itself normally reaches the caller first), not
@@ -580,6 +644,162 @@ mod tests {
         assert!(err.to_string().contains("internal error"), "{err}");
         let err = outputs.into_inner().map_err(|_| poisoned()).unwrap_err();
         assert!(matches!(err, Error::Internal { .. }), "{err:?}");
+    }
+
+    /// An in-memory source that asks for deep tiles.
+    struct Deep(crate::source::MemorySource<Vec<u8>>);
+
+    impl DataSource for Deep {
+        fn dtype(&self) -> DType {
+            self.0.dtype()
+        }
+        fn shape(&self) -> &crate::shape::DatasetShape {
+            self.0.shape()
+        }
+        fn read_raw(
+            &self,
+            first: u64,
+            count: usize,
+            px: Range<usize>,
+            dst: &mut [u8],
+        ) -> Result<()> {
+            self.0.read_raw(first, count, px, dst)
+        }
+        fn describe(&self) -> String {
+            "deep".into()
+        }
+        fn deep_tile_frames(&self) -> Option<usize> {
+            Some(4)
+        }
+    }
+
+    /// Records the (frames, pixels) of every tile and sums them, with per-thread partials
+    /// if `any_frames`.
+    struct Shapes {
+        seen: Mutex<Vec<(usize, usize)>>,
+        any_frames: bool,
+    }
+
+    impl crate::udf::Udf for Shapes {
+        type Partial = Vec<f64>;
+        type Output = Vec<f64>;
+        fn new_partial(&self, part: &PartitionInfo<'_>) -> Vec<f64> {
+            vec![0.0; part.run.shape.sig_size()]
+        }
+        fn process_tile(&self, partial: &mut Vec<f64>, tile: &Tile<'_>) -> Result<()> {
+            self.seen
+                .lock()
+                .unwrap()
+                .push((tile.depth, tile.pixels.len()));
+            let TileData::F32(d) = tile.data else {
+                panic!("float32 tiles")
+            };
+            for frame in d.chunks(tile.pixels.len()).take(tile.depth) {
+                for (a, &v) in partial[tile.pixels.clone()].iter_mut().zip(frame) {
+                    *a += f64::from(v);
+                }
+            }
+            Ok(())
+        }
+        fn partial_takes_any_frames(&self) -> bool {
+            self.any_frames
+        }
+        fn new_output(&self, run: &RunInfo<'_>) -> Vec<f64> {
+            vec![0.0; run.shape.sig_size()]
+        }
+        fn merge(&self, out: &mut Vec<f64>, _: &PartitionInfo<'_>, p: Vec<f64>) -> Result<()> {
+            for (o, v) in out.iter_mut().zip(p) {
+                *o += v;
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn deep_tiles_and_per_thread_partials_sum_every_frame_once() {
+        use crate::dtype::ScalarKind;
+        // 10 frames of 32x32 uint16; float32 tiles of 1 KiB: 256 pixels, a quarter frame
+        let (frames, sig) = (10usize, 1024usize);
+        let values: Vec<u16> = (0..frames * sig).map(|i| (i * 7 % 1001) as u16).collect();
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_ne_bytes()).collect();
+        let shape = crate::shape::DatasetShape::new(&[frames], &[32, 32]).unwrap();
+        let dtype = DType::native(ScalarKind::U16);
+        let expected: Vec<f64> = (0..sig)
+            .map(|p| (0..frames).map(|f| f64::from(values[f * sig + p])).sum())
+            .collect();
+        let parts = [
+            Partition {
+                index: 0,
+                frames: 0..7,
+            },
+            Partition {
+                index: 1,
+                frames: 7..10,
+            },
+        ];
+        let opts = RunOptions {
+            tile_bytes: 1024,
+            // pieces of one frame (large frames are not at stake here): many per thread
+            task_bytes: 1,
+            ..RunOptions::new(InputKind::F32)
+        };
+        for any_frames in [false, true] {
+            let deep = Deep(
+                crate::source::MemorySource::new(bytes.clone(), dtype, shape.clone(), 0).unwrap(),
+            );
+            let udf = Shapes {
+                seen: Mutex::new(Vec::new()),
+                any_frames,
+            };
+            let runner = Runner::new(2).unwrap();
+            let done = AtomicUsize::new(0);
+            let out = runner
+                .run(&deep, &parts, None, &[&udf], &opts, &|_| {
+                    done.fetch_add(1, Ordering::Relaxed);
+                })
+                .unwrap();
+            let sum = out
+                .into_iter()
+                .next()
+                .unwrap()
+                .downcast::<Vec<f64>>()
+                .unwrap();
+            assert_eq!(*sum, expected, "per-thread partials: {any_frames}");
+            assert_eq!(done.load(Ordering::Relaxed), 2);
+            // one-frame pieces: tiles one frame deep, a quarter frame wide
+            let seen = udf.seen.into_inner().unwrap();
+            assert_eq!(seen.len(), frames * 4);
+            assert!(seen.iter().all(|&s| s == (1, 256)), "{seen:?}");
+            // whole partitions in one piece: tiles 4 frames deep, 64 pixels wide
+            let udf = Shapes {
+                seen: Mutex::new(Vec::new()),
+                any_frames,
+            };
+            let opts = RunOptions {
+                task_bytes: usize::MAX,
+                ..opts
+            };
+            let out = runner
+                .run(&deep, &parts, None, &[&udf], &opts, &|_| {})
+                .unwrap();
+            let sum = out
+                .into_iter()
+                .next()
+                .unwrap()
+                .downcast::<Vec<f64>>()
+                .unwrap();
+            assert_eq!(*sum, expected);
+            let mut seen = udf.seen.into_inner().unwrap();
+            seen.sort_unstable();
+            // frames 0..4 and 4..7 (4 deep, 64 pixels); 7..10 (a partition of 3 frames: 3
+            // deep, 256 / 3 = 85 pixels, and the 4 left)
+            let mut want = vec![(4, 64); 16];
+            want.extend(vec![(3, 64); 16]);
+            want.extend(vec![(3, 85); 12]);
+            want.push((3, 4));
+            want.sort_unstable();
+            assert_eq!(seen, want);
+        }
     }
 
     #[test]

@@ -184,17 +184,23 @@ proptest! {
         packed in proptest::collection::vec(any::<u8>(), 0..(ROW_BYTES * 40)),
         sector in 0usize..8,
         index in 0usize..32,
+        n_cols in 1usize..=16,
         start in 0usize..(1860 * 2048),
         len in 0usize..20_000,
     ) {
         let end = (start + len).min(1860 * 2048);
         let pixels = start..end;
+        // `n_cols` blocks side by side from the block's column, as many as fit in the frame
         let origin = block_origin(sector, index);
+        let n_cols = n_cols.min((2048 - origin.1) / 16);
         let rows = rows_in(origin.0, &pixels);
-        let have = (packed.len() / ROW_BYTES).min(rows.len());
+        let have = (packed.len() / (ROW_BYTES * n_cols)).min(rows.len());
         let rows = rows.start..rows.start + have;
+        let cols: Vec<&[u8]> = packed.chunks_exact(ROW_BYTES * have.max(1)).take(n_cols).collect();
         let mut dst = vec![0u8; pixels.len() * 2];
-        decode_rows(&packed[..have * ROW_BYTES], origin, rows, &pixels, &mut dst);
+        if cols.len() == n_cols {
+            decode_rows(&cols, origin, rows, &pixels, &mut dst);
+        }
     }
 }
 

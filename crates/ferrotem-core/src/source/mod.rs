@@ -111,6 +111,18 @@ pub trait DataSource: Send + Sync {
         Ok(())
     }
 
+    /// How many frames deep tiles should be when a frame is larger than a tile, if this
+    /// source has a wish (`None`, the default: one frame deep, as many pixels as fit).
+    ///
+    /// With a wish of `d` the runner cuts tiles `d` frames deep and `d` times fewer pixels wide
+    /// (the tile's size unchanged). The accumulators of a tile's pixels then stay in cache
+    /// while `d` frames are added into them, instead of a frame-sized accumulator streaming
+    /// through memory once per frame; a source whose decoding makes its frames costly to read
+    /// (K2IS's packed blocks) gains the most.
+    fn deep_tile_frames(&self) -> Option<usize> {
+        None
+    }
+
     /// The source as sparse rows, if it stores its frames in compressed sparse row form
     /// (`'raw_csr'`): the runner then offers CSR tiles to the UDFs before densifying (see
     /// [`CsrSource`]). `None` (the default) for dense sources.

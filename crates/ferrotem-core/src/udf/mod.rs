@@ -304,6 +304,15 @@ pub trait Udf: Send + Sync {
         let _ = (partial, tile);
         Ok(false)
     }
+    /// True if a partial made by [`Udf::new_partial`] for one partition may also take the tiles
+    /// of any other frames (of any partition) before it is merged: its layout does not depend
+    /// on the partition's frames, and merging it adds what it took (a sum over frames). The
+    /// runner then keeps one partial per thread across the pieces it processes and merges each
+    /// once, instead of making and merging a partial per piece: for frame-sized partials of
+    /// large frames that was a large part of the run. The default says no.
+    fn partial_takes_any_frames(&self) -> bool {
+        false
+    }
     /// Tiles of at least this many bytes (in the input dtype) suit this UDF better than the
     /// run's default: the runner cuts tiles no smaller than the largest such wish of the run's
     /// UDFs (and [`crate::runner::RunOptions::tile_bytes`]). `None` (the default): no wish.
@@ -379,6 +388,10 @@ pub trait DynUdf: Send + Sync {
     fn min_tile_bytes_dyn(&self) -> Option<usize> {
         None
     }
+    /// See [`Udf::partial_takes_any_frames`]; the default says no.
+    fn partial_takes_any_frames_dyn(&self) -> bool {
+        false
+    }
     /// See [`Udf::new_output`].
     fn new_output_dyn(&self, run: &RunInfo<'_>) -> Box<dyn Any + Send>;
     /// See [`Udf::merge`].
@@ -445,6 +458,10 @@ impl<U: Udf> DynUdf for U {
 
     fn min_tile_bytes_dyn(&self) -> Option<usize> {
         self.min_tile_bytes()
+    }
+
+    fn partial_takes_any_frames_dyn(&self) -> bool {
+        self.partial_takes_any_frames()
     }
 
     fn process_csr_tile_dyn(

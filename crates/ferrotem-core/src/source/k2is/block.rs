@@ -7,6 +7,7 @@
 //!
 //! Header fields are big-endian; pixels are little-endian 12-bit numbers, two in three bytes.
 
+use super::unpack::{unpack_row, unpack_rows};
 use std::ops::Range;
 
 /// Bytes of one block, header included.
@@ -19,6 +20,8 @@ pub const BLOCK_ROWS: usize = 930;
 pub const BLOCK_COLS: usize = 16;
 /// Bytes of one packed block row (16 pixels of 12 bits).
 pub const ROW_BYTES: usize = BLOCK_COLS * 3 / 2;
+/// Blocks side by side in a sector (one block row of a frame).
+pub const BLOCKS_PER_ROW: usize = 16;
 /// Blocks of one frame in each sector.
 pub const BLOCKS_PER_FRAME: u64 = 32;
 /// Sector files of a dataset.
@@ -150,123 +153,57 @@ pub fn rows_in(origin_row: usize, pixels: &Range<usize>) -> Range<usize> {
     }
 }
 
-/// Unpacks one block row: 24 bytes, 16 little-endian 12-bit numbers. The row is three 64-bit
-/// little-endian words holding one 192-bit number; number `k` is its bits `12 k .. 12 k + 12`.
-#[inline]
-fn unpack_row(src: &[u8; ROW_BYTES]) -> [u16; BLOCK_COLS] {
-    const M: u64 = 0xFFF;
-    let word = |i: usize| {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(&src[8 * i..8 * i + 8]);
-        u64::from_le_bytes(w)
-    };
-    let (w0, w1, w2) = (word(0), word(1), word(2));
-    let v = [
-        w0,
-        w0 >> 12,
-        w0 >> 24,
-        w0 >> 36,
-        w0 >> 48,
-        w0 >> 60 | w1 << 4,
-        w1 >> 8,
-        w1 >> 20,
-        w1 >> 32,
-        w1 >> 44,
-        w1 >> 56 | w2 << 8,
-        w2 >> 4,
-        w2 >> 16,
-        w2 >> 28,
-        w2 >> 40,
-        w2 >> 52,
-    ];
-    // Masked to 12 bits: the conversion cannot fail.
-    v.map(|x| u16::try_from(x & M).unwrap_or(u16::MAX))
-}
-
-/// Unpacks one block row straight into its output layout: 16 native-endian `u16` (32 bytes),
-/// four to a 64-bit word (on little-endian machines the words' little-endian bytes are the
-/// native layout).
-#[inline]
-fn unpack_row_bytes(src: &[u8; ROW_BYTES]) -> [u8; 2 * BLOCK_COLS] {
-    let mut out = [0u8; 2 * BLOCK_COLS];
-    if cfg!(target_endian = "little") {
-        let word = |i: usize| {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(&src[8 * i..8 * i + 8]);
-            u64::from_le_bytes(w)
-        };
-        let (w0, w1, w2) = (word(0), word(1), word(2));
-        let quad = |a: u64, b: u64, c: u64, d: u64| {
-            (a & 0xFFF) | (b & 0xFFF) << 16 | (c & 0xFFF) << 32 | (d & 0xFFF) << 48
-        };
-        let words = [
-            quad(w0, w0 >> 12, w0 >> 24, w0 >> 36),
-            quad(w0 >> 48, w0 >> 60 | w1 << 4, w1 >> 8, w1 >> 20),
-            quad(w1 >> 32, w1 >> 44, w1 >> 56 | w2 << 8, w2 >> 4),
-            quad(w2 >> 16, w2 >> 28, w2 >> 40, w2 >> 52),
-        ];
-        for (o, w) in out.chunks_exact_mut(8).zip(words) {
-            o.copy_from_slice(&w.to_le_bytes());
-        }
-    } else {
-        for (o, v) in out.chunks_exact_mut(2).zip(unpack_row(src)) {
-            o.copy_from_slice(&v.to_ne_bytes());
-        }
-    }
-    out
-}
-
-/// Decodes block rows `rows` of a block whose top-left pixel is at frame `origin`, given their
-/// packed bytes `packed` (`rows.len() * 24` bytes), into `dst`: native-endian `u16` pixels of
-/// the flat frame range `pixels`, `dst[0..2]` being pixel `pixels.start`. Pixels of the rows
+/// Decodes block rows `rows` of blocks lying side by side in a frame, given their packed
+/// bytes: `cols[c]` holds rows `rows` (`rows.len() * 24` bytes) of the block whose top-left
+/// pixel is at frame row `origin.0`, column `origin.1 + 16 c` (the 16 blocks of one block row
+/// of a sector, in column order, or fewer). Writes `dst`: native-endian `u16` pixels of the
+/// flat frame range `pixels`, `dst[0..2]` being pixel `pixels.start`. Pixels of the rows
 /// outside `pixels` are left alone.
 ///
 /// # Panics
-/// If `packed` is shorter than said or `dst` shorter than `pixels.len() * 2` bytes.
+/// If a column holds fewer bytes than said or `dst` is shorter than `pixels.len() * 2` bytes.
 pub fn decode_rows(
-    packed: &[u8],
+    cols: &[&[u8]],
     origin: (usize, usize),
     rows: Range<usize>,
     pixels: &Range<usize>,
     dst: &mut [u8],
 ) {
+    let width = cols.len() * BLOCK_COLS;
     let row_start = |r: usize| (origin.0 + r) * FRAME_WIDTH + origin.1;
-    // Rows whose 16 pixels all lie in `pixels` go through a tight loop; the others (at most
-    // the first and the last) pixel by pixel.
+    // Rows whose pixels all lie in `pixels` go through the unpacking kernel; the others (at
+    // most the first and the last) pixel by pixel.
     let mut full = rows.clone();
     while full.start < full.end && row_start(full.start) < pixels.start {
         full.start += 1;
     }
-    while full.end > full.start && row_start(full.end - 1) + BLOCK_COLS > pixels.end {
+    while full.end > full.start && row_start(full.end - 1) + width > pixels.end {
         full.end -= 1;
     }
     for r in (rows.start..full.start).chain(full.end.max(full.start)..rows.end) {
-        let start = row_start(r);
-        let lo = start.max(pixels.start);
-        let hi = (start + BLOCK_COLS).min(pixels.end);
-        if lo >= hi {
-            continue;
-        }
-        let at = (r - rows.start) * ROW_BYTES;
-        let mut row = [0u8; ROW_BYTES];
-        row.copy_from_slice(&packed[at..at + ROW_BYTES]);
-        let values = unpack_row(&row);
-        let out = &mut dst[(lo - pixels.start) * 2..(hi - pixels.start) * 2];
-        for (o, v) in out.chunks_exact_mut(2).zip(&values[lo - start..hi - start]) {
-            o.copy_from_slice(&v.to_ne_bytes());
+        for (c, col) in cols.iter().enumerate() {
+            let start = row_start(r) + c * BLOCK_COLS;
+            let lo = start.max(pixels.start);
+            let hi = (start + BLOCK_COLS).min(pixels.end);
+            if lo >= hi {
+                continue;
+            }
+            let at = (r - rows.start) * ROW_BYTES;
+            let mut row = [0u8; ROW_BYTES];
+            row.copy_from_slice(&col[at..at + ROW_BYTES]);
+            let values = unpack_row(&row);
+            let out = &mut dst[(lo - pixels.start) * 2..(hi - pixels.start) * 2];
+            for (o, v) in out.chunks_exact_mut(2).zip(&values[lo - start..hi - start]) {
+                o.copy_from_slice(&v.to_ne_bytes());
+            }
         }
     }
     if full.is_empty() {
         return;
     }
-    let src = &packed[(full.start - rows.start) * ROW_BYTES..(full.end - rows.start) * ROW_BYTES];
     let out = &mut dst[(row_start(full.start) - pixels.start) * 2..];
-    for (k, bytes) in src.chunks_exact(ROW_BYTES).enumerate() {
-        let mut row = [0u8; ROW_BYTES];
-        row.copy_from_slice(bytes);
-        let at = k * FRAME_WIDTH * 2;
-        out[at..at + 2 * BLOCK_COLS].copy_from_slice(&unpack_row_bytes(&row));
-    }
+    let packed = full.start - rows.start..full.end - rows.start;
+    unpack_rows(cols, packed, out, FRAME_WIDTH * 2);
 }
 
 #[cfg(test)]
@@ -286,19 +223,6 @@ mod tests {
     }
 
     #[test]
-    fn rows_unpack_to_what_was_packed() {
-        let values: [u16; 16] = std::array::from_fn(|i| (i as u16 * 263 + 7) % 4096);
-        let packed = pack(&values);
-        assert_eq!(unpack_row(&packed.clone().try_into().unwrap()), values);
-        let bytes = unpack_row_bytes(&packed.try_into().unwrap());
-        let native: Vec<u8> = values.iter().flat_map(|v| v.to_ne_bytes()).collect();
-        assert_eq!(bytes[..], native[..]);
-        // bytes 0x01 0x23 0x45: the low nibble of the middle byte tops the first number
-        let out = unpack_row(&[0x01, 0x23, 0x45].repeat(8).try_into().unwrap());
-        assert_eq!(out, [0x301, 0x452].repeat(8)[..]);
-    }
-
-    #[test]
     fn origins_run_right_to_left_within_a_sector() {
         assert_eq!(block_origin(0, 0), (0, 240));
         assert_eq!(block_origin(0, 15), (0, 0));
@@ -315,7 +239,7 @@ mod tests {
         assert_eq!(rows_in(930, &pixels), 0..2);
         assert_eq!(rows_in(0, &pixels), 929..930);
         let mut dst = vec![0u8; pixels.len() * 2];
-        decode_rows(&packed, (930, 32), 0..2, &pixels, &mut dst);
+        decode_rows(&[&packed], (930, 32), 0..2, &pixels, &mut dst);
         let px = |p: usize| {
             let i = (p - pixels.start) * 2;
             u16::from_ne_bytes([dst[i], dst[i + 1]])
