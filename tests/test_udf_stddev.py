@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 
 pytestmark = [pytest.mark.timeout(180)]
 
-DTYPES = ["u1", "u2", ">u2", "i4", "f4", "f8", "c8", "c16"]
+DTYPES = ["u1", "u2", ">u2", "i2", "i4", "f4", "f8", "c8", "c16"]
 
 
 class PythonStdDevUDF(StdDevUDF):

@@ -9,6 +9,7 @@ mod csr;
 mod masks;
 pub mod native;
 mod stddev;
+mod stddev_exact;
 mod sum;
 mod sumsig;
 

