@@ -1290,7 +1290,11 @@ mod tests {
             seed in any::<u64>(),
         ) {
             use super::{multiply_generic, Weights};
-            prop_assume!(super::avx::available());
+            if !super::avx::available() {
+                // nothing to compare below AVX (FERROTEM_SIMD=baseline): the case passes
+                // rather than being rejected, which proptest would count as a failure
+                return Ok(());
+            }
             let mut state = seed | 1;
             let mut next = || {
                 state ^= state << 13;
