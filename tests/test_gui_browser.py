@@ -139,7 +139,7 @@ def test_open_ds_of_a_recognised_file_opens_it(served: tuple[ServerThread, np.nd
             await browser.call(
                 "Page.navigate", url=f"{server.http}/?token={TOKEN}#open=data/scan.npy"
             )
-            return await browser.wait_for("document.querySelector('#ds-info').textContent")
+            return await browser.wait_for("document.querySelector('#ds-info')?.textContent")
         finally:
             browser.disconnect()
 
