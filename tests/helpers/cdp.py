@@ -83,15 +83,21 @@ class Browser:
         return result["result"].get("value")
 
     async def wait_for(self, expression: str, timeout: float = 20) -> Any:
-        """Polls ``expression`` until it is truthy; returns its value."""
+        """Polls ``expression`` until it is truthy; returns its value. An expression that
+        throws counts as not yet true (the page may still be loading: an element it names
+        may not exist yet); the last error is in the timeout's message."""
         loop = asyncio.get_running_loop()
         end = loop.time() + timeout
+        last_error: RuntimeError | None = None
         while loop.time() < end:
-            value = await self.evaluate(expression)
+            try:
+                value = await self.evaluate(expression)
+            except RuntimeError as e:
+                last_error, value = e, None
             if value:
                 return value
             await asyncio.sleep(0.05)
-        raise TimeoutError(f"waited {timeout} s for {expression}")
+        raise TimeoutError(f"waited {timeout} s for {expression} (last error: {last_error})")
 
     async def screenshot(self) -> bytes:
         return base64.b64decode((await self.call("Page.captureScreenshot"))["data"])
