@@ -7,13 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import assert_close
-from ferrotem.api import Context
 from ferrotem.contrib.daskadapter import make_dask_array
-from ferrotem.executor.dask import DaskJobExecutor, cluster_spec
-from ferrotem.udf.base import UDF
 from ferrotem.udf.sum import SumUDF
 from ferrotem.udf.sumsigudf import SumSigUDF
 from helpers.blo_writer import write_blo
+from helpers.executors import FrameMaxUDF, every_executor
 from helpers.frms6_writer import unfold
 from helpers.frms6_writer import write_acquisition as write_frms6_acquisition
 from helpers.mib_writer import random_frames, write_acquisition
@@ -22,28 +20,9 @@ from helpers.seq_writer import write_seq
 pytestmark = [pytest.mark.dist, pytest.mark.timeout(180)]
 
 
-class FrameMaxUDF(UDF):
-    """A Python UDF: the maximum of each frame."""
-
-    def get_result_buffers(self):
-        return {"max": self.buffer(kind="nav", dtype="float64")}
-
-    def process_frame(self, frame):
-        self.results.max[:] = frame.max()
-
-
 @pytest.fixture(scope="module")
 def contexts():
-    spec = cluster_spec(cpus=[0, 1], cudas=[], has_cupy=False, num_service=0)
-    ctxs = {
-        "inline": Context.make_with("inline"),
-        "threads": Context(),
-        "delayed": Context.make_with("delayed"),
-        "dask": Context(executor=DaskJobExecutor.make_local(spec=spec)),
-    }
-    yield ctxs
-    for c in ctxs.values():
-        c.close()
+    yield from every_executor()
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import assert_close
-from ferrotem.api import Context
 from ferrotem.common.exceptions import (
     CorruptFileError,
     InvalidDataSetParameter,
@@ -23,9 +22,9 @@ from ferrotem.common.exceptions import (
     TruncatedFileError,
 )
 from ferrotem.io.dataset.k2is import IncompleteBlockWarning, K2ISDataSet
-from ferrotem.udf.base import UDF
 from ferrotem.udf.sum import SumUDF
 from ferrotem.udf.sumsigudf import SumSigUDF
+from helpers.executors import FrameMaxUDF, every_executor
 from helpers.k2is_writer import BLOCK_SIZE, random_frames, write_k2is
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -38,16 +37,6 @@ CUT = (0, 0, 0, 0, 0, 10, 0, 0)
 COMPLETE = slice(2, 7)
 #: frames 0..2 with the shutter closed: the first shutter-active frame is complete frame 1
 INACTIVE = 3
-
-
-class FrameMaxUDF(UDF):
-    """A Python UDF: the maximum of each frame."""
-
-    def get_result_buffers(self):
-        return {"max": self.buffer(kind="nav", dtype="float64")}
-
-    def process_frame(self, frame):
-        self.results.max[:] = frame.max()
 
 
 @pytest.fixture(scope="module")
@@ -149,18 +138,7 @@ def test_sig_shape_of_as_many_pixels(inline_ctx, scan, frames):
 
 @pytest.fixture(scope="module")
 def contexts():
-    from ferrotem.executor.dask import DaskJobExecutor, cluster_spec
-
-    spec = cluster_spec(cpus=[0, 1], cudas=[], has_cupy=False, num_service=0)
-    ctxs = {
-        "inline": Context.make_with("inline"),
-        "threads": Context(),
-        "delayed": Context.make_with("delayed"),
-        "dask": Context(executor=DaskJobExecutor.make_local(spec=spec)),
-    }
-    yield ctxs
-    for c in ctxs.values():
-        c.close()
+    yield from every_executor()
 
 
 @pytest.mark.dist

@@ -9,12 +9,11 @@ import numpy as np
 import pytest
 import scipy.sparse
 from conftest import assert_close
-from ferrotem.api import Context
-from ferrotem.executor.dask import DaskJobExecutor, cluster_spec
 from ferrotem.udf.base import UDF
 from ferrotem.udf.masks import ApplyMasksUDF
 from ferrotem.udf.sum import SumUDF
 from ferrotem.udf.sumsigudf import SumSigUDF
+from helpers.executors import every_executor
 from helpers.raw_csr_writer import random_sparse, write_dense_as_csr
 
 pytestmark = [pytest.mark.dist, pytest.mark.timeout(180)]
@@ -49,16 +48,7 @@ class DenseMaxUDF(UDF):
 
 @pytest.fixture(scope="module")
 def contexts():
-    spec = cluster_spec(cpus=[0, 1], cudas=[], has_cupy=False, num_service=0)
-    ctxs = {
-        "inline": Context.make_with("inline"),
-        "threads": Context(),
-        "delayed": Context.make_with("delayed"),
-        "dask": Context(executor=DaskJobExecutor.make_local(spec=spec)),
-    }
-    yield ctxs
-    for c in ctxs.values():
-        c.close()
+    yield from every_executor()
 
 
 @pytest.mark.parametrize("executor", ["inline", "threads", "delayed", "dask"])

@@ -11,12 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import assert_close
-from ferrotem.api import Context
 from ferrotem.contrib.daskadapter import make_dask_array
-from ferrotem.executor.dask import DaskJobExecutor, cluster_spec
-from ferrotem.udf.base import UDF
 from ferrotem.udf.sum import SumUDF
 from ferrotem.udf.sumsigudf import SumSigUDF
+from helpers.executors import FrameMaxUDF, every_executor
 from helpers.mrc_writer import write_mrc
 from helpers.ser_writer import write_ser
 
@@ -25,28 +23,9 @@ REAL = ROOT.parent / "shared" / "data" / "real"
 LIBERTEM_PY = ROOT / ".venv-libertem" / "bin" / "python"
 
 
-class FrameMaxUDF(UDF):
-    """A Python UDF: the maximum of each frame."""
-
-    def get_result_buffers(self):
-        return {"max": self.buffer(kind="nav", dtype="float64")}
-
-    def process_frame(self, frame):
-        self.results.max[:] = frame.max()
-
-
 @pytest.fixture(scope="module")
 def contexts():
-    spec = cluster_spec(cpus=[0, 1], cudas=[], has_cupy=False, num_service=0)
-    ctxs = {
-        "inline": Context.make_with("inline"),
-        "threads": Context(),
-        "delayed": Context.make_with("delayed"),
-        "dask": Context(executor=DaskJobExecutor.make_local(spec=spec)),
-    }
-    yield ctxs
-    for c in ctxs.values():
-        c.close()
+    yield from every_executor()
 
 
 @pytest.fixture(scope="module")
