@@ -605,8 +605,15 @@ def startup_times(make: Callable[[], Any], reps: int) -> list[float]:
 
 
 # -- side processes -------------------------------------------------------------------------------
-def run_side(python: str, config: dict[str, Any], timeout: float = 1800) -> dict[str, Any]:
-    """Runs ``benchmarks/side.py`` with ``config`` in ``python``; returns its JSON result, or
+def run_side(
+    python: str,
+    config: dict[str, Any],
+    timeout: float = 1800,
+    script: str = SIDE,
+    flags: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Runs ``script`` (``benchmarks/side.py`` unless given) with ``flags``, then the paths of
+    ``config`` (written as JSON) and of its result, in ``python``; returns its JSON result, or
     ``{"error": reason}``."""
     with tempfile.TemporaryDirectory() as d:
         cfg = os.path.join(d, "config.json")
@@ -615,7 +622,10 @@ def run_side(python: str, config: dict[str, Any], timeout: float = 1800) -> dict
             json.dump(config, f)
         try:
             proc = subprocess.run(
-                [python, SIDE, cfg, res], capture_output=True, text=True, timeout=timeout
+                [python, script, *flags, cfg, res],
+                capture_output=True,
+                text=True,
+                timeout=timeout,
             )
         except subprocess.TimeoutExpired:
             return {"error": f"timed out after {timeout:.0f} s"}

@@ -19,9 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
-import tempfile
 import time
 from typing import Any
 
@@ -40,6 +38,7 @@ from common import (
     make_context,
     median_gbs,
     result_header,
+    run_side,
     step,
     time_cells,
     verdict,
@@ -120,24 +119,8 @@ def time_package(package: str, names: list[str], threads: int, reps: int) -> dic
 
 def libertem_side(threads: int, reps: int) -> dict[str, Any]:
     """Runs this script's ``--side`` mode in ``.venv-libertem``."""
-    with tempfile.TemporaryDirectory() as d:
-        cfg, res = os.path.join(d, "c.json"), os.path.join(d, "r.json")
-        with open(cfg, "w") as f:
-            json.dump({"threads": threads, "reps": reps, "names": ["dm4c"]}, f)
-        try:
-            proc = subprocess.run(
-                [LIBERTEM_PY, os.path.abspath(__file__), "--side", cfg, res],
-                capture_output=True,
-                text=True,
-                timeout=900,
-            )
-        except subprocess.TimeoutExpired:
-            return {"error": "timed out"}
-        if proc.returncode != 0:
-            return {"error": "failed: " + " | ".join(proc.stderr.strip().splitlines()[-4:])}
-        with open(res) as f:
-            out: dict[str, Any] = json.load(f)
-            return out
+    config = {"threads": threads, "reps": reps, "names": ["dm4c"]}
+    return run_side(LIBERTEM_PY, config, 900, os.path.abspath(__file__), ["--side"])
 
 
 def build_report(r: dict[str, Any]) -> str:

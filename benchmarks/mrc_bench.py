@@ -17,9 +17,7 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from typing import Any
 
@@ -38,6 +36,7 @@ from common import (
     make_context,
     median_gbs,
     result_header,
+    run_side,
     step,
     time_cells,
     verdict,
@@ -110,23 +109,9 @@ def side(config_path: str, result_path: str) -> None:
 
 
 def run_libertem(threads: int, reps: int) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as d:
-        cfg, res = os.path.join(d, "config.json"), os.path.join(d, "result.json")
-        with open(cfg, "w") as f:
-            json.dump({"threads": threads, "reps": reps, "path": MRC_PATH}, f)
-        try:
-            proc = subprocess.run(
-                [LIBERTEM_PY, os.path.abspath(__file__), "--side", cfg, res],
-                capture_output=True,
-                text=True,
-                timeout=600,
-            )
-        except subprocess.TimeoutExpired:
-            return {"error": "timed out after 600 s"}
-        if proc.returncode != 0:
-            return {"error": "failed: " + " | ".join(proc.stderr.strip().splitlines()[-5:])}
-        with open(res) as f:
-            return dict(json.load(f))
+    """Runs this script's ``--side`` mode in ``.venv-libertem``."""
+    config = {"threads": threads, "reps": reps, "path": MRC_PATH}
+    return run_side(LIBERTEM_PY, config, 600, os.path.abspath(__file__), ["--side"])
 
 
 def build_report(r: dict[str, Any]) -> str:
